@@ -1,0 +1,240 @@
+"""Discovery and validation of a dataset in the DAVIS / MOSE layout.
+
+Layout::
+
+    <root>/JPEGImages/<video>/<frame>.jpg     frames, integer names (00000.jpg, ...)
+    <root>/Annotations/<video>/<frame>.png    palette PNGs, pixel value = object id
+    <root>/ImageSets/.../<list>.txt           optional: one video name per line
+
+The semi-supervised task needs the first frame's annotation; a video that has an
+annotation for every frame also has ground truth (the demo, DAVIS, MOSE train).
+
+Validation runs when the workflow is parsed, before any job starts, and reports
+every problem at once, each naming the file and saying what to do.  It reads the
+header of every JPEG (not the pixels) and the first annotation; the result is
+cached per video under a fingerprint of the file names, sizes and mtimes, so a
+re-parse (a rerun, or every cluster job) costs one ``scandir`` per video.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from .masks import MaskFormatError, read_label_map
+
+__all__ = ["DatasetError", "VideoInfo", "list_videos", "inspect_video", "validate_dataset", "video_paths"]
+
+FRAME_SUFFIXES = (".jpg", ".jpeg")
+
+
+class DatasetError(ValueError):
+    """One or more problems with the input dataset; the message names each file and the fix."""
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What the workflow needs to know of one video before any job runs."""
+
+    name: str
+    frames: tuple[str, ...]
+    width: int
+    height: int
+    objects: tuple[int, ...]
+    fully_annotated: bool
+
+    @property
+    def first_frame(self) -> str:
+        return self.frames[0]
+
+
+def video_paths(root: str | os.PathLike[str], video: str) -> tuple[Path, Path]:
+    """The frame folder and the annotation folder of ``video``."""
+    root = Path(root)
+    return root / "JPEGImages" / video, root / "Annotations" / video
+
+
+def list_videos(
+    root: str | os.PathLike[str],
+    videos: list[str] | None = None,
+    video_list: str | os.PathLike[str] | None = None,
+) -> list[str]:
+    """The videos to process: ``videos`` if given, else the list file, else every folder, sorted."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(
+            f"{root}: dataset folder does not exist. Set dataset.root in the config to a folder in the "
+            "DAVIS/MOSE layout (JPEGImages/<video>/, Annotations/<video>/), or set dataset.demo: true "
+            "to generate the demo there."
+        )
+    frames_root = root / "JPEGImages"
+    if not frames_root.is_dir():
+        raise DatasetError(f"{frames_root}: missing. A dataset needs JPEGImages/<video>/<frame>.jpg.")
+    if videos:
+        names = list(videos)
+    elif video_list:
+        list_path = Path(video_list)
+        if not list_path.is_absolute() and not list_path.exists():
+            list_path = root / list_path
+        if not list_path.is_file():
+            raise DatasetError(f"{list_path}: video list file not found. Fix dataset.video_list in the config.")
+        names = [line.strip() for line in list_path.read_text().splitlines() if line.strip()]
+    else:
+        names = sorted(entry.name for entry in os.scandir(frames_root) if entry.is_dir() and not entry.name.startswith("."))
+    seen: set[str] = set()
+    unique = [n for n in names if not (n in seen or seen.add(n))]
+    bad = [n for n in unique if n in ("", ".", "..") or "/" in n or "\\" in n or "\0" in n]
+    if bad:
+        raise DatasetError(f"video names {bad!r} cannot be used: a video name must be a plain folder name.")
+    return unique
+
+
+def _scan(folder: Path, suffixes: tuple[str, ...]) -> dict[str, os.DirEntry[str]]:
+    if not folder.is_dir():
+        return {}
+    found = {}
+    for entry in os.scandir(folder):
+        stem, dot, suffix = entry.name.rpartition(".")
+        if dot and ("." + suffix.lower()) in suffixes and entry.is_file():
+            found[stem] = entry
+    return found
+
+
+def _fingerprint(entries: list[os.DirEntry[str]]) -> str:
+    digest = hashlib.sha256()
+    for entry in sorted(entries, key=lambda e: e.path):
+        stat = entry.stat()
+        digest.update(f"{entry.path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
+def inspect_video(root: str | os.PathLike[str], video: str, cache_dir: str | os.PathLike[str] | None = None) -> VideoInfo:
+    """Validate one video and describe it; raise :class:`DatasetError` listing every problem."""
+    frame_dir, ann_dir = video_paths(root, video)
+    if not frame_dir.is_dir():
+        raise DatasetError(f"{frame_dir}: no such frame folder for video {video!r}. Check the video name or list.")
+    jpegs = _scan(frame_dir, FRAME_SUFFIXES)
+    pngs = _scan(ann_dir, (".png",))
+    cache_file = Path(cache_dir) / f"{video}.json" if cache_dir else None
+    fingerprint = _fingerprint(list(jpegs.values()) + list(pngs.values()))
+    if cache_file is not None and cache_file.is_file():
+        try:
+            cached = json.loads(cache_file.read_text())
+            if cached.get("fingerprint") == fingerprint:
+                info = cached["info"]
+                return VideoInfo(**{**info, "frames": tuple(info["frames"]), "objects": tuple(info["objects"])})
+        except (ValueError, KeyError, TypeError):
+            pass
+    info = _inspect(frame_dir, ann_dir, video, jpegs, pngs)
+    if cache_file is not None:
+        from .masks import atomic_path
+
+        with atomic_path(cache_file) as tmp:
+            tmp.write_text(json.dumps({"fingerprint": fingerprint, "info": asdict(info)}))
+    return info
+
+
+def _inspect(frame_dir: Path, ann_dir: Path, video: str, jpegs: dict, pngs: dict) -> VideoInfo:
+    problems: list[str] = []
+    if not jpegs:
+        raise DatasetError(f"{frame_dir}: no .jpg frames in this folder. Put the video's frames there as <frame>.jpg.")
+    non_integer = sorted(stem for stem in jpegs if not stem.isdigit())
+    if non_integer:
+        raise DatasetError(
+            f"{frame_dir}: frame names must be integers (00000.jpg, 00001.jpg, ...); found "
+            f"{', '.join(s + '.jpg' for s in non_integer[:5])}{' ...' if len(non_integer) > 5 else ''}. Rename the frames."
+        )
+    frames = sorted(jpegs, key=int)
+    numbers = [int(s) for s in frames]
+    missing = sorted(set(range(numbers[0], numbers[-1] + 1)) - set(numbers))
+    if missing:
+        width = len(frames[0])
+        shown = ", ".join(f"{m:0{width}d}.jpg" for m in missing[:5])
+        problems.append(
+            f"{frame_dir}: frames are not contiguous: missing {shown}{' ...' if len(missing) > 5 else ''} "
+            f"between {frames[0]}.jpg and {frames[-1]}.jpg. Restore the missing frames (a gap would shift "
+            "every later frame's scoring)."
+        )
+    size = None
+    for stem in frames:
+        path = jpegs[stem].path
+        try:
+            with Image.open(path) as image:
+                frame_size = image.size
+                if image.format not in ("JPEG", "MPO"):
+                    raise OSError(f"it is a {image.format} file, not a JPEG")
+        except (OSError, SyntaxError) as error:
+            problems.append(f"{path}: unreadable JPEG ({error}). Re-extract this frame from the video.")
+            continue
+        if size is None:
+            size = frame_size
+        elif frame_size != size:
+            problems.append(
+                f"{path}: frame size {frame_size[0]}x{frame_size[1]} differs from the video's first frame "
+                f"({size[0]}x{size[1]}). All frames of a video must have one size."
+            )
+    first = frames[0]
+    objects: tuple[int, ...] = ()
+    if first not in pngs:
+        problems.append(
+            f"{ann_dir / (first + '.png')}: the first frame's annotation is missing. The semi-supervised task "
+            "needs a palette PNG for the first frame with each object's id."
+        )
+    else:
+        path = pngs[first].path
+        try:
+            labels = read_label_map(path)
+        except MaskFormatError as error:
+            problems.append(str(error))
+        else:
+            if size is not None and (labels.shape[1], labels.shape[0]) != size:
+                problems.append(
+                    f"{path}: annotation size {labels.shape[1]}x{labels.shape[0]} differs from the frame size "
+                    f"{size[0]}x{size[1]}. Annotations must have the frames' resolution."
+                )
+            ids = np.unique(labels)
+            objects = tuple(int(i) for i in ids if i not in (0, 255))
+            if not objects:
+                problems.append(
+                    f"{path}: the first-frame annotation has no object (every pixel is background). "
+                    "Give each object to segment its own id (1, 2, ...)."
+                )
+    extra = sorted(set(pngs) - set(jpegs))
+    if extra:
+        problems.append(
+            f"{ann_dir}: annotation(s) {', '.join(e + '.png' for e in extra[:5])} have no matching frame in "
+            f"{frame_dir}. Remove them or restore the frames."
+        )
+    if problems:
+        raise DatasetError("\n".join(problems))
+    assert size is not None
+    return VideoInfo(
+        name=video,
+        frames=tuple(frames),
+        width=size[0],
+        height=size[1],
+        objects=objects,
+        fully_annotated=all(stem in pngs for stem in frames),
+    )
+
+
+def validate_dataset(
+    root: str | os.PathLike[str],
+    videos: list[str],
+    cache_dir: str | os.PathLike[str] | None = None,
+) -> tuple[dict[str, VideoInfo], dict[str, str]]:
+    """Inspect every video; return the valid ones and, per invalid video, its problems."""
+    valid: dict[str, VideoInfo] = {}
+    invalid: dict[str, str] = {}
+    for video in videos:
+        try:
+            valid[video] = inspect_video(root, video, cache_dir)
+        except DatasetError as error:
+            invalid[video] = str(error)
+    return valid, invalid
