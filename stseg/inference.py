@@ -1,0 +1,100 @@
+"""Run one model on one video and write its masks: the body of the ``infer`` rule.
+
+Output (``masks/<model>/<video>/``): one palette PNG per frame, named like the
+frame, at the frame's size, with the annotation's palette; frame 0 is the given
+annotation itself.  Beside them ``scores.csv`` (frame, object, score) holds the
+per-object confidence when the model gives one.  The folder is written under a
+temporary name and renamed when complete (:func:`stseg.masks.atomic_dir`).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from .dataset import FRAME_SUFFIXES, DatasetError
+from .masks import atomic_dir, read_label_map, read_palette, write_label_map
+from .models import build_model
+
+__all__ = ["list_frames", "read_frames", "run_model"]
+
+
+def list_frames(frame_dir: str | os.PathLike[str]) -> list[Path]:
+    """The video's frame files in frame order (integer names)."""
+    frame_dir = Path(frame_dir)
+    files = [p for p in frame_dir.iterdir() if p.suffix.lower() in FRAME_SUFFIXES and not p.name.startswith(".")]
+    bad = [p.name for p in files if not p.stem.isdigit()]
+    if bad:
+        raise DatasetError(f"{frame_dir}: frame names must be integers; found {bad[:5]}")
+    if not files:
+        raise DatasetError(f"{frame_dir}: no .jpg frames in this folder.")
+    return sorted(files, key=lambda p: int(p.stem))
+
+
+def read_frames(files: list[Path]) -> Iterator[np.ndarray]:
+    """Decode frames one at a time (BGR ``uint8``), naming the file that fails."""
+    size = None
+    for path in files:
+        frame = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if frame is None:
+            raise DatasetError(f"{path}: cannot decode this JPEG (corrupt or truncated). Re-extract this frame.")
+        if size is None:
+            size = frame.shape
+        elif frame.shape != size:
+            raise DatasetError(
+                f"{path}: frame size {frame.shape[1]}x{frame.shape[0]} differs from the first frame's "
+                f"{size[1]}x{size[0]}. All frames of a video must have one size."
+            )
+        yield frame
+
+
+def run_model(
+    model_type: str,
+    options: Mapping[str, Any] | None,
+    frame_dir: str | os.PathLike[str],
+    annotation: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    progress: bool = True,
+) -> dict[str, float]:
+    """Segment every frame of one video with one model; return timing figures."""
+    files = list_frames(frame_dir)
+    labels0 = read_label_map(annotation)
+    palette = read_palette(annotation)
+    if not (labels0 != 0).any():
+        raise DatasetError(f"{annotation}: the first-frame annotation has no object; nothing to segment.")
+    model = build_model(model_type, options)
+    frames = read_frames(files)
+    first = next(frames)
+    if first.shape[:2] != labels0.shape:
+        raise DatasetError(
+            f"{annotation}: annotation size {labels0.shape[1]}x{labels0.shape[0]} differs from the frame size "
+            f"{first.shape[1]}x{first.shape[0]} of {files[0]}."
+        )
+    started = time.perf_counter()
+    score_rows: list[tuple[str, int, float]] = []
+    with atomic_dir(out_dir) as tmp:
+        model.start(first, labels0)
+        write_label_map(tmp / f"{files[0].stem}.png", labels0, palette)
+        bar = tqdm(total=len(files), desc=f"{model_type} {Path(frame_dir).name}", file=sys.stderr,
+                   disable=not progress, mininterval=2.0, initial=1)
+        for path, frame in zip(files[1:], frames):
+            labels = model.step(frame)
+            write_label_map(tmp / f"{path.stem}.png", labels, palette)
+            score_rows.extend((path.stem, obj, score) for obj, score in sorted(model.scores.items()))
+            bar.update(1)
+        bar.close()
+        if score_rows:
+            with open(tmp / "scores.csv", "w", newline="") as handle:
+                writer = csv.writer(handle)
+                writer.writerow(["frame", "object", "score"])
+                writer.writerows((f, o, repr(s)) for f, o, s in score_rows)
+    elapsed = time.perf_counter() - started
+    return {"frames": len(files), "seconds": elapsed, "fps": (len(files) - 1) / elapsed if elapsed > 0 else float("inf")}

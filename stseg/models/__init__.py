@@ -1,0 +1,65 @@
+"""The model registry: one name per VOS model, mapped to its implementation.
+
+Built-in models run inside the workflow's own Python and need no weights.  Every
+later model (SAM2, and the externally installed Cutie, XMem, LiVOS, TMO) plugs
+into the same table: the workflow asks the registry what a model needs (a GPU,
+its own environment) and the ``stseg infer`` command builds it by name.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from .base import OptionError, Propagator
+
+__all__ = ["ModelSpec", "REGISTRY", "UnknownModelError", "known_models", "get_spec", "build_model", "OptionError", "Propagator"]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What the workflow needs to know about a model type."""
+
+    name: str
+    target: str  #: ``"module:Class"`` of its :class:`Propagator`
+    gpu: bool  #: whether a job of this model should ask the scheduler for a GPU
+    summary: str
+
+
+REGISTRY: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in (
+        ModelSpec("copy", "stseg.models.first_mask:FirstMaskCopy", False, "first-frame mask repeated on every frame"),
+        ModelSpec("flow", "stseg.models.flow:FlowPropagation", False, "DIS optical-flow propagation of the label map"),
+        ModelSpec("global", "stseg.models.global_motion:GlobalMotionWarp", False, "camera-motion homography warp of the first mask"),
+        ModelSpec("appearance", "stseg.models.appearance:ColourTracker", False, "per-object colour model searched near the last position"),
+    )
+}
+
+
+class UnknownModelError(KeyError):
+    def __str__(self) -> str:  # KeyError quotes its message; this one reads as a sentence
+        return str(self.args[0])
+
+
+def known_models() -> list[str]:
+    return sorted(REGISTRY)
+
+
+def get_spec(model_type: str) -> ModelSpec:
+    try:
+        return REGISTRY[model_type]
+    except KeyError:
+        raise UnknownModelError(
+            f"unknown model type {model_type!r}; known models: {', '.join(known_models())}. "
+            "Fix the model's 'type' (or its name) under 'models:' in the config."
+        ) from None
+
+
+def build_model(model_type: str, options: Mapping[str, Any] | None = None) -> Propagator:
+    """Instantiate a registered model with its options (unknown options are an error)."""
+    spec = get_spec(model_type)
+    module_name, class_name = spec.target.split(":")
+    cls = getattr(importlib.import_module(module_name), class_name)
+    return cls(**dict(options or {}))

@@ -1,0 +1,53 @@
+"""The interface every in-process VOS model implements.
+
+A model is *streaming*: :meth:`Propagator.start` receives the first frame and its
+annotation, then :meth:`Propagator.step` receives each later frame in order and
+returns that frame's label map.  Nothing forces a model to keep the whole video
+in memory, so long videos run in constant memory when the model allows it.
+
+Frames are ``uint8`` BGR arrays of shape ``(H, W, 3)`` (OpenCV's order); label
+maps are ``uint8`` arrays of shape ``(H, W)`` whose value is the object id.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, Mapping
+
+import numpy as np
+
+__all__ = ["Propagator", "OptionError"]
+
+
+class OptionError(ValueError):
+    """A model option that is unknown or out of range; the message names it."""
+
+
+class Propagator(ABC):
+    """Semi-supervised VOS model: first-frame masks in, one label map per later frame out."""
+
+    #: option name -> default value; :meth:`from_options` rejects any other name.
+    defaults: Mapping[str, Any] = {}
+
+    def __init__(self, **options: Any) -> None:
+        unknown = sorted(set(options) - set(self.defaults))
+        if unknown:
+            raise OptionError(
+                f"{type(self).__name__}: unknown option(s) {unknown}; known options: {sorted(self.defaults)}"
+            )
+        self.options = {**self.defaults, **options}
+        self.objects: tuple[int, ...] = ()
+        #: per-object confidence of the last step (object id -> score in [0, 1]), when the model has one
+        self.scores: dict[int, float] = {}
+
+    def start(self, frame: np.ndarray, labels: np.ndarray) -> None:
+        """Initialise from the first frame and its annotation."""
+        self.objects = tuple(int(i) for i in np.unique(labels) if i != 0)
+        self._start(frame, labels)
+
+    @abstractmethod
+    def _start(self, frame: np.ndarray, labels: np.ndarray) -> None: ...
+
+    @abstractmethod
+    def step(self, frame: np.ndarray) -> np.ndarray:
+        """Segment the next frame; return its label map."""

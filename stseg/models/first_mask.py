@@ -1,0 +1,22 @@
+"""``copy``: the first-frame annotation repeated on every frame.
+
+The zero-motion baseline.  It is right exactly when nothing moves, so it wins on
+static shots with flicker or noise that mislead motion estimation, and it tells
+how much of a video's J&F any real model earns.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base import Propagator
+
+
+class FirstMaskCopy(Propagator):
+    defaults: dict = {}
+
+    def _start(self, frame: np.ndarray, labels: np.ndarray) -> None:
+        self._labels = labels.copy()
+
+    def step(self, frame: np.ndarray) -> np.ndarray:
+        return self._labels
