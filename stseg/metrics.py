@@ -54,6 +54,7 @@ __all__ = [
     "sequence_statistics",
     "VideoScores",
     "score_video",
+    "score_arrays",
     "evaluate",
 ]
 
@@ -282,31 +283,51 @@ def score_video(
         first = read_label_map(gt_files[frames[0]])
         objects = tuple(int(i) for i in np.unique(first) if i not in (0, 255))
     objects = tuple(objects)
+    scored = frames[1:-1]
+    pairs = ((read_label_map(gt_files[f]), read_label_map(pred_files[f], allow_greyscale=True), str(pred_files[f])) for f in scored)
+    return score_arrays(pairs, objects, video, scored, variant)
+
+
+def score_arrays(
+    pairs: Iterable[tuple[np.ndarray, np.ndarray, str]],
+    objects: Sequence[int],
+    video: str,
+    frames: Sequence[str],
+    variant: str = "davis",
+) -> VideoScores:
+    """Score (ground truth, prediction, prediction's name) label maps, one per scored frame.
+
+    The caller has already dropped the first and last frames; ``frames`` names
+    the scored frames.  A prediction of another size, or with an id that is not
+    among ``objects``, raises :class:`EvaluationError` naming it.
+    """
+    objects = tuple(objects)
     allowed = np.zeros(256, dtype=bool)
     allowed[[0, *objects]] = True
-    scored = frames[1:-1]
-    j = np.zeros((len(objects), len(scored)))
-    f = np.zeros((len(objects), len(scored)))
+    j = np.zeros((len(objects), len(frames)))
+    f = np.zeros((len(objects), len(frames)))
     kernel = None
-    for t, frame in enumerate(scored):
-        gt = read_label_map(gt_files[frame])
-        pred = read_label_map(pred_files[frame], allow_greyscale=True)
+    count = 0
+    for t, (gt, pred, name) in enumerate(pairs):
         if pred.shape != gt.shape:
             raise EvaluationError(
-                f"{pred_files[frame]}: prediction is {pred.shape[1]}x{pred.shape[0]} but the ground truth "
+                f"{name}: prediction is {pred.shape[1]}x{pred.shape[0]} but the ground truth "
                 f"is {gt.shape[1]}x{gt.shape[0]}. Write predictions at the original frame size."
             )
         present = np.flatnonzero(np.bincount(pred.ravel(), minlength=256))
         unknown = [int(i) for i in present if not allowed[i]]
         if unknown:
             raise EvaluationError(
-                f"{pred_files[frame]}: predicted object id(s) {unknown} are not in the first-frame ground "
+                f"{name}: predicted object id(s) {unknown} are not in the first-frame ground "
                 f"truth of video {video!r} (objects {list(objects)}). Predictions must use the annotation's ids."
             )
         if kernel is None:
             kernel = disk(boundary_radius(*gt.shape))
         j[:, t], f[:, t] = frame_scores(gt, pred, objects, variant, kernel)
-    return VideoScores(video=video, objects=objects, frames=tuple(scored), j=j, f=f)
+        count += 1
+    if count != len(frames):
+        raise EvaluationError(f"video {video!r}: {count} frame pairs scored, {len(frames)} expected")
+    return VideoScores(video=video, objects=objects, frames=tuple(frames), j=j, f=f)
 
 
 def _score_task(args: tuple) -> list[dict]:

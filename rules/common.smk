@@ -1,0 +1,100 @@
+# Config validation, the dataset and model plan, and the small helpers the rules use.
+import os
+
+from snakemake.utils import validate
+
+from stseg.workflow import Plan, load_schema
+
+
+validate(config, schema=str(load_schema()))
+PLAN = Plan.from_config(config)
+RESULTS = str(PLAN.results)
+VIDEOS = list(PLAN.videos)
+MODELS = PLAN.model_names
+
+
+wildcard_constraints:
+    model="|".join(MODELS),
+    video=r"[^/\\]+",
+
+
+def final_outputs():
+    return [
+        f"{RESULTS}/summary.csv",
+        f"{RESULTS}/submission.zip",
+    ]
+
+
+def frames_dir(wildcards):
+    return PLAN.frames_dir(wildcards.video)
+
+
+def first_annotation(wildcards):
+    return PLAN.first_annotation(wildcards.video)
+
+
+def model_type(wildcards):
+    return PLAN.models[wildcards.model].type
+
+
+def model_options(wildcards):
+    return PLAN.models[wildcards.model].options_json
+
+
+def model_threads(wildcards):
+    return PLAN.models[wildcards.model].threads
+
+
+def model_mem_mb(wildcards, attempt):
+    return PLAN.models[wildcards.model].mem_mb * attempt
+
+
+def model_runtime(wildcards, attempt):
+    return PLAN.models[wildcards.model].runtime * attempt
+
+
+def model_gpus(wildcards):
+    return 1 if PLAN.models[wildcards.model].gpu else 0
+
+
+def masks_of(models):
+    def inputs(wildcards):
+        return [f"{RESULTS}/masks/{m}/{wildcards.video}" for m in models]
+
+    return inputs
+
+
+def mask_pairs(models):
+    def pairs(wildcards):
+        return [f"{m}={RESULTS}/masks/{m}/{wildcards.video}" for m in models]
+
+    return pairs
+
+
+def box_pairs(wildcards):
+    return [f"{m}={RESULTS}/boxes/{m}/{wildcards.video}.csv" for m in PLAN.voting_models]
+
+
+def boxes_of_voters(wildcards):
+    return [f"{RESULTS}/boxes/{m}/{wildcards.video}.csv" for m in PLAN.voting_models]
+
+
+def ground_truth_args(wildcards):
+    if PLAN.has_ground_truth(wildcards.video):
+        return ["--gt", PLAN.annotation_dir(wildcards.video)]
+    return []
+
+
+def foreground_args(wildcards):
+    args = []
+    for model in PLAN.pgmr.get("foreground_models", []):
+        args += ["--foreground-model", model]
+    return args
+
+
+def pgmr(key):
+    return PLAN.pgmr[key]
+
+
+def final_root(wildcards, input):
+    return os.path.dirname(input.final[0])

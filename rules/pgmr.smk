@@ -1,0 +1,113 @@
+# Pseudo-label guided model refinement: boxes -> fusion -> pseudo-labels -> scores -> selection.
+
+
+rule boxes:
+    input:
+        masks=f"{RESULTS}/masks/{{model}}/{{video}}",
+        annotation=first_annotation,
+    output:
+        f"{RESULTS}/boxes/{{model}}/{{video}}.csv",
+    log:
+        f"{RESULTS}/logs/boxes/{{model}}/{{video}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/boxes/{{model}}/{{video}}.tsv"
+    conda:
+        "../envs/stseg.yaml"
+    shell:
+        "stseg boxes --masks {input.masks:q} --annotation {input.annotation:q} --out {output:q} > {log:q} 2>&1"
+
+
+rule fuse:
+    input:
+        boxes_of_voters,
+    output:
+        f"{RESULTS}/fused/{{video}}.csv",
+    params:
+        boxes=box_pairs,
+        min_votes=pgmr("min_votes"),
+        weighting=pgmr("box_weighting"),
+    log:
+        f"{RESULTS}/logs/fuse/{{video}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/fuse/{{video}}.tsv"
+    conda:
+        "../envs/stseg.yaml"
+    shell:
+        "stseg fuse --boxes {params.boxes:q} --min-votes {params.min_votes}"
+        " --weighting {params.weighting:q} --out {output:q} > {log:q} 2>&1"
+
+
+rule pseudolabel:
+    input:
+        masks=masks_of(PLAN.voting_models),
+        fused=f"{RESULTS}/fused/{{video}}.csv",
+        annotation=first_annotation,
+    output:
+        labels=directory(f"{RESULTS}/pseudo/{{video}}"),
+        weights=f"{RESULTS}/pseudo/{{video}}.weights.csv",
+    params:
+        masks=mask_pairs(PLAN.voting_models),
+        threshold=pgmr("threshold"),
+        ring_weight=pgmr("ring_weight"),
+        boxes="" if pgmr("use_boxes") else "--no-boxes",
+        weighting=pgmr("weighting"),
+        gamma=pgmr("gamma"),
+        redundancy=pgmr("redundancy_power"),
+        foreground=foreground_args,
+    log:
+        f"{RESULTS}/logs/pseudolabel/{{video}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/pseudolabel/{{video}}.tsv"
+    conda:
+        "../envs/stseg.yaml"
+    shell:
+        "stseg pseudolabel --masks {params.masks:q} --annotation {input.annotation:q} --fused {input.fused:q}"
+        " --threshold {params.threshold} --ring-weight {params.ring_weight} {params.boxes}"
+        " --weighting {params.weighting:q} --gamma {params.gamma} --redundancy-power {params.redundancy}"
+        " {params.foreground:q} --out {output.labels:q} --weights-out {output.weights:q} > {log:q} 2>&1"
+
+
+rule score:
+    input:
+        masks=masks_of(MODELS),
+        pseudo=f"{RESULTS}/pseudo/{{video}}",
+    output:
+        f"{RESULTS}/scores/{{video}}.csv",
+    params:
+        masks=mask_pairs(MODELS),
+        gt=ground_truth_args,
+        variant=config["evaluation"]["variant"],
+    log:
+        f"{RESULTS}/logs/score/{{video}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/score/{{video}}.tsv"
+    conda:
+        "../envs/stseg.yaml"
+    shell:
+        "stseg score --video {wildcards.video:q} --masks {params.masks:q} --pseudo {input.pseudo:q}"
+        " {params.gt:q} --variant {params.variant} --out {output:q} > {log:q} 2>&1"
+
+
+rule select:
+    input:
+        scores=f"{RESULTS}/scores/{{video}}.csv",
+        masks=masks_of(MODELS),
+    output:
+        final=directory(f"{RESULTS}/final/{{video}}"),
+        selection=f"{RESULTS}/selection/{{video}}.csv",
+        outcome=f"{RESULTS}/selection/{{video}}.outcome.csv",
+    params:
+        masks=mask_pairs(MODELS),
+        strategy=pgmr("strategy"),
+        gt=ground_truth_args,
+        variant=config["evaluation"]["variant"],
+    log:
+        f"{RESULTS}/logs/select/{{video}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/select/{{video}}.tsv"
+    conda:
+        "../envs/stseg.yaml"
+    shell:
+        "stseg select --video {wildcards.video:q} --scores {input.scores:q} --masks {params.masks:q}"
+        " --strategy {params.strategy} {params.gt:q} --variant {params.variant} --final {output.final:q}"
+        " --out {output.selection:q} --outcome {output.outcome:q} > {log:q} 2>&1"

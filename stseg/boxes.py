@@ -1,0 +1,63 @@
+"""Masks to per-object, per-frame bounding boxes (the first PGMR stage).
+
+On-disk format (``boxes/<model>/<video>.csv``), one row per (frame, object) for
+every frame and every object of the first-frame annotation:
+
+==========  ===============================================================
+frame       frame name (e.g. ``00012``)
+object      object id
+x0, y0      top-left pixel of the box (inclusive)
+x1, y1      bottom-right corner, exclusive (``x1 = x0 + width``), COCO's box
+area        number of pixels of the object
+present     1 if the object has at least one pixel, else 0 (box left empty)
+==========  ===============================================================
+
+An absent object is recorded as absent (``present = 0``, empty coordinates),
+never as a zero-size box.  Boxes and areas come from pycocotools' RLE
+``encode`` / ``toBbox`` / ``area``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+from pycocotools import mask as mask_utils
+
+from .masks import read_label_map
+
+__all__ = ["BOX_COLUMNS", "label_map_boxes", "video_boxes"]
+
+BOX_COLUMNS = ["frame", "object", "x0", "y0", "x1", "y1", "area", "present"]
+
+
+def label_map_boxes(labels: np.ndarray, objects: Sequence[int]) -> list[tuple[int, float, float, float, float, int, int]]:
+    """``(object, x0, y0, x1, y1, area, present)`` for each object of one label map."""
+    if not len(objects):
+        return []
+    stack = np.asfortranarray(np.stack([labels == obj for obj in objects], axis=-1).astype(np.uint8))
+    rles = mask_utils.encode(stack)
+    boxes = mask_utils.toBbox(rles)
+    areas = mask_utils.area(rles)
+    rows = []
+    for obj, (x, y, w, h), area in zip(objects, boxes, areas):
+        if area > 0:
+            rows.append((int(obj), float(x), float(y), float(x + w), float(y + h), int(area), 1))
+        else:
+            rows.append((int(obj), np.nan, np.nan, np.nan, np.nan, 0, 0))
+    return rows
+
+
+def video_boxes(mask_dir: str | os.PathLike[str], objects: Sequence[int]) -> pd.DataFrame:
+    """The box table of one model's masks for one video (every PNG in ``mask_dir``, in frame order)."""
+    mask_dir = Path(mask_dir)
+    files = sorted((p for p in mask_dir.glob("*.png") if not p.name.startswith(".")), key=lambda p: int(p.stem))
+    rows = []
+    for path in files:
+        labels = read_label_map(path, allow_greyscale=True)
+        rows.extend((path.stem, *row) for row in label_map_boxes(labels, objects))
+    table = pd.DataFrame(rows, columns=BOX_COLUMNS)
+    return table.astype({"object": int, "area": int, "present": int})

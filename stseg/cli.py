@@ -1,0 +1,285 @@
+"""The ``stseg`` command: one subcommand per workflow stage, plus ``evaluate`` and ``demo`` for people.
+
+Every subcommand reads its inputs, writes its outputs atomically and exits
+non-zero with a one-paragraph message (file, problem, fix) on bad input.
+Heavy libraries are imported inside the subcommands so ``stseg --help`` is fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Sequence
+
+
+def _pairs(values: Sequence[str] | None, what: str) -> dict[str, str]:
+    """Parse ``name=path`` arguments, keeping their order."""
+    out: dict[str, str] = {}
+    for value in values or []:
+        name, sep, path = value.partition("=")
+        if not sep or not name or not path:
+            raise SystemExit(f"stseg: {what} must be given as NAME=PATH, got {value!r}")
+        out[name] = path
+    return out
+
+
+def _objects(annotation: str) -> tuple[int, ...]:
+    import numpy as np
+
+    from .masks import read_label_map
+
+    return tuple(int(i) for i in np.unique(read_label_map(annotation)) if i not in (0, 255))
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    from .demo import write_demo
+
+    width, height = (int(x) for x in args.size.lower().split("x"))
+    names = write_demo(args.root, args.videos or None, width, height, args.frames)
+    print(f"demo dataset with {len(names)} videos in {args.root}")
+
+
+def cmd_validate(args: argparse.Namespace) -> None:
+    from .dataset import list_videos, validate_dataset
+
+    videos = list_videos(args.root, args.videos or None, args.video_list)
+    valid, invalid = validate_dataset(args.root, videos)
+    for name, info in valid.items():
+        print(f"ok       {name}: {len(info.frames)} frames {info.width}x{info.height}, objects {list(info.objects)}"
+              f"{', ground truth on every frame' if info.fully_annotated else ''}")
+    for name, problem in invalid.items():
+        print(f"INVALID  {name}:\n  " + problem.replace("\n", "\n  "))
+    if invalid:
+        raise SystemExit(1)
+
+
+def cmd_models(args: argparse.Namespace) -> None:
+    from .models import REGISTRY
+
+    for spec in REGISTRY.values():
+        print(f"{spec.name:<12} {'gpu' if spec.gpu else 'cpu'}  {spec.summary}")
+
+
+def cmd_infer(args: argparse.Namespace) -> None:
+    from .inference import run_model
+
+    options = json.loads(args.options) if args.options else {}
+    stats = run_model(args.model_type, options, args.frames, args.annotation, args.out, progress=not args.quiet)
+    print(f"{args.model_type}: {stats['frames']} frames in {stats['seconds']:.2f} s ({stats['fps']:.1f} frames/s)")
+
+
+def cmd_boxes(args: argparse.Namespace) -> None:
+    from .boxes import video_boxes
+    from .tables import write_table
+
+    table = video_boxes(args.masks, _objects(args.annotation))
+    write_table(table, args.out)
+
+
+def cmd_fuse(args: argparse.Namespace) -> None:
+    from .fusion import fuse_boxes
+    from .tables import read_table, write_table
+
+    tables = {name: read_table(path) for name, path in _pairs(args.boxes, "--boxes").items()}
+    write_table(fuse_boxes(tables, args.min_votes, args.weighting), args.out)
+
+
+def cmd_pseudolabel(args: argparse.Namespace) -> None:
+    from .pseudolabel import PseudoLabelConfig, build_pseudo_labels
+    from .tables import read_table, write_table
+
+    config = PseudoLabelConfig(
+        threshold=args.threshold, ring_weight=args.ring_weight, use_boxes=not args.no_boxes,
+        weighting=args.weighting, gamma=args.gamma, redundancy_power=args.redundancy_power,
+        foreground_models=tuple(args.foreground_model or ()),
+    )
+    fused = read_table(args.fused) if args.fused else None
+    weights = build_pseudo_labels(_pairs(args.masks, "--masks"), args.annotation, fused, args.out, config)
+    if args.weights_out:
+        write_table(weights, args.weights_out)
+
+
+def cmd_score(args: argparse.Namespace) -> None:
+    from .scoring import score_models
+    from .tables import write_table
+
+    table = score_models(args.video, _pairs(args.masks, "--masks"), args.pseudo, args.gt, args.variant)
+    write_table(table, args.out)
+
+
+def cmd_select(args: argparse.Namespace) -> None:
+    from .selection import run_selection
+    from .tables import read_table, write_table
+
+    masks = _pairs(args.masks, "--masks")
+    scores = read_table(args.scores)
+    table, outcome = run_selection(args.video, scores, list(masks), masks, args.final, args.strategy, args.gt, args.variant)
+    write_table(table, args.out)
+    write_table(outcome, args.outcome)
+
+
+def cmd_summarize(args: argparse.Namespace) -> None:
+    import pandas as pd
+
+    from .masks import atomic_path
+    from .summary import format_summary, summarize
+    from .tables import read_table, write_table
+
+    scores = pd.concat([read_table(p) for p in args.scores], ignore_index=True)
+    outcomes = pd.concat([read_table(p) for p in args.outcomes], ignore_index=True)
+    per_video, overall = summarize(scores, outcomes, args.models)
+    write_table(per_video, args.out)
+    write_table(overall, args.overall)
+    text = format_summary(per_video, overall)
+    with atomic_path(args.text) as tmp:
+        tmp.write_text(text)
+    print(text, end="")
+
+
+def cmd_submission(args: argparse.Namespace) -> None:
+    from .submission import write_submission
+
+    count = write_submission(args.final_root, args.videos, args.out)
+    print(f"{args.out}: {count} masks of {len(args.videos)} videos")
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from .metrics import evaluate
+    from .tables import write_table
+
+    table = evaluate(args.gt, args.pred, args.videos or None, args.variant, args.workers)
+    if args.out:
+        write_table(table, args.out)
+    per_video = table.groupby("video", sort=False)[["J", "F", "JF"]].mean()
+    print(f"{'video':<24} {'objects':>7} {'J':>8} {'F':>8} {'J&F':>8}")
+    for video, row in per_video.iterrows():
+        count = int((table["video"] == video).sum())
+        print(f"{video:<24} {count:>7} {row.J:8.4f} {row.F:8.4f} {row.JF:8.4f}")
+    label = "J&Ḟ (MOSE)" if args.variant == "mose" else "J&F"
+    print(f"{'all objects (pooled)':<24} {len(table):>7} {table.J.mean():8.4f} {table.F.mean():8.4f} {table.JF.mean():8.4f}   {label}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="stseg", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("demo", help="generate the demo dataset (DAVIS layout, ground truth on every frame)")
+    p.add_argument("root")
+    p.add_argument("--videos", nargs="*")
+    p.add_argument("--size", default="854x480", help="WIDTHxHEIGHT (default 854x480)")
+    p.add_argument("--frames", type=int, default=None, help="at most this many frames per video")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("validate", help="check a dataset folder and list its videos")
+    p.add_argument("root")
+    p.add_argument("--videos", nargs="*")
+    p.add_argument("--video-list")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("models", help="list the registered models")
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("infer", help="run one model on one video")
+    p.add_argument("--model-type", required=True)
+    p.add_argument("--options", default="{}", help="model options as JSON")
+    p.add_argument("--frames", required=True, help="folder of the video's JPEG frames")
+    p.add_argument("--annotation", required=True, help="first-frame annotation (palette PNG)")
+    p.add_argument("--out", required=True, help="output folder of per-frame PNGs")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_infer)
+
+    p = sub.add_parser("boxes", help="per-object, per-frame boxes of one model's masks")
+    p.add_argument("--masks", required=True)
+    p.add_argument("--annotation", required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_boxes)
+
+    p = sub.add_parser("fuse", help="average and max fusion of the models' boxes")
+    p.add_argument("--boxes", nargs="+", required=True, metavar="MODEL=CSV")
+    p.add_argument("--min-votes", type=int, default=1)
+    p.add_argument("--weighting", default="agreement", choices=["agreement", "uniform"])
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_fuse)
+
+    p = sub.add_parser("pseudolabel", help="pseudo-labels of one video from the models' masks and fused boxes")
+    p.add_argument("--masks", nargs="+", required=True, metavar="MODEL=DIR")
+    p.add_argument("--annotation", required=True)
+    p.add_argument("--fused")
+    p.add_argument("--out", required=True)
+    p.add_argument("--weights-out")
+    p.add_argument("--threshold", type=float, default=0.5)
+    p.add_argument("--ring-weight", type=float, default=0.5)
+    p.add_argument("--no-boxes", action="store_true")
+    p.add_argument("--weighting", default="uniform", choices=["uniform", "adaptive"])
+    p.add_argument("--gamma", type=float, default=2.0)
+    p.add_argument("--redundancy-power", type=float, default=8.0)
+    p.add_argument("--foreground-model", action="append", help="a model whose masks are foreground only (TMO)")
+    p.set_defaults(func=cmd_pseudolabel)
+
+    p = sub.add_parser("score", help="J&F of every model against the pseudo-labels (and ground truth)")
+    p.add_argument("--video", required=True)
+    p.add_argument("--masks", nargs="+", required=True, metavar="MODEL=DIR")
+    p.add_argument("--pseudo", required=True)
+    p.add_argument("--gt")
+    p.add_argument("--variant", default="davis", choices=["davis", "mose"])
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser("select", help="choose per video and per object; write the final masks")
+    p.add_argument("--video", required=True)
+    p.add_argument("--scores", required=True)
+    p.add_argument("--masks", nargs="+", required=True, metavar="MODEL=DIR", help="in config order (the tie-break)")
+    p.add_argument("--strategy", default="video", choices=["video", "object"])
+    p.add_argument("--gt")
+    p.add_argument("--variant", default="davis", choices=["davis", "mose"])
+    p.add_argument("--final", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--outcome", required=True)
+    p.set_defaults(func=cmd_select)
+
+    p = sub.add_parser("summarize", help="the run summary tables")
+    p.add_argument("--scores", nargs="+", required=True)
+    p.add_argument("--outcomes", nargs="+", required=True)
+    p.add_argument("--models", nargs="+", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--overall", required=True)
+    p.add_argument("--text", required=True)
+    p.set_defaults(func=cmd_summarize)
+
+    p = sub.add_parser("submission", help="zip the final masks in the layout MOSE's server reads")
+    p.add_argument("--final-root", required=True)
+    p.add_argument("--videos", nargs="+", required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_submission)
+
+    p = sub.add_parser("evaluate", help="J&F of predictions against ground truth (official DAVIS 2017 method)")
+    p.add_argument("--gt", required=True, help="annotation folder: <video>/<frame>.png")
+    p.add_argument("--pred", required=True, help="results folder: <video>/<frame>.png")
+    p.add_argument("--videos", nargs="*")
+    p.add_argument("--variant", default="davis", choices=["davis", "mose"], help="mose: MOSEv2's J&Ḟ")
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--out", help="CSV with one row per (video, object)")
+    p.set_defaults(func=cmd_evaluate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    from .dataset import DatasetError
+    from .masks import MaskFormatError
+    from .metrics import EvaluationError
+    from .models import OptionError, UnknownModelError
+    from .submission import SubmissionError
+
+    try:
+        args.func(args)
+    except (DatasetError, MaskFormatError, EvaluationError, OptionError, UnknownModelError, SubmissionError,
+            FileNotFoundError, ValueError) as error:
+        print(f"stseg {args.command}: error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()

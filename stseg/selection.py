@@ -1,0 +1,159 @@
+"""Choosing models from their pseudo-label scores (the last PGMR stage).
+
+**Per video** (STSeg's rule): the model with the highest J&F against the
+pseudo-labels, averaged over the video's objects.  Ties go to the higher mean J,
+then to the model listed first in the config.
+
+**Per object** (beyond STSeg): for each object, the model with the highest J&F
+against the pseudo-labels on that object (same tie-break).  The chosen masks are
+composed into one label map per frame: a pixel belongs to object ``k`` when
+``k``'s chosen model labels it ``k``; when several objects claim a pixel, the
+object whose choice scored the higher pseudo-label J&F keeps it (then the lower
+id); a pixel no object claims is background.
+
+On-disk format (``selection/<video>.csv``): every candidate, one row per
+(level, object, model): ``video, level`` (``video`` or ``object``), ``object``
+(0 for the video level), ``model, J, F, JF`` (against the pseudo-labels),
+``rank`` (1 = chosen) and ``chosen`` (0/1).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterator, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["STRATEGIES", "rank_candidates", "select", "compose_per_object"]
+
+STRATEGIES = ("video", "object")
+SELECTION_COLUMNS = ["video", "level", "object", "model", "J", "F", "JF", "rank", "chosen"]
+
+
+def rank_candidates(candidates: pd.DataFrame, model_order: Sequence[str]) -> pd.DataFrame:
+    """Sort candidates (columns model, J, F, JF) best first with the documented tie-break; add ``rank``."""
+    order = {name: i for i, name in enumerate(model_order)}
+    missing = set(candidates["model"]) - set(order)
+    if missing:
+        raise ValueError(f"models {sorted(missing)} are not in the model order {list(model_order)}")
+    ranked = candidates.assign(_order=candidates["model"].map(order))
+    ranked = ranked.sort_values(["JF", "J", "_order"], ascending=[False, False, True], kind="stable").drop(columns="_order")
+    return ranked.assign(rank=np.arange(1, len(ranked) + 1), chosen=(np.arange(len(ranked)) == 0).astype(int))
+
+
+def select(scores: pd.DataFrame, model_order: Sequence[str], video: str) -> pd.DataFrame:
+    """Per-video and per-object choices from one video's pseudo-label scores.
+
+    ``scores`` has one row per (model, object) with J, F and JF against the
+    pseudo-labels (the ``reference == "pseudo"`` rows of the score table).
+    """
+    if scores.empty:
+        raise ValueError(f"video {video!r}: no pseudo-label scores to select from")
+    per_video = scores.groupby("model", sort=False)[["J", "F", "JF"]].mean().reset_index()
+    parts = [rank_candidates(per_video, model_order).assign(level="video", object=0)]
+    for obj, group in scores.groupby("object", sort=True):
+        parts.append(rank_candidates(group[["model", "J", "F", "JF"]], model_order).assign(level="object", object=int(obj)))
+    table = pd.concat(parts, ignore_index=True).assign(video=video)
+    return table[SELECTION_COLUMNS]
+
+
+def chosen_models(selection: pd.DataFrame) -> tuple[str, dict[int, tuple[str, float]]]:
+    """(per-video model, object -> (per-object model, its pseudo J&F)) from a selection table."""
+    chosen = selection[selection["chosen"] == 1]
+    video_model = str(chosen[chosen["level"] == "video"]["model"].iloc[0])
+    per_object = {int(r.object): (str(r.model), float(r.JF)) for r in chosen[chosen["level"] == "object"].itertuples()}
+    return video_model, per_object
+
+
+def compose_per_object(
+    per_object: Mapping[int, tuple[str, float]],
+    label_maps: Mapping[str, np.ndarray],
+) -> np.ndarray:
+    """Compose one frame from each object's chosen model (overlap rule in the module docstring)."""
+    shape = next(iter(label_maps.values())).shape
+    out = np.zeros(shape, np.uint8)
+    # claim in increasing priority so the strongest claim is written last
+    priority = sorted(per_object.items(), key=lambda item: (item[1][1], -item[0]))
+    for obj, (model, _) in priority:
+        out[label_maps[model] == obj] = obj
+    return out
+
+
+def per_object_frames(
+    per_object: Mapping[int, tuple[str, float]],
+    mask_dirs: Mapping[str, str | os.PathLike[str]],
+    frames: Sequence[str],
+) -> Iterator[tuple[str, np.ndarray]]:
+    """Stream the per-object composition of every frame."""
+    from .masks import read_label_map
+
+    needed = sorted({model for model, _ in per_object.values()})
+    for frame in frames:
+        maps = {m: read_label_map(Path(mask_dirs[m]) / f"{frame}.png", allow_greyscale=True) for m in needed}
+        yield frame, compose_per_object(per_object, maps)
+
+
+OUTCOME_COLUMNS = ["video", "strategy", "object", "model", "used", "pseudo_JF", "gt_J", "gt_F", "gt_JF"]
+
+
+def run_selection(
+    video: str,
+    scores: pd.DataFrame,
+    model_order: Sequence[str],
+    mask_dirs: Mapping[str, str | os.PathLike[str]],
+    final_dir: str | os.PathLike[str],
+    strategy: str = "video",
+    gt_dir: str | os.PathLike[str] | None = None,
+    variant: str = "davis",
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Choose, write the final masks of ``strategy`` and measure both strategies.
+
+    Returns the selection table (every candidate, see the module docstring) and
+    the outcome table: per strategy and object the chosen model, its pseudo-label
+    J&F and, with ground truth, the true J, F and J&F of the strategy's masks
+    (for ``object``, of the composed masks, overlaps resolved).
+    """
+    import shutil
+
+    from .masks import atomic_dir, read_label_map, write_label_map, read_palette
+    from .metrics import score_arrays
+
+    if strategy not in STRATEGIES:
+        raise ValueError(f"unknown selection strategy {strategy!r}; choose one of {STRATEGIES}")
+    pseudo = scores[scores["reference"] == "pseudo"]
+    table = select(pseudo, model_order, video)
+    video_model, per_object = chosen_models(table)
+    source = Path(mask_dirs[video_model])
+    frames = sorted((p.stem for p in source.glob("*.png") if not p.name.startswith(".")), key=int)
+    palette = read_palette(source / f"{frames[0]}.png")
+    with atomic_dir(final_dir) as tmp:
+        if strategy == "video":
+            for frame in frames:
+                shutil.copyfile(source / f"{frame}.png", tmp / f"{frame}.png")
+        else:
+            for frame, labels in per_object_frames(per_object, mask_dirs, frames):
+                write_label_map(tmp / f"{frame}.png", labels, palette)
+
+    gt_rows: dict[tuple[str, int], tuple[float, float, float]] = {}
+    if gt_dir is not None:
+        gt = scores[scores["reference"] == "gt"]
+        for row in gt[gt["model"] == video_model].itertuples():
+            gt_rows["video", int(row.object)] = (row.J, row.F, row.JF)
+        objects = tuple(sorted(per_object))
+        scored = frames[1:-1]
+        pairs = (
+            (read_label_map(Path(gt_dir) / f"{f}.png"), labels, f"{video}/{f} (per-object composition)")
+            for f, labels in per_object_frames(per_object, mask_dirs, scored)
+        )
+        for row in score_arrays(pairs, objects, video, scored, variant).rows():
+            gt_rows["object", int(row["object"])] = (row["J"], row["F"], row["JF"])
+    nan3 = (float("nan"),) * 3
+    rows = []
+    video_scores = pseudo[pseudo["model"] == video_model].set_index("object")["JF"]
+    for obj in sorted(per_object):
+        rows.append((video, "video", obj, video_model, int(strategy == "video"), float(video_scores[obj]), *gt_rows.get(("video", obj), nan3)))
+    for obj, (model, score) in sorted(per_object.items()):
+        rows.append((video, "object", obj, model, int(strategy == "object"), score, *gt_rows.get(("object", obj), nan3)))
+    return table, pd.DataFrame(rows, columns=OUTCOME_COLUMNS)

@@ -1,0 +1,81 @@
+"""The run summary: every model's score per video, the choices, and how they compare with the truth.
+
+Files (in the results folder):
+
+* ``summary.csv``: one row per (video, model): ``pseudo_JF`` and ``gt_JF`` (means
+  over the video's objects; ``gt_JF`` empty without ground truth),
+  ``chosen_video`` (1 for the per-video choice) and ``chosen_objects`` (the
+  objects for which per-object selection chose this model, space-separated).
+* ``summary_overall.csv``: one row per method, pooled over every object of every
+  video as the official evaluation does: each model alone, ``selection:video``,
+  ``selection:object`` (the final masks of either strategy), ``oracle:video``
+  (the best model per video by ground truth) and ``oracle:object`` (best per
+  object); ``J, F, JF`` against the ground truth, ``pseudo_JF`` for the models.
+* ``summary.txt``: both as text, printed at the end of a run.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["summarize", "format_summary"]
+
+
+def summarize(scores: pd.DataFrame, outcomes: pd.DataFrame, model_order: Sequence[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per-(video, model) and overall tables from the concatenated score and outcome tables."""
+    pseudo = scores[scores["reference"] == "pseudo"]
+    gt = scores[scores["reference"] == "gt"]
+    per_video = pseudo.groupby(["video", "model"], sort=False)["JF"].mean().rename("pseudo_JF").reset_index()
+    gt_means = gt.groupby(["video", "model"], sort=False)["JF"].mean().rename("gt_JF").reset_index()
+    per_video = per_video.merge(gt_means, on=["video", "model"], how="left")
+    video_choice = outcomes[outcomes["strategy"] == "video"].groupby("video")["model"].first()
+    per_video["chosen_video"] = (per_video["model"] == per_video["video"].map(video_choice)).astype(int)
+    object_choice = outcomes[outcomes["strategy"] == "object"]
+    chosen_objects = object_choice.groupby(["video", "model"])["object"].apply(lambda s: " ".join(str(int(o)) for o in sorted(s)))
+    per_video["chosen_objects"] = [chosen_objects.get((v, m), "") for v, m in zip(per_video["video"], per_video["model"])]
+    order = {m: i for i, m in enumerate(model_order)}
+    per_video = per_video.sort_values(["video", "model"], key=lambda c: c.map(order) if c.name == "model" else c, kind="stable")
+
+    rows = []
+    for model in model_order:
+        mine = gt[gt["model"] == model]
+        rows.append(_pooled(model, mine, pseudo[pseudo["model"] == model]["JF"].mean()))
+    for strategy in ("video", "object"):
+        mine = outcomes[outcomes["strategy"] == strategy].rename(columns={"gt_J": "J", "gt_F": "F", "gt_JF": "JF"})
+        rows.append(_pooled(f"selection:{strategy}", mine, mine["pseudo_JF"].mean()))
+    if not gt.empty:
+        video_means = gt.groupby(["video", "model"])["JF"].mean().reset_index()
+        best_video = video_means.loc[video_means.groupby("video")["JF"].idxmax()][["video", "model"]]
+        rows.append(_pooled("oracle:video", gt.merge(best_video, on=["video", "model"]), np.nan))
+        best_object = gt.loc[gt.groupby(["video", "object"])["JF"].idxmax()]
+        rows.append(_pooled("oracle:object", best_object, np.nan))
+    overall = pd.DataFrame(rows, columns=["method", "objects", "J", "F", "JF", "pseudo_JF"])
+    return per_video.reset_index(drop=True), overall
+
+
+def _pooled(method: str, table: pd.DataFrame, pseudo_jf: float) -> tuple:
+    if table.empty or table["JF"].isna().all():
+        return (method, len(table), np.nan, np.nan, np.nan, pseudo_jf)
+    return (method, len(table), table["J"].mean(), table["F"].mean(), table["JF"].mean(), pseudo_jf)
+
+
+def format_summary(per_video: pd.DataFrame, overall: pd.DataFrame) -> str:
+    """A plain-text table a person can read at the end of a run."""
+    lines = ["Per video (J&F against pseudo-labels / ground truth; * = chosen for the video):"]
+    for video, group in per_video.groupby("video", sort=False):
+        cells = []
+        for row in group.itertuples():
+            truth = "" if pd.isna(row.gt_JF) else f"/{row.gt_JF:.3f}"
+            cells.append(f"{'*' if row.chosen_video else ' '}{row.model} {row.pseudo_JF:.3f}{truth}")
+        lines.append(f"  {video:<20} " + "  ".join(cells))
+    lines.append("")
+    lines.append("Overall (mean over all objects, as the official evaluation):")
+    lines.append(f"  {'method':<18} {'objects':>7} {'J':>7} {'F':>7} {'J&F':>7} {'pseudo J&F':>10}")
+    for row in overall.itertuples():
+        fmt = lambda x: "      -" if pd.isna(x) else f"{x:7.4f}"
+        pseudo = "         -" if pd.isna(row.pseudo_JF) else f"{row.pseudo_JF:10.4f}"
+        lines.append(f"  {row.method:<18} {row.objects:>7} {fmt(row.J)} {fmt(row.F)} {fmt(row.JF)} {pseudo}")
+    return "\n".join(lines) + "\n"

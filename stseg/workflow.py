@@ -1,0 +1,123 @@
+"""What the Snakefile needs at parse time: the resolved config, the videos and the models.
+
+``rules/common.smk`` builds one :class:`Plan` from the validated config; rules
+only ask it for paths and parameters, so the rule files stay declarative and the
+logic here is unit-tested like the rest of the package.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from .dataset import DatasetError, VideoInfo, list_videos, validate_dataset
+from .models import get_spec
+
+__all__ = ["ModelEntry", "Plan", "load_schema"]
+
+SCHEMA = Path(__file__).with_name("schemas") / "config.schema.yaml"
+
+
+def load_schema() -> Path:
+    """Path of the config's JSON schema (YAML), for ``snakemake.utils.validate``."""
+    return SCHEMA
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    name: str
+    type: str
+    options: Mapping[str, Any]
+    gpu: bool
+    threads: int
+    mem_mb: int
+    runtime: int
+
+    @property
+    def options_json(self) -> str:
+        return json.dumps(dict(self.options), sort_keys=True, separators=(",", ":"))
+
+
+@dataclass
+class Plan:
+    config: Mapping[str, Any]
+    root: Path
+    results: Path
+    videos: dict[str, VideoInfo]
+    invalid: dict[str, str]
+    models: dict[str, ModelEntry]
+    pgmr: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> "Plan":
+        dataset = config["dataset"]
+        root = Path(dataset["root"])
+        results = Path(config["results"])
+        if not root.exists() and dataset.get("demo", False):
+            from .demo import write_demo
+
+            print(f"stseg: generating the demo dataset in {root} ...", file=sys.stderr)
+            write_demo(root)
+        models = {}
+        for name, entry in config["models"].items():
+            spec = get_spec(entry.get("type", name))  # unknown type: error listing the known ones
+            models[name] = ModelEntry(
+                name=name, type=spec.name, options=entry.get("options", {}) or {}, gpu=spec.gpu,
+                threads=int(entry.get("threads", 1)), mem_mb=int(entry.get("mem_mb", 2000)),
+                runtime=int(entry.get("runtime", 60)),
+            )
+        pgmr = dict(config.get("pgmr", {}) or {})
+        for key in ("models", "foreground_models"):
+            unknown = sorted(set(pgmr.get(key, []) or []) - set(models))
+            if unknown:
+                raise DatasetError(f"pgmr.{key} names {unknown}, which are not under models: ({sorted(models)})")
+        names = list_videos(root, dataset.get("videos") or None, dataset.get("video_list"))
+        valid, invalid = validate_dataset(root, names, results / ".stseg" / "validated")
+        if invalid and dataset.get("on_invalid", "error") == "error":
+            details = "\n".join(f"[{video}]\n{problem}" for video, problem in invalid.items())
+            raise DatasetError(
+                f"{len(invalid)} of {len(names)} video(s) in {root} are invalid (set dataset.on_invalid: skip "
+                f"to run the others):\n{details}"
+            )
+        for video, problem in invalid.items():
+            print(f"stseg: skipping invalid video {video!r}:\n  {problem}", file=sys.stderr)
+        if not valid:
+            raise DatasetError(f"{root}: no valid video to process.")
+        return cls(config=config, root=root, results=results, videos=valid, invalid=invalid, models=models, pgmr=pgmr)
+
+    # --- paths -----------------------------------------------------------------------------
+    def frames_dir(self, video: str) -> str:
+        return str(self.root / "JPEGImages" / video)
+
+    def annotation_dir(self, video: str) -> str:
+        return str(self.root / "Annotations" / video)
+
+    def first_annotation(self, video: str) -> str:
+        return str(self.root / "Annotations" / video / f"{self.videos[video].first_frame}.png")
+
+    def has_ground_truth(self, video: str) -> bool:
+        mode = self.config["dataset"].get("ground_truth", "auto")
+        if mode == "no":
+            return False
+        if mode == "yes" and not self.videos[video].fully_annotated:
+            raise DatasetError(
+                f"{self.annotation_dir(video)}: dataset.ground_truth is 'yes' but not every frame is annotated."
+            )
+        return self.videos[video].fully_annotated
+
+    def result(self, *parts: str) -> str:
+        return str(self.results.joinpath(*parts))
+
+    # --- models --------------------------------------------------------------------------------
+    @property
+    def model_names(self) -> list[str]:
+        return list(self.models)
+
+    @property
+    def voting_models(self) -> list[str]:
+        chosen = self.pgmr.get("models") or []
+        return [m for m in self.models if not chosen or m in chosen]
