@@ -1,0 +1,39 @@
+"""Shared fixtures: small generated datasets and the real DAVIS samples in ../shared/data."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("STSEG_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+def shared_dataset(name: str) -> Path:
+    """A real dataset from ../shared/data, or skip with the reason."""
+    path = SHARED_DATA / name
+    if not (path / "JPEGImages").is_dir():
+        pytest.skip(f"real DAVIS sample {path} is absent (set STSEG_SHARED_DATA to the folder holding {name}/)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def small_demo(tmp_path_factory) -> Path:
+    """Three demo videos at 320x180, 10 frames each, ground truth on every frame."""
+    from stseg.demo import write_demo
+
+    root = tmp_path_factory.mktemp("demo") / "data"
+    write_demo(root, ["fast-ball", "twins", "crossing"], width=320, height=180, max_frames=10)
+    return root
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    """sha256 of every file under ``root`` (relative path -> digest)."""
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }

@@ -1,0 +1,68 @@
+import numpy as np
+import pytest
+from PIL import Image
+
+from stseg.masks import MaskFormatError, atomic_path, davis_palette, read_label_map, read_palette, write_label_map
+
+from conftest import SHARED_DATA
+
+
+def test_roundtrip_keeps_ids_and_palette(tmp_path):
+    labels = np.zeros((7, 9), np.uint8)
+    labels[1:4, 2:6] = 1
+    labels[5, 8] = 3
+    palette = [i % 256 for i in range(768)]
+    write_label_map(tmp_path / "a.png", labels, palette)
+    with Image.open(tmp_path / "a.png") as image:
+        assert image.mode == "P"
+    assert np.array_equal(read_label_map(tmp_path / "a.png"), labels)
+    assert read_palette(tmp_path / "a.png") == palette
+
+
+def test_davis_palette_matches_the_real_annotations():
+    path = SHARED_DATA / "davis-fullgt" / "Annotations" / "blackswan" / "00000.png"
+    if not path.exists():
+        pytest.skip(f"{path} is absent")
+    assert read_palette(path)[:3 * 8] == davis_palette()[:3 * 8]
+    assert davis_palette()[:12] == [0, 0, 0, 128, 0, 0, 0, 128, 0, 128, 128, 0]
+
+
+def test_same_array_same_bytes(tmp_path):
+    labels = np.random.default_rng(0).integers(0, 4, (30, 40)).astype(np.uint8)
+    write_label_map(tmp_path / "a.png", labels)
+    write_label_map(tmp_path / "b.png", labels)
+    assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
+
+
+def test_greyscale_mask_is_refused_with_the_reason(tmp_path):
+    Image.fromarray(np.array([[0, 255], [255, 0]], np.uint8), "L").save(tmp_path / "grey.png")
+    with pytest.raises(MaskFormatError, match=r"grey\.png.*greyscale \(L\) 0/255 mask"):
+        read_label_map(tmp_path / "grey.png")
+    assert read_label_map(tmp_path / "grey.png", allow_greyscale=True).max() == 255
+
+
+def test_rgb_mask_is_refused(tmp_path):
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8), "RGB").save(tmp_path / "rgb.png")
+    with pytest.raises(MaskFormatError, match=r"rgb\.png: PNG mode is 'RGB'"):
+        read_label_map(tmp_path / "rgb.png")
+
+
+def test_corrupt_png_names_the_file(tmp_path):
+    write_label_map(tmp_path / "c.png", np.ones((20, 20), np.uint8))
+    data = (tmp_path / "c.png").read_bytes()
+    (tmp_path / "c.png").write_bytes(data[: len(data) // 2])
+    with pytest.raises(MaskFormatError, match=r"c\.png: cannot decode"):
+        read_label_map(tmp_path / "c.png")
+
+
+def test_atomic_path_leaves_nothing_when_interrupted(tmp_path):
+    target = tmp_path / "out.csv"
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("killed")
+    assert list(tmp_path.iterdir()) == []
+    with atomic_path(target) as tmp:
+        tmp.write_text("whole")
+    assert target.read_text() == "whole"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.csv"]
