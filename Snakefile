@@ -1,11 +1,21 @@
 # stseg: several VOS models per video, fused boxes, pseudo-labels, per-video model selection.
 # Run:   snakemake --cores 2            (default config: the demo dataset and the built-in models)
+import copy
+
 from snakemake.utils import min_version
 
 min_version("9.0")
 
 
 configfile: "config.yaml"
+
+
+# A config given with --configfile replaces config.yaml instead of being merged into it
+# (a merge would keep config.yaml's models in a config that lists others); --config still overrides.
+if workflow.overwrite_configfiles:
+    config.clear()
+    config.update(copy.deepcopy(workflow.config_settings.overwrite_config))
+
 
 
 include: "rules/common.smk"
