@@ -1,0 +1,181 @@
+"""The Snakefile run through Snakemake's own command line on a small generated dataset."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from PIL import Image
+
+from stseg.masks import read_label_map, read_palette
+from stseg.submission import check_submission
+
+from conftest import REPO, tree_digest
+
+pytestmark = pytest.mark.slow
+
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+MODELS = {
+    "copy": {"type": "copy"},
+    "flow": {"type": "flow", "options": {"scale": 0.5, "preset": "fast"}},
+    "global": {"type": "global"},
+    "appearance": {"type": "appearance"},
+}
+
+
+def snakemake(workdir: Path, config: dict, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    config_file = workdir / "test-config.yaml"
+    config_file.write_text(yaml.safe_dump(config))
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    command = [*SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
+               "--configfile", str(config_file), *args]
+    result = subprocess.run(command, capture_output=True, text=True, env=env)
+    if check and result.returncode != 0:
+        raise AssertionError(f"snakemake failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}")
+    return result
+
+
+def job_counts(output: str) -> dict[str, int]:
+    """The 'Job stats' table of a dry run."""
+    counts = {}
+    section = output.split("Job stats:")[1] if "Job stats:" in output else ""
+    for line in section.splitlines():
+        match = re.match(r"^(\w+)\s+(\d+)$", line.strip())
+        if match and match.group(1) != "total":
+            counts[match.group(1)] = int(match.group(2))
+        if line.strip().startswith("total"):
+            break
+    return counts
+
+
+@pytest.fixture(scope="module")
+def run(small_demo, tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("workflow")
+    data = workdir / "data"
+    shutil.copytree(small_demo, data)
+    config = {"dataset": {"root": str(data)}, "results": str(workdir / "results"), "models": MODELS}
+    before = tree_digest(data)
+    result = snakemake(workdir, config, "--cores", "2")
+    return workdir, data, config, before, result
+
+
+def test_masks_for_every_model_video_and_frame(run):
+    workdir, data, config, _, _ = run
+    for model in MODELS:
+        for video in ("crossing", "fast-ball", "twins"):
+            folder = workdir / "results" / "masks" / model / video
+            files = sorted(folder.glob("*.png"))
+            assert [p.stem for p in files] == [f"{i:05d}" for i in range(10)]
+            annotation = data / "Annotations" / video / "00000.png"
+            assert np.array_equal(read_label_map(files[0]), read_label_map(annotation))
+            with Image.open(files[5]) as image:
+                assert image.mode == "P" and image.size == (320, 180)
+            assert read_palette(files[5]) == read_palette(annotation)
+            assert (workdir / "results" / "logs" / "infer" / model / f"{video}.log").is_file()
+            assert (workdir / "results" / "benchmarks" / "infer" / model / f"{video}.tsv").is_file()
+
+
+def test_every_stage_wrote_its_table(run):
+    workdir, data, _, _, result = run
+    results = workdir / "results"
+    boxes = pd.read_csv(results / "boxes" / "flow" / "twins.csv", dtype={"frame": str})
+    assert len(boxes) == 10 * 2 and set(boxes["object"]) == {1, 2}
+    fused = pd.read_csv(results / "fused" / "twins.csv", dtype={"frame": str})
+    assert len(fused) == 20 and fused["voters"].eq(4).all()
+    assert len(list((results / "pseudo" / "twins").glob("*.png"))) == 10
+    scores = pd.read_csv(results / "scores" / "twins.csv")
+    assert set(scores["reference"]) == {"pseudo", "gt"} and len(scores) == 2 * 4 * 2
+    # the gt rows are the official J&F of each model's masks
+    from stseg.metrics import score_video
+
+    direct = score_video(data / "Annotations" / "twins", results / "masks" / "flow" / "twins").rows()
+    mine = scores[(scores.reference == "gt") & (scores.model == "flow")].sort_values("object")
+    assert mine["JF"].tolist() == [row["JF"] for row in direct]
+    selection = pd.read_csv(results / "selection" / "twins.csv")
+    assert selection[(selection.level == "video")]["chosen"].sum() == 1
+    pseudo = scores[scores.reference == "pseudo"].groupby("model")["JF"].mean()
+    chosen = selection[(selection.level == "video") & (selection.chosen == 1)]["model"].item()
+    assert pseudo[chosen] == pseudo.max()
+    final = sorted((results / "final" / "twins").glob("*.png"))
+    assert [p.read_bytes() for p in final] == [
+        (results / "masks" / chosen / "twins" / p.name).read_bytes() for p in final
+    ]
+
+
+def test_summary_and_submission(run):
+    workdir, data, _, _, result = run
+    summary = pd.read_csv(workdir / "results" / "summary.csv")
+    assert len(summary) == 3 * 4 and summary.groupby("video")["chosen_video"].sum().eq(1).all()
+    overall = pd.read_csv(workdir / "results" / "summary_overall.csv").set_index("method")
+    assert overall.loc["oracle:video", "JF"] >= overall.loc["selection:video", "JF"]
+    assert overall.loc["oracle:video", "JF"] >= overall.loc[list(MODELS), "JF"].max()
+    assert "Overall (mean over all objects" in result.stdout + result.stderr
+    expected = {
+        video: ([f"{i:05d}" for i in range(10)], (320, 180), (1, 2, 3) if video == "crossing" else (1, 2) if video == "twins" else (1,))
+        for video in ("crossing", "fast-ball", "twins")
+    }
+    check_submission(workdir / "results" / "submission.zip", expected)
+
+
+def test_second_run_has_nothing_to_do_and_inputs_are_untouched(run):
+    workdir, data, config, before, _ = run
+    result = snakemake(workdir, config, "--cores", "2", "--dry-run")
+    assert "Nothing to be done" in result.stdout + result.stderr
+    assert tree_digest(data) == before
+
+
+def test_changing_one_models_option_reruns_only_its_jobs(run):
+    workdir, data, config, _, _ = run
+    changed = {**config, "models": {**MODELS, "flow": {"type": "flow", "options": {"scale": 0.5, "preset": "ultrafast"}}}}
+    result = snakemake(workdir, changed, "--dry-run")
+    assert job_counts(result.stdout) == {
+        "infer": 3, "boxes": 3, "fuse": 3, "pseudolabel": 3, "score": 3, "select": 3,
+        "summarize": 1, "submission": 1, "all": 1,
+    }
+    assert re.search(r"output: \S*masks/copy/", result.stdout) is None
+    assert re.search(r"output: \S*masks/flow/twins", result.stdout)
+
+
+def test_unknown_model_is_refused_with_the_known_ones(run, tmp_path):
+    _, data, config, _, _ = run
+    bad = {**config, "results": str(tmp_path / "results"), "models": {"cutie2": {}}}
+    result = snakemake(tmp_path, bad, "--dry-run", check=False)
+    assert result.returncode != 0
+    assert "unknown model type 'cutie2'; known models: appearance, copy, flow, global" in result.stderr + result.stdout
+
+
+def test_schema_violation_is_refused(run, tmp_path):
+    _, data, config, _, _ = run
+    bad = {**config, "results": str(tmp_path / "results"), "pgmr": {"threshold": 2}}
+    result = snakemake(tmp_path, bad, "--dry-run", check=False)
+    assert result.returncode != 0
+    assert "threshold" in result.stderr + result.stdout
+
+
+def test_invalid_video_is_reported_before_any_job(run, tmp_path):
+    _, data, config, _, _ = run
+    broken = tmp_path / "data"
+    shutil.copytree(data, broken)
+    (broken / "JPEGImages" / "twins" / "00004.jpg").unlink()
+    bad = {**config, "dataset": {"root": str(broken)}, "results": str(tmp_path / "results")}
+    result = snakemake(tmp_path, bad, "--cores", "1", check=False)
+    assert result.returncode != 0
+    assert f"{broken}/JPEGImages/twins: frames are not contiguous: missing 00004.jpg" in result.stderr + result.stdout
+    assert not (tmp_path / "results" / "masks").exists()
+    skip = {**bad, "dataset": {"root": str(broken), "on_invalid": "skip"}}
+    counts = job_counts(snakemake(tmp_path, skip, "--dry-run").stdout)
+    assert counts["infer"] == 2 * 4
+
+
+def test_lint_is_clean(run):
+    workdir, _, config, _, _ = run
+    result = snakemake(workdir, config, "--lint")
+    assert "Congratulations, your workflow is in a good condition!" in result.stdout + result.stderr
