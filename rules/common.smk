@@ -1,10 +1,15 @@
 # Config validation, the dataset and model plan, and the small helpers the rules use.
 import os
+import sys
 
 from snakemake.utils import validate
 
 from stseg.workflow import Plan, load_schema
 
+
+# Jobs call the `stseg` console command of the Python that runs Snakemake, even when its
+# virtual environment is not activated.
+os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
 
 validate(config, schema=str(load_schema()))
 PLAN = Plan.from_config(config)
