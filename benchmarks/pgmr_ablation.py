@@ -31,7 +31,7 @@ from stseg.pseudolabel import PseudoLabelConfig, build_pseudo_labels
 from stseg.selection import chosen_models, per_object_frames, select
 
 MODELS = ["copy", "flow", "global", "appearance"]
-DEFAULT = PseudoLabelConfig(weighting="uniform", ring_weight=0.5, redundancy_power=8.0)
+DEFAULT = PseudoLabelConfig(weighting="uniform", ring_weight=0.75, redundancy_power=8.0)
 VOTERS = ["flow", "global", "appearance"]
 VARIANTS = {
     "all four vote, equal weights, boxes": (MODELS, replace(DEFAULT, redundancy_power=0)),
@@ -39,6 +39,7 @@ VARIANTS = {
     "copy does not vote, equal weights": (VOTERS, replace(DEFAULT, redundancy_power=0)),
     "copy does not vote, redundancy weights (default)": (VOTERS, DEFAULT),
     "  ... without the box prior": (VOTERS, replace(DEFAULT, use_boxes=False)),
+    "  ... ring_weight 0.5": (VOTERS, replace(DEFAULT, ring_weight=0.5)),
     "  ... max box only (ring_weight 1)": (VOTERS, replace(DEFAULT, ring_weight=1.0)),
     "  ... threshold 0.4": (VOTERS, replace(DEFAULT, threshold=0.4)),
     "  ... adaptive weights": (VOTERS, replace(DEFAULT, weighting="adaptive")),

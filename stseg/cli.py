@@ -210,7 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.add_argument("--weights-out")
     p.add_argument("--threshold", type=float, default=0.5)
-    p.add_argument("--ring-weight", type=float, default=0.5)
+    p.add_argument("--ring-weight", type=float, default=0.75)
     p.add_argument("--no-boxes", action="store_true")
     p.add_argument("--weighting", default="uniform", choices=["uniform", "adaptive"])
     p.add_argument("--gamma", type=float, default=2.0)

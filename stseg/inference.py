@@ -71,8 +71,7 @@ def run_model(
     if not (labels0 != 0).any():
         raise DatasetError(f"{annotation}: the first-frame annotation has no object; nothing to segment.")
     model = build_model(model_type, options)
-    frames = read_frames(files)
-    first = next(frames)
+    first = next(read_frames(files[:1]))
     if first.shape[:2] != labels0.shape:
         raise DatasetError(
             f"{annotation}: annotation size {labels0.shape[1]}x{labels0.shape[0]} differs from the frame size "
@@ -81,16 +80,20 @@ def run_model(
     started = time.perf_counter()
     score_rows: list[tuple[str, int, float]] = []
     with atomic_dir(out_dir) as tmp:
-        model.start(first, labels0)
         write_label_map(tmp / f"{files[0].stem}.png", labels0, palette)
         bar = tqdm(total=len(files), desc=f"{model_type} {Path(frame_dir).name}", file=sys.stderr,
                    disable=not progress, mininterval=2.0, initial=1)
-        for path, frame in zip(files[1:], frames):
-            labels = model.step(frame)
+        written = 1
+        for path, labels in zip(files[1:], model.segment_video(files, labels0)):
+            if labels.shape != labels0.shape:
+                raise RuntimeError(f"{model_type} returned a {labels.shape} label map for {path} ({labels0.shape} expected)")
+            written += 1
             write_label_map(tmp / f"{path.stem}.png", labels, palette)
             score_rows.extend((path.stem, obj, score) for obj, score in sorted(model.scores.items()))
             bar.update(1)
         bar.close()
+        if written != len(files):
+            raise RuntimeError(f"{model_type} gave {written} of {len(files)} frames of {frame_dir}")
         if score_rows:
             with open(tmp / "scores.csv", "w", newline="") as handle:
                 writer = csv.writer(handle)

@@ -52,7 +52,7 @@ WEIGHTINGS = ("adaptive", "uniform")
 @dataclass(frozen=True)
 class PseudoLabelConfig:
     threshold: float = 0.5
-    ring_weight: float = 0.5
+    ring_weight: float = 0.75
     use_boxes: bool = True
     weighting: str = "uniform"
     gamma: float = 2.0

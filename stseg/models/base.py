@@ -5,6 +5,9 @@ annotation, then :meth:`Propagator.step` receives each later frame in order and
 returns that frame's label map.  Nothing forces a model to keep the whole video
 in memory, so long videos run in constant memory when the model allows it.
 
+A model that needs the frame files rather than decoded frames (SAM2 reads and
+resizes them itself) overrides :meth:`Propagator.segment_video` instead.
+
 Frames are ``uint8`` BGR arrays of shape ``(H, W, 3)`` (OpenCV's order); label
 maps are ``uint8`` arrays of shape ``(H, W)`` whose value is the object id.
 """
@@ -12,7 +15,8 @@ maps are ``uint8`` arrays of shape ``(H, W)`` whose value is the object id.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, Mapping
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -51,3 +55,17 @@ class Propagator(ABC):
     @abstractmethod
     def step(self, frame: np.ndarray) -> np.ndarray:
         """Segment the next frame; return its label map."""
+
+    def segment_video(self, files: Sequence[Path], labels: np.ndarray) -> Iterator[np.ndarray]:
+        """Label maps of frames 1, 2, ... of the video whose frame files are ``files``.
+
+        The default decodes each frame and calls :meth:`start` / :meth:`step`;
+        a model that reads the files itself (SAM2) overrides this.  After each
+        yielded map, :attr:`scores` holds that frame's per-object confidences.
+        """
+        from ..inference import read_frames
+
+        frames = read_frames(list(files))
+        self.start(next(frames), labels)
+        for frame in frames:
+            yield self.step(frame)
