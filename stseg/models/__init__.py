@@ -34,6 +34,7 @@ REGISTRY: dict[str, ModelSpec] = {
         ModelSpec("flow", "stseg.models.flow:FlowPropagation", False, "DIS optical-flow propagation of the label map"),
         ModelSpec("global", "stseg.models.global_motion:GlobalMotionWarp", False, "camera-motion homography warp of the first mask"),
         ModelSpec("appearance", "stseg.models.appearance:ColourTracker", False, "per-object colour model searched near the last position"),
+        ModelSpec("sam2", "stseg.models.sam2:SAM2Propagator", True, "SAM 2.1 video predictor (sam2 package), memory bounded in video length"),
     )
 }
 

@@ -1,0 +1,212 @@
+"""``sam2``: SAM 2.1 video predictor through the ``sam2`` package, in memory that does not grow with the video.
+
+Every object of the first-frame annotation is added as a mask prompt on frame 0
+(``add_new_mask``) and the masks are propagated with ``propagate_in_video``;
+overlaps between objects go to the object with the highest mask logit (ties to
+the lower id), and each object's presence score (sigmoid of SAM2's
+``object_score_logits``) is kept per frame.
+
+**Bounded memory** (``bounded_memory: true``, the default).  The unmodified
+predictor decodes every frame of the video into memory at ``init_state`` and
+keeps every frame's memory features to the end (upstream issue
+facebookresearch/sam2#196), although attention reads only the conditioning
+frames, the last ``num_maskmem - 1`` frames' memories and the object pointers
+of the last ``max_obj_ptrs_in_encoder - 1`` frames.  Here the predictor's state
+is created on the first frame alone, its frame sequence is replaced by one that
+decodes a frame when the model asks for it (with SAM2's own loader, so the
+tensors are bit-identical), and after each frame the non-conditioning outputs
+that attention can no longer reach are dropped.  The masks are identical to the
+unmodified predictor's (tested); memory stays flat in the video's length
+(``benchmarks/bench_sam2_memory.py``).
+
+Options: ``size`` (tiny, small, base_plus, large), ``checkpoint`` (a SAM 2.1
+checkpoint; required unless ``random_init``), ``device`` (auto: CUDA when
+present), ``image_size`` (1024 as released; smaller for tests), ``bfloat16``
+(autocast on CUDA), ``bounded_memory``, ``random_init`` (random weights: tests
+and benchmarks only).  Checkpoints are read with ``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from .base import OptionError, Propagator
+
+__all__ = ["SIZES", "CHECKPOINT_NAMES", "SAM2Propagator", "build_predictor", "config_overrides", "LazyFrames"]
+
+SIZES = {
+    "tiny": "configs/sam2.1/sam2.1_hiera_t.yaml",
+    "small": "configs/sam2.1/sam2.1_hiera_s.yaml",
+    "base_plus": "configs/sam2.1/sam2.1_hiera_b+.yaml",
+    "large": "configs/sam2.1/sam2.1_hiera_l.yaml",
+}
+CHECKPOINT_NAMES = {
+    "tiny": "sam2.1_hiera_tiny.pt",
+    "small": "sam2.1_hiera_small.pt",
+    "base_plus": "sam2.1_hiera_base_plus.pt",
+    "large": "sam2.1_hiera_large.pt",
+}
+
+
+class CheckpointError(FileNotFoundError):
+    """A SAM2 checkpoint that is missing or not configured."""
+
+
+def config_overrides(image_size: int) -> list[str]:
+    """Hydra overrides for an input size other than 1024 (the RoPE feature grid follows it)."""
+    if image_size == 1024:
+        return []
+    if image_size % 16:
+        raise OptionError(f"sam2: image_size={image_size} must be a multiple of 16")
+    grid = image_size // 16
+    return [
+        f"++model.image_size={image_size}",
+        f"++model.memory_attention.layer.self_attention.feat_sizes=[{grid},{grid}]",
+        f"++model.memory_attention.layer.cross_attention.feat_sizes=[{grid},{grid}]",
+    ]
+
+
+def resolve_device(device: str) -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def build_predictor(size: str, checkpoint: str | None, device: str, image_size: int = 1024):
+    """The upstream ``SAM2VideoPredictor`` (random weights when ``checkpoint`` is None)."""
+    from sam2.build_sam import build_sam2_video_predictor
+
+    if size not in SIZES:
+        raise OptionError(f"sam2: size={size!r} must be one of {sorted(SIZES)}")
+    if checkpoint is not None and not Path(checkpoint).is_file():
+        raise CheckpointError(
+            f"{checkpoint}: SAM2 checkpoint not found. Model size {size!r} expects a SAM 2.1 checkpoint such as "
+            f"{CHECKPOINT_NAMES[size]} (from the sam2 release) or one written by the fine-tune rule; "
+            "set models.<name>.options.checkpoint in the config to its path."
+        )
+    return build_sam2_video_predictor(
+        SIZES[size], ckpt_path=checkpoint, device=device, hydra_overrides_extra=config_overrides(image_size)
+    )
+
+
+class LazyFrames:
+    """The predictor's ``images`` sequence, decoding a frame only when the model asks for it.
+
+    Uses SAM2's own ``_load_img_as_tensor`` and the same normalisation as
+    ``load_video_frames``, so each tensor equals the eagerly loaded one.
+    """
+
+    def __init__(self, files: Sequence[Path], image_size: int, device) -> None:
+        import torch
+
+        self.files = list(files)
+        self.image_size = image_size
+        self.device = device
+        self.mean = torch.tensor((0.485, 0.456, 0.406), dtype=torch.float32)[:, None, None]
+        self.std = torch.tensor((0.229, 0.224, 0.225), dtype=torch.float32)[:, None, None]
+        self.loads = 0
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, index: int):
+        import torch
+        from sam2.utils.misc import _load_img_as_tensor
+
+        image, _, _ = _load_img_as_tensor(str(self.files[index]), self.image_size)
+        self.loads += 1
+        image = image.to(torch.float32)  # as load_video_frames stores it, before normalising
+        return ((image - self.mean) / self.std).to(self.device)
+
+
+def memory_window(model) -> int:
+    """How many past non-conditioning frames attention can still read (memories and object pointers)."""
+    stride = max(1, int(getattr(model, "memory_temporal_stride_for_eval", 1)))
+    memories = (model.num_maskmem - 1) * stride + 2 if model.num_maskmem > 0 else 0
+    pointers = int(getattr(model, "max_obj_ptrs_in_encoder", 0)) if getattr(model, "use_obj_ptrs_in_encoder", False) else 0
+    return max(memories, pointers, 1)
+
+
+class SAM2Propagator(Propagator):
+    defaults = {
+        "size": "base_plus",
+        "checkpoint": None,
+        "device": "auto",
+        "image_size": 1024,
+        "bfloat16": True,
+        "bounded_memory": True,
+        "random_init": False,
+    }
+
+    def _start(self, frame: np.ndarray, labels: np.ndarray) -> None:  # pragma: no cover - SAM2 reads files
+        raise NotImplementedError("sam2 reads the frame files itself: use segment_video")
+
+    def step(self, frame: np.ndarray) -> np.ndarray:  # pragma: no cover - SAM2 reads files
+        raise NotImplementedError("sam2 reads the frame files itself: use segment_video")
+
+    def _predictor(self):
+        checkpoint = self.options["checkpoint"]
+        if checkpoint is None and not self.options["random_init"]:
+            raise CheckpointError(
+                f"sam2: no checkpoint configured for model size {self.options['size']!r}; set "
+                f"models.<name>.options.checkpoint to a SAM 2.1 checkpoint ({CHECKPOINT_NAMES.get(self.options['size'], '?')}) "
+                "or a fine-tuned one."
+            )
+        return build_predictor(self.options["size"], checkpoint, resolve_device(self.options["device"]), int(self.options["image_size"]))
+
+    def segment_video(self, files: Sequence[Path], labels: np.ndarray) -> Iterator[np.ndarray]:
+        import torch
+
+        files = [Path(f) for f in files]
+        self.objects = tuple(int(i) for i in np.unique(labels) if i != 0)
+        predictor = self._predictor()
+        device = predictor.device
+        autocast = (
+            torch.autocast("cuda", dtype=torch.bfloat16)
+            if device.type == "cuda" and self.options["bfloat16"]
+            else nullcontext()
+        )
+        with torch.inference_mode(), autocast, tempfile.TemporaryDirectory() as first_only:
+            if self.options["bounded_memory"]:
+                os.symlink(files[0].resolve(), Path(first_only) / f"0{files[0].suffix.lower()}")
+                state = predictor.init_state(first_only)
+                state["images"] = LazyFrames(files, predictor.image_size, device)
+                state["num_frames"] = len(files)
+            else:
+                state = predictor.init_state(str(files[0].parent))
+                if state["num_frames"] != len(files):
+                    raise RuntimeError(f"{files[0].parent}: sam2 found {state['num_frames']} frames, expected {len(files)}")
+            for obj in self.objects:
+                predictor.add_new_mask(state, frame_idx=0, obj_id=obj, mask=torch.from_numpy(labels == obj))
+            window = memory_window(predictor)
+            ids = np.asarray(self.objects, dtype=np.uint8)
+            for frame_idx, obj_ids, logits in predictor.propagate_in_video(state):
+                if frame_idx == 0:
+                    continue
+                logits = logits[:, 0].float()
+                best = torch.argmax(logits, dim=0)
+                top = torch.gather(logits, 0, best[None])[0]
+                order = [self.objects.index(int(o)) for o in obj_ids]
+                mapped = ids[np.asarray(order)][best.cpu().numpy()]
+                out = np.where(top.cpu().numpy() > 0, mapped, 0).astype(np.uint8)
+                self.scores = {}
+                for obj_idx, obj in enumerate(obj_ids):
+                    outputs = state["output_dict_per_obj"][obj_idx]["non_cond_frame_outputs"]
+                    score = outputs[frame_idx].get("object_score_logits")
+                    if score is not None:
+                        self.scores[int(obj)] = float(torch.sigmoid(score.float()).flatten()[0])
+                    if self.options["bounded_memory"]:
+                        for old in [t for t in outputs if t <= frame_idx - window]:
+                            del outputs[old]
+                        tracked = state["frames_tracked_per_obj"][obj_idx]
+                        for old in [t for t in tracked if 0 < t <= frame_idx - window]:
+                            del tracked[old]
+                yield out

@@ -1,0 +1,111 @@
+"""SAM2 through the real sam2 package: checkpoints the tests make, bounded memory, the workflow."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="torch is not installed (pip install torch torchvision)")
+pytest.importorskip("sam2", reason="sam2 is not installed (SAM2_BUILD_CUDA=0 pip install --no-build-isolation sam2)")
+
+from stseg.inference import run_model  # noqa: E402
+from stseg.masks import read_label_map  # noqa: E402
+from stseg.models.sam2 import CheckpointError, LazyFrames, build_predictor, memory_window  # noqa: E402
+
+TINY = {"size": "tiny", "image_size": 256, "device": "cpu"}
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    """A randomly initialised SAM 2.1 tiny model saved as a release checkpoint is ({"model": state_dict})."""
+    torch.manual_seed(0)
+    predictor = build_predictor("tiny", None, "cpu", 256)
+    path = tmp_path_factory.mktemp("ckpt") / "sam2.1_hiera_tiny_random.pt"
+    torch.save({"model": predictor.state_dict()}, path)
+    return path
+
+
+def test_checkpoint_round_trip_through_the_real_loader(checkpoint):
+    saved = torch.load(checkpoint, weights_only=True)["model"]
+    torch.manual_seed(123)  # another random init, overwritten by the checkpoint
+    loaded = build_predictor("tiny", str(checkpoint), "cpu", 256).state_dict()
+    assert saved.keys() == loaded.keys()
+    assert all(torch.equal(saved[k], loaded[k]) for k in saved)
+
+
+def test_missing_checkpoint_names_path_and_size(tmp_path, small_demo):
+    video = small_demo / "JPEGImages" / "twins"
+    with pytest.raises(CheckpointError, match=r"nope.pt: SAM2 checkpoint not found. Model size 'tiny' expects .*sam2.1_hiera_tiny.pt"):
+        run_model("sam2", {**TINY, "checkpoint": str(tmp_path / "nope.pt")}, video,
+                  small_demo / "Annotations" / "twins" / "00000.png", tmp_path / "out", progress=False)
+    with pytest.raises(CheckpointError, match=r"no checkpoint configured for model size 'base_plus'"):
+        run_model("sam2", {}, video, small_demo / "Annotations" / "twins" / "00000.png", tmp_path / "out", progress=False)
+    assert not (tmp_path / "out").exists()
+
+
+def reference_masks(checkpoint, frame_dir, annotation):
+    """The unmodified predictor, used as its README shows: init_state on the folder, masks, propagate."""
+    predictor = build_predictor("tiny", str(checkpoint), "cpu", 256)
+    labels = read_label_map(annotation)
+    objects = [int(i) for i in np.unique(labels) if i]
+    out = {}
+    with torch.inference_mode():
+        state = predictor.init_state(str(frame_dir))
+        for obj in objects:
+            predictor.add_new_mask(state, frame_idx=0, obj_id=obj, mask=labels == obj)
+        for frame_idx, obj_ids, logits in predictor.propagate_in_video(state):
+            logits = logits[:, 0]
+            best = logits.argmax(0).numpy()
+            ids = np.asarray(obj_ids, np.uint8)[best]
+            out[frame_idx] = np.where(logits.max(0).values.numpy() > 0, ids, 0).astype(np.uint8)
+    return out
+
+
+@pytest.fixture(scope="module")
+def long_video(tmp_path_factory):
+    from stseg.demo import write_demo
+
+    root = tmp_path_factory.mktemp("sam2data")
+    write_demo(root, ["crossing"], width=160, height=96, max_frames=22)  # longer than the memory window
+    return root
+
+
+def test_bounded_memory_gives_the_unmodified_predictors_masks(checkpoint, long_video, tmp_path):
+    frame_dir = long_video / "JPEGImages" / "crossing"
+    annotation = long_video / "Annotations" / "crossing" / "00000.png"
+    reference = reference_masks(checkpoint, frame_dir, annotation)
+    for bounded in (True, False):
+        out = tmp_path / str(bounded)
+        run_model("sam2", {**TINY, "checkpoint": str(checkpoint), "bounded_memory": bounded}, frame_dir, annotation, out, progress=False)
+        for t in range(1, 22):
+            assert np.array_equal(read_label_map(out / f"{t:05d}.png"), reference[t]), (bounded, t)
+    assert sum(int((m > 0).sum()) for m in reference.values()) > 0  # not trivially empty
+    scores = (tmp_path / "True" / "scores.csv").read_text().splitlines()
+    assert scores[0] == "frame,object,score" and len(scores) == 1 + 21 * 3
+
+
+def test_bounded_state_holds_only_the_window(checkpoint, long_video):
+    from stseg.models import build_model
+
+    model = build_model("sam2", {**TINY, "checkpoint": str(checkpoint)})
+    files = sorted((long_video / "JPEGImages" / "crossing").glob("*.jpg"))
+    labels = read_label_map(long_video / "Annotations" / "crossing" / "00000.png")
+    held = []
+    original = LazyFrames.__getitem__
+    loads = []
+
+    def counting(self, index):
+        loads.append(index)
+        return original(self, index)
+
+    LazyFrames.__getitem__ = counting
+    try:
+        generator = model.segment_video(files, labels)
+        for _ in generator:
+            state = generator.gi_frame.f_locals["state"]
+            held.append(max(len(d["non_cond_frame_outputs"]) for d in state["output_dict_per_obj"].values()))
+            window = memory_window(generator.gi_frame.f_locals["predictor"])
+    finally:
+        LazyFrames.__getitem__ = original
+    assert max(held) <= window < 21
+    assert sorted(set(loads)) == list(range(1, 22))  # each later frame decoded when needed, never all at once
