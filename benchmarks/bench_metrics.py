@@ -7,8 +7,9 @@ Prints, for each implementation, the time to score every (frame, object) pair
 single-process and with N workers, the throughput in frames x objects per second
 and the ratio to stseg measured in the same run; and the floor: the time it
 takes only to decode the PNGs (ground truth and prediction) of the scored frames.
-The official code reads the DAVIS layout (Annotations/480p, ImageSets/2017), so a
-temporary tree of symbolic links is made for it.
+The official code reads the DAVIS layout (Annotations/480p, JPEGImages/480p,
+ImageSets/2017), so a temporary tree of symbolic links is made for it (the
+frames are taken from the JPEGImages folder beside --gt).
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ def official_tree(gt_root: Path, videos: list[str], workdir: Path) -> Path:
     (root / "ImageSets" / "2017").mkdir(parents=True)
     for video in videos:
         os.symlink(gt_root.resolve() / video, root / "Annotations" / "480p" / video)
-        os.symlink(gt_root.resolve() / video, root / "JPEGImages" / "480p" / video)  # only listed, never read
+        os.symlink(gt_root.resolve().parent / "JPEGImages" / video, root / "JPEGImages" / "480p" / video)
     (root / "ImageSets" / "2017" / "val.txt").write_text("".join(v + "\n" for v in videos))
     return root
 

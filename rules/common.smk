@@ -7,6 +7,10 @@ from snakemake.utils import validate
 from stseg.workflow import Plan, load_schema
 
 
+envvars:
+    "PATH",
+
+
 # Jobs call the `stseg` console command of the Python that runs Snakemake, even when its
 # virtual environment is not activated.
 os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
@@ -21,6 +25,7 @@ MODELS = PLAN.model_names
 wildcard_constraints:
     model="|".join(MODELS),
     video=r"[^/\\]+",
+    run="|".join(PLAN.finetune) or "no-finetune-run",
 
 
 def final_outputs():
@@ -103,3 +108,32 @@ def pgmr(key):
 
 def final_root(wildcards, input):
     return os.path.dirname(input.final[0])
+
+
+def model_weights(wildcards):
+    weights = PLAN.models[wildcards.model].checkpoint
+    return [] if weights is None else [weights]
+
+
+def finetune_init(wildcards):
+    return PLAN.finetune[wildcards.run]["init_checkpoint"]
+
+
+def finetune_settings(wildcards):
+    return PLAN.finetune_settings(wildcards.run)
+
+
+def finetune_workdir(wildcards, output):
+    return os.path.join(os.path.dirname(output.weights), "work")
+
+
+def finetune_gpus(wildcards):
+    return int(PLAN.finetune[wildcards.run].get("gpus", 1))
+
+
+def finetune_mem_mb(wildcards, attempt):
+    return int(PLAN.finetune[wildcards.run].get("mem_mb", 32000)) * attempt
+
+
+def finetune_runtime(wildcards, attempt):
+    return int(PLAN.finetune[wildcards.run].get("runtime", 1440)) * attempt

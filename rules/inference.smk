@@ -5,6 +5,7 @@ rule infer:
     input:
         frames=frames_dir,
         annotation=first_annotation,
+        weights=model_weights,
     output:
         masks=directory(f"{RESULTS}/masks/{{model}}/{{video}}"),
     params:
@@ -24,3 +25,29 @@ rule infer:
     shell:
         "stseg infer --model-type {params.model_type:q} --options {params.options:q}"
         " --frames {input.frames:q} --annotation {input.annotation:q} --out {output.masks:q} > {log:q} 2>&1"
+
+
+# SAM 2.1 fine-tuning with the sam2 package's MOSE recipe; a model with `finetuned: <run>` uses its checkpoint.
+rule finetune:
+    input:
+        init=finetune_init,
+    output:
+        weights=f"{RESULTS}/finetune/{{run}}/checkpoint.pt",
+        losses=f"{RESULTS}/finetune/{{run}}/losses.csv",
+    params:
+        settings=finetune_settings,
+        workdir=finetune_workdir,
+    log:
+        f"{RESULTS}/logs/finetune/{{run}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/finetune/{{run}}.tsv"
+    threads: 4
+    resources:
+        gpu=finetune_gpus,
+        mem_mb=finetune_mem_mb,
+        runtime=finetune_runtime,
+    conda:
+        "../envs/stseg.yaml"
+    shell:
+        "stseg finetune --settings {params.settings:q} --workdir {params.workdir:q}"
+        " --out {output.weights:q} --losses {output.losses:q} > {log:q} 2>&1"

@@ -145,6 +145,21 @@ def cmd_submission(args: argparse.Namespace) -> None:
     print(f"{args.out}: {count} masks of {len(args.videos)} videos")
 
 
+def cmd_finetune(args: argparse.Namespace) -> None:
+    from .finetune import FinetuneSettings, finetune
+    from .masks import atomic_path
+
+    settings = json.loads(args.settings)
+    losses = finetune(FinetuneSettings(**settings, out_checkpoint=args.out, workdir=args.workdir))
+    rows = losses.read_text().splitlines()[1:]
+    values = [float(r.split(",")[2]) for r in rows]
+    if args.losses:
+        with atomic_path(args.losses) as tmp:
+            tmp.write_text(losses.read_text())
+    if values:
+        print(f"fine-tuned {len(values)} steps: loss {values[0]:.4f} -> {values[-1]:.4f}; checkpoint {args.out}")
+
+
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from .metrics import evaluate
     from .tables import write_table
@@ -254,6 +269,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_submission)
 
+    p = sub.add_parser("finetune", help="fine-tune SAM 2.1 with the sam2 package's MOSE recipe")
+    p.add_argument("--settings", required=True, help="JSON: train_root, init_checkpoint, size, resolution, epochs, ...")
+    p.add_argument("--workdir", required=True, help="trainer folder (logs, resumable checkpoints)")
+    p.add_argument("--out", required=True, help="the fine-tuned checkpoint ({'model': state_dict})")
+    p.add_argument("--losses", help="copy of the per-step training losses (CSV)")
+    p.set_defaults(func=cmd_finetune)
+
     p = sub.add_parser("evaluate", help="J&F of predictions against ground truth (official DAVIS 2017 method)")
     p.add_argument("--gt", required=True, help="annotation folder: <video>/<frame>.png")
     p.add_argument("--pred", required=True, help="results folder: <video>/<frame>.png")
@@ -271,11 +293,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     from .masks import MaskFormatError
     from .metrics import EvaluationError
     from .models import OptionError, UnknownModelError
+    from .models.sam2 import CheckpointError
     from .submission import SubmissionError
 
     try:
         args.func(args)
-    except (DatasetError, MaskFormatError, EvaluationError, OptionError, UnknownModelError, SubmissionError,
+    except (DatasetError, MaskFormatError, EvaluationError, OptionError, UnknownModelError, SubmissionError, CheckpointError,
             FileNotFoundError, ValueError) as error:
         print(f"stseg {args.command}: error: {error}", file=sys.stderr)
         raise SystemExit(2) from None

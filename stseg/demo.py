@@ -327,7 +327,7 @@ def write_demo(
             spec.frames = min(spec.frames, max_frames)
         frame_dir = root / "JPEGImages" / name
         ann_dir = root / "Annotations" / name
-        done = ann_dir / ".complete"
+        done = root / ".stseg-demo" / f"{name}.complete"  # outside the DAVIS folders: other tools list them
         if done.exists():
             continue
         for t, (frame, labels) in enumerate(render_video(spec, width, height)):
@@ -336,6 +336,7 @@ def write_demo(
                 ok, data = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, quality])
                 tmp.write_bytes(data.tobytes())
             write_label_map(ann_dir / f"{stem}.png", labels, palette)
+        done.parent.mkdir(parents=True, exist_ok=True)
         done.touch()
     lists = root / "ImageSets"
     lists.mkdir(parents=True, exist_ok=True)

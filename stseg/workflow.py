@@ -36,10 +36,15 @@ class ModelEntry:
     threads: int
     mem_mb: int
     runtime: int
+    #: checkpoint written by a fine-tune run, passed to the model as its ``checkpoint`` option
+    checkpoint: str | None = None
 
     @property
     def options_json(self) -> str:
-        return json.dumps(dict(self.options), sort_keys=True, separators=(",", ":"))
+        options = dict(self.options)
+        if self.checkpoint is not None:
+            options["checkpoint"] = self.checkpoint
+        return json.dumps(options, sort_keys=True, separators=(",", ":"))
 
 
 @dataclass
@@ -51,6 +56,7 @@ class Plan:
     invalid: dict[str, str]
     models: dict[str, ModelEntry]
     pgmr: Mapping[str, Any] = field(default_factory=dict)
+    finetune: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "Plan":
@@ -62,13 +68,20 @@ class Plan:
 
             print(f"stseg: generating the demo dataset in {root} ...", file=sys.stderr)
             write_demo(root)
+        finetune_runs = dict(config.get("finetune", {}) or {})
         models = {}
         for name, entry in config["models"].items():
             spec = get_spec(entry.get("type", name))  # unknown type: error listing the known ones
+            run = entry.get("finetuned")
+            if run is not None and run not in finetune_runs:
+                raise DatasetError(
+                    f"models.{name}.finetuned names {run!r}, which is not under finetune: ({sorted(finetune_runs)})"
+                )
             models[name] = ModelEntry(
                 name=name, type=spec.name, options=entry.get("options", {}) or {}, gpu=spec.gpu,
                 threads=int(entry.get("threads", 1)), mem_mb=int(entry.get("mem_mb", 2000)),
                 runtime=int(entry.get("runtime", 60)),
+                checkpoint=None if run is None else str(results / "finetune" / run / "checkpoint.pt"),
             )
         pgmr = dict(config.get("pgmr", {}) or {})
         for key in ("models", "foreground_models"):
@@ -87,7 +100,8 @@ class Plan:
             print(f"stseg: skipping invalid video {video!r}:\n  {problem}", file=sys.stderr)
         if not valid:
             raise DatasetError(f"{root}: no valid video to process.")
-        return cls(config=config, root=root, results=results, videos=valid, invalid=invalid, models=models, pgmr=pgmr)
+        return cls(config=config, root=root, results=results, videos=valid, invalid=invalid, models=models, pgmr=pgmr,
+                   finetune=finetune_runs)
 
     # --- paths -----------------------------------------------------------------------------
     def frames_dir(self, video: str) -> str:
@@ -121,3 +135,9 @@ class Plan:
     def voting_models(self) -> list[str]:
         chosen = self.pgmr.get("models") or []
         return [m for m in self.models if not chosen or m in chosen]
+
+    # --- fine-tuning -----------------------------------------------------------------------
+    def finetune_settings(self, run: str) -> str:
+        """The run's settings as JSON for ``stseg finetune`` (resources stripped)."""
+        settings = {k: v for k, v in self.finetune[run].items() if k not in ("mem_mb", "runtime")}
+        return json.dumps(settings, sort_keys=True, separators=(",", ":"))

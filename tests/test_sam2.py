@@ -109,3 +109,54 @@ def test_bounded_state_holds_only_the_window(checkpoint, long_video):
         LazyFrames.__getitem__ = original
     assert max(held) <= window < 21
     assert sorted(set(loads)) == list(range(1, 22))  # each later frame decoded when needed, never all at once
+
+
+@pytest.mark.slow
+def test_workflow_fine_tunes_sam2_and_runs_it_through_every_stage(checkpoint, small_demo, tmp_path):
+    """The fine-tune rule trains the tiny model (loss goes down); the sam2 model then uses its checkpoint."""
+    import shutil
+
+    import pandas as pd
+
+    from test_workflow import job_counts, snakemake
+
+    pytest.importorskip("training.trainer", reason="the sam2 package's training code is not importable")
+    pytest.importorskip("fvcore", reason="fine-tuning needs fvcore, tensordict, tensorboard, submitit")
+    data = tmp_path / "data"
+    shutil.copytree(small_demo, data)
+    config = {
+        "dataset": {"root": str(data)},
+        "results": str(tmp_path / "results"),
+        "models": {
+            "flow": {"type": "flow", "options": {"scale": 0.5, "preset": "fast"}},
+            "appearance": {"type": "appearance"},
+            "sam2": {"type": "sam2", "options": {"size": "tiny", "image_size": 256, "device": "cpu"}, "finetuned": "tiny-demo"},
+        },
+        "finetune": {
+            "tiny-demo": {
+                "train_root": str(data), "init_checkpoint": str(checkpoint), "size": "tiny", "resolution": 256,
+                "num_frames": 3, "max_num_objects": 2, "epochs": 6, "workers": 0, "device": "cpu",
+                "base_lr": 3e-4, "vision_lr": 3e-4, "videos": ["twins"], "deterministic": True,
+            }
+        },
+    }
+    plan = job_counts(snakemake(tmp_path, config, "--dry-run").stdout)
+    assert plan["finetune"] == 1 and plan["infer"] == 9
+    snakemake(tmp_path, config, "--cores", "2")
+    results = tmp_path / "results"
+    losses = pd.read_csv(results / "finetune" / "tiny-demo" / "losses.csv")["loss"].tolist()
+    assert len(losses) == 12
+    assert sum(losses[-3:]) / 3 < 0.6 * sum(losses[:3]) / 3
+    trained = torch.load(results / "finetune" / "tiny-demo" / "checkpoint.pt", weights_only=True)["model"]
+    initial = torch.load(checkpoint, weights_only=True)["model"]
+    assert trained.keys() == initial.keys() and any(not torch.equal(trained[k], initial[k]) for k in trained)
+    for video in ("crossing", "fast-ball", "twins"):
+        assert len(list((results / "masks" / "sam2" / video).glob("*.png"))) == 10
+    # the sam2 jobs depend on the fine-tuned checkpoint: another fine-tune reruns them and only them
+    retrain = {**config, "finetune": {"tiny-demo": {**config["finetune"]["tiny-demo"], "epochs": 7}}}
+    rerun = snakemake(tmp_path, retrain, "--dry-run")
+    assert job_counts(rerun.stdout)["finetune"] == 1 and job_counts(rerun.stdout)["infer"] == 3
+    assert f"{results}/finetune/tiny-demo/checkpoint.pt" in rerun.stdout
+    summary = pd.read_csv(results / "summary.csv")
+    assert set(summary["model"]) == {"flow", "appearance", "sam2"}
+    assert (results / "submission.zip").is_file()
