@@ -94,6 +94,30 @@ def read_palette(path: str | os.PathLike[str]) -> list[int]:
     return palette + [0] * (768 - len(palette))
 
 
+def _remove_stale_partials(path: Path) -> None:
+    """Remove leftovers of killed writers of ``path`` (``.<name>.<pid>.partial`` of dead processes)."""
+    for leftover in path.parent.glob(f".{glob_escape(path.name)}.*.partial"):
+        pid = leftover.name[len(path.name) + 2 : -len(".partial")]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def glob_escape(name: str) -> str:
+    import glob
+
+    return glob.escape(name)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` on success.
@@ -104,6 +128,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_partials(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
     try:
         yield tmp
@@ -122,6 +147,7 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_partials(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
     if tmp.exists():
         shutil.rmtree(tmp)

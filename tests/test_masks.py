@@ -66,3 +66,20 @@ def test_atomic_path_leaves_nothing_when_interrupted(tmp_path):
         tmp.write_text("whole")
     assert target.read_text() == "whole"
     assert [p.name for p in tmp_path.iterdir()] == ["out.csv"]
+
+
+def test_leftovers_of_a_killed_writer_are_removed(tmp_path):
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout.strip()
+    (tmp_path / f".masks.{dead}.partial").mkdir()
+    (tmp_path / f".masks.{dead}.partial" / "00000.png").write_bytes(b"half")
+    (tmp_path / f".t.csv.{dead}.partial").write_text("half")
+    from stseg.masks import atomic_dir
+
+    with atomic_dir(tmp_path / "masks") as tmp:
+        (tmp / "00000.png").write_bytes(b"whole")
+    with atomic_path(tmp_path / "t.csv") as tmp:
+        tmp.write_text("whole")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["masks", "t.csv"]
