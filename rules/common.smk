@@ -47,6 +47,10 @@ def model_type(wildcards):
     return PLAN.models[wildcards.model].type
 
 
+def model_command(wildcards):
+    return PLAN.models[wildcards.model].command
+
+
 def model_options(wildcards):
     return PLAN.models[wildcards.model].options_json
 

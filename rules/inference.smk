@@ -9,6 +9,7 @@ rule infer:
     output:
         masks=directory(f"{RESULTS}/masks/{{model}}/{{video}}"),
     params:
+        stseg=model_command,
         model_type=model_type,
         options=model_options,
     log:
@@ -23,7 +24,7 @@ rule infer:
     conda:
         "../envs/stseg.yaml"
     shell:
-        "stseg infer --model-type {params.model_type:q} --options {params.options:q}"
+        "{params.stseg} infer --model-type {params.model_type:q} --options {params.options:q}"
         " --frames {input.frames:q} --annotation {input.annotation:q} --out {output.masks:q} > {log:q} 2>&1"
 
 

@@ -66,6 +66,7 @@ def cmd_infer(args: argparse.Namespace) -> None:
     from .inference import run_model
 
     options = json.loads(args.options) if args.options else {}
+    print(f"stseg infer: {args.model_type} with {sys.executable}", file=sys.stderr, flush=True)
     stats = run_model(args.model_type, options, args.frames, args.annotation, args.out, progress=not args.quiet)
     print(f"{args.model_type}: {stats['frames']} frames in {stats['seconds']:.2f} s ({stats['fps']:.1f} frames/s)")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +39,15 @@ class ModelEntry:
     runtime: int
     #: checkpoint written by a fine-tune run, passed to the model as its ``checkpoint`` option
     checkpoint: str | None = None
+    #: interpreter of the model's own environment; None = the workflow's own ``stseg``
+    python: str | None = None
+
+    @property
+    def command(self) -> str:
+        """The shell words that start ``stseg`` for this model's jobs (quoted)."""
+        if self.python is None:
+            return "stseg"
+        return f"{shlex.quote(self.python)} -m stseg.cli"
 
     @property
     def options_json(self) -> str:
@@ -77,11 +87,18 @@ class Plan:
                 raise DatasetError(
                     f"models.{name}.finetuned names {run!r}, which is not under finetune: ({sorted(finetune_runs)})"
                 )
+            python = entry.get("python")
+            if python is not None and not os.access(python, os.X_OK):
+                raise DatasetError(
+                    f"models.{name}.python: {python} is not an executable Python. Create the model's environment "
+                    f"(README: 'Models in their own environment') or fix the path."
+                )
             models[name] = ModelEntry(
                 name=name, type=spec.name, options=entry.get("options", {}) or {}, gpu=spec.gpu,
                 threads=int(entry.get("threads", 1)), mem_mb=int(entry.get("mem_mb", 2000)),
                 runtime=int(entry.get("runtime", 60)),
                 checkpoint=None if run is None else str(results / "finetune" / run / "checkpoint.pt"),
+                python=python,
             )
         pgmr = dict(config.get("pgmr", {}) or {})
         for key in ("models", "foreground_models"):
