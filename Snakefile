@@ -24,6 +24,13 @@ include: "rules/pgmr.smk"
 include: "rules/output.smk"
 
 
+# dataset-level steps run on the submitting host, not as cluster jobs
+localrules:
+    all,
+    summarize,
+    submission,
+
+
 rule all:
     input:
         final_outputs(),

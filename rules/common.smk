@@ -68,7 +68,7 @@ def model_runtime(wildcards, attempt):
 
 
 def model_gpus(wildcards):
-    return 1 if PLAN.models[wildcards.model].gpu else 0
+    return PLAN.models[wildcards.model].gpus
 
 
 def masks_of(models):

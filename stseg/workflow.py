@@ -33,7 +33,7 @@ class ModelEntry:
     name: str
     type: str
     options: Mapping[str, Any]
-    gpu: bool
+    gpus: int
     threads: int
     mem_mb: int
     runtime: int
@@ -94,7 +94,8 @@ class Plan:
                     f"(README: 'Models in their own environment') or fix the path."
                 )
             models[name] = ModelEntry(
-                name=name, type=spec.name, options=entry.get("options", {}) or {}, gpu=spec.gpu,
+                name=name, type=spec.name, options=entry.get("options", {}) or {},
+                gpus=int(entry.get("gpus", 1 if spec.gpu else 0)),
                 threads=int(entry.get("threads", 1)), mem_mb=int(entry.get("mem_mb", 2000)),
                 runtime=int(entry.get("runtime", 60)),
                 checkpoint=None if run is None else str(results / "finetune" / run / "checkpoint.pt"),
