@@ -63,7 +63,7 @@ def read_label_map(path: str | os.PathLike[str], *, allow_greyscale: bool = Fals
             image.load()
             mode = image.mode
             if mode == "P" or (allow_greyscale and mode == "L"):
-                return np.asarray(image, dtype=np.uint8)
+                return np.array(image, dtype=np.uint8)  # a writable copy
             array = np.asarray(image)
     except (OSError, SyntaxError) as error:  # PIL raises OSError for truncated/corrupt files
         raise MaskFormatError(

@@ -179,3 +179,51 @@ def test_lint_is_clean(run):
     workdir, _, config, _, _ = run
     result = snakemake(workdir, config, "--lint")
     assert "Congratulations, your workflow is in a good condition!" in result.stdout + result.stderr
+
+
+# ---------------------------------------------------------------- partial reruns
+def test_targeting_one_videos_final_output_builds_only_what_it_needs(run, tmp_path):
+    _, data, config, _, _ = run
+    fresh = {**config, "results": str(tmp_path / "results")}
+    result = snakemake(tmp_path, fresh, "--dry-run", f"{tmp_path}/results/final/twins")
+    assert job_counts(result.stdout) == {"infer": 4, "boxes": 4, "fuse": 1, "pseudolabel": 1, "score": 1, "select": 1}
+
+
+def test_adding_a_video_runs_only_its_jobs(run, small_demo, tmp_path):
+    workdir, data, config, _, _ = run
+    bigger = tmp_path / "data"
+    shutil.copytree(data, bigger)
+    from stseg.demo import write_demo
+
+    write_demo(bigger, ["still-flicker"], width=320, height=180, max_frames=10)
+    grown = {**config, "dataset": {"root": str(bigger)}}
+    shutil.copytree(workdir / "results", tmp_path / "results")
+    grown["results"] = str(tmp_path / "results")
+    result = snakemake(tmp_path, grown, "--dry-run")
+    assert job_counts(result.stdout) == {
+        "infer": 4, "boxes": 4, "fuse": 1, "pseudolabel": 1, "score": 1, "select": 1,
+        "summarize": 1, "submission": 1, "all": 1,
+    }
+    assert re.search(r"output: \S*masks/\w+/still-flicker", result.stdout)
+    assert re.search(r"output: \S*masks/\w+/(twins|crossing|fast-ball)\b", result.stdout) is None
+
+
+def test_changing_one_first_frame_annotation_reruns_only_that_video(run, tmp_path):
+    workdir, data, config, _, _ = run
+    copy = tmp_path / "data"
+    shutil.copytree(data, copy)
+    shutil.copytree(workdir / "results", tmp_path / "results")
+    moved = {**config, "dataset": {"root": str(copy)}, "results": str(tmp_path / "results")}
+    assert "Nothing to be done" in snakemake(tmp_path, moved, "--dry-run").stdout
+    annotation = copy / "Annotations" / "twins" / "00000.png"
+    labels = read_label_map(annotation)
+    labels[0, 0] = 1
+    from stseg.masks import write_label_map
+
+    write_label_map(annotation, labels, read_palette(annotation))
+    result = snakemake(tmp_path, moved, "--dry-run")
+    assert job_counts(result.stdout) == {
+        "infer": 4, "boxes": 4, "fuse": 1, "pseudolabel": 1, "score": 1, "select": 1,
+        "summarize": 1, "submission": 1, "all": 1,
+    }
+    assert re.search(r"output: \S*masks/flow/crossing", result.stdout) is None
