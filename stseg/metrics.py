@@ -51,6 +51,7 @@ __all__ = [
     "boundary_map",
     "boundary_radius",
     "frame_scores",
+    "joint_histogram",
     "sequence_statistics",
     "VideoScores",
     "score_video",
@@ -151,31 +152,42 @@ def _boundary_f(pred: np.ndarray, gt: np.ndarray, kernel: np.ndarray) -> float:
     return _f_from_counts(n_pred, n_gt, pred_match, gt_match)
 
 
+def joint_histogram(gt: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """``(256, 256)`` pixel counts of (ground-truth id, predicted id); ground-truth 255 counted as 0."""
+    hist = cv2.calcHist([gt, pred], [0, 1], None, [256, 256], [0, 256, 0, 256])  # float32: exact below 2**24
+    hist = hist.astype(np.int64)
+    if hist[255].any():
+        hist[0] += hist[255]
+        hist[255] = 0
+    return hist
+
+
 def frame_scores(
     gt: np.ndarray,
     pred: np.ndarray,
     objects: Sequence[int],
     variant: str = "davis",
     kernel: np.ndarray | None = None,
+    hist: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """J and F of every object in one frame.
 
     ``gt`` and ``pred`` are label maps (``uint8`` object ids); 255 in ``gt``
     counts as background.  Returns two float arrays of length ``len(objects)``.
+    ``hist`` is :func:`joint_histogram` of the pair when the caller has it.
     """
     if gt.shape != pred.shape:
         raise EvaluationError(f"ground truth {gt.shape} and prediction {pred.shape} differ in size")
     if variant not in VARIANTS:
         raise EvaluationError(f"unknown J&F variant {variant!r}; choose one of {VARIANTS}")
-    gt = np.where(gt == 255, np.uint8(0), gt) if (gt == 255).any() else gt
-    size = 256
-    joint = np.bincount(gt.ravel().astype(np.int32) * size + pred.ravel(), minlength=size * size).reshape(size, size)
+    gt = np.ascontiguousarray(gt, dtype=np.uint8)
+    pred = np.ascontiguousarray(pred, dtype=np.uint8)
+    joint = joint_histogram(gt, pred) if hist is None else hist
     gt_area = joint.sum(axis=1)
     pred_area = joint.sum(axis=0)
     height, width = gt.shape
-    radius = boundary_radius(height, width)
     if kernel is None and variant == "davis":
-        kernel = disk(radius)
+        kernel = disk(boundary_radius(height, width))
     j_values = np.empty(len(objects))
     f_values = np.empty(len(objects))
     for index, obj in enumerate(objects):
@@ -314,7 +326,8 @@ def score_arrays(
                 f"{name}: prediction is {pred.shape[1]}x{pred.shape[0]} but the ground truth "
                 f"is {gt.shape[1]}x{gt.shape[0]}. Write predictions at the original frame size."
             )
-        present = np.flatnonzero(np.bincount(pred.ravel(), minlength=256))
+        hist = joint_histogram(gt, pred)
+        present = np.flatnonzero(hist.sum(axis=0))
         unknown = [int(i) for i in present if not allowed[i]]
         if unknown:
             raise EvaluationError(
@@ -323,7 +336,7 @@ def score_arrays(
             )
         if kernel is None:
             kernel = disk(boundary_radius(*gt.shape))
-        j[:, t], f[:, t] = frame_scores(gt, pred, objects, variant, kernel)
+        j[:, t], f[:, t] = frame_scores(gt, pred, objects, variant, kernel, hist)
         count += 1
     if count != len(frames):
         raise EvaluationError(f"video {video!r}: {count} frame pairs scored, {len(frames)} expected")
