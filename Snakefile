@@ -10,6 +10,9 @@ min_version("9.0")
 configfile: "config.yaml"
 
 
+report: "report/workflow.rst"
+
+
 # A config given with --configfile replaces config.yaml instead of being merged into it
 # (a merge would keep config.yaml's models in a config that lists others); --config still overrides.
 if workflow.overwrite_configfiles:
@@ -29,6 +32,7 @@ localrules:
     all,
     summarize,
     submission,
+    calibration,
 
 
 rule all:

@@ -29,10 +29,11 @@ wildcard_constraints:
 
 
 def final_outputs():
-    return [
-        f"{RESULTS}/summary.csv",
-        f"{RESULTS}/submission.zip",
-    ]
+    outputs = [f"{RESULTS}/summary.csv", f"{RESULTS}/submission.zip"]
+    outputs += [f"{RESULTS}/report/overlays/{video}.png" for video in VIDEOS]
+    if any(PLAN.has_ground_truth(video) for video in VIDEOS):
+        outputs.append(f"{RESULTS}/report/calibration.png")
+    return outputs
 
 
 def frames_dir(wildcards):

@@ -6,7 +6,12 @@ rule summarize:
         scores=expand(f"{RESULTS}/scores/{{video}}.csv", video=VIDEOS),
         outcomes=expand(f"{RESULTS}/selection/{{video}}.outcome.csv", video=VIDEOS),
     output:
-        per_video=f"{RESULTS}/summary.csv",
+        per_video=report(
+            f"{RESULTS}/summary.csv",
+            caption="../report/summary.rst",
+            category="Summary",
+            labels={"table": "per video and model"},
+        ),
         overall=f"{RESULTS}/summary_overall.csv",
         text=f"{RESULTS}/summary.txt",
     params:
@@ -44,3 +49,55 @@ onsuccess:
     summary = Path(f"{RESULTS}/summary.txt")
     if summary.exists():
         print(summary.read_text(), end="")
+
+
+rule overlay:
+    input:
+        frames=frames_dir,
+        masks=masks_of(MODELS),
+        pseudo=f"{RESULTS}/pseudo/{{video}}",
+        final=f"{RESULTS}/final/{{video}}",
+        fused=f"{RESULTS}/fused/{{video}}.csv",
+        scores=f"{RESULTS}/scores/{{video}}.csv",
+        selection=f"{RESULTS}/selection/{{video}}.csv",
+    output:
+        report(
+            f"{RESULTS}/report/overlays/{{video}}.png",
+            caption="../report/overlay.rst",
+            category="Videos",
+            labels={"video": "{video}"},
+        ),
+    params:
+        masks=mask_pairs(MODELS),
+        strategy=pgmr("strategy"),
+    log:
+        f"{RESULTS}/logs/overlay/{{video}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/overlay/{{video}}.tsv"
+    conda:
+        "../envs/stseg.yaml"
+    shell:
+        "stseg overlay --frames {input.frames:q} --masks {params.masks:q} --pseudo {input.pseudo:q}"
+        " --final {input.final:q} --fused {input.fused:q} --scores {input.scores:q}"
+        " --selection {input.selection:q} --strategy {params.strategy} --out {output:q} > {log:q} 2>&1"
+
+
+rule calibration:
+    input:
+        f"{RESULTS}/summary.csv",
+    output:
+        plot=report(
+            f"{RESULTS}/report/calibration.png",
+            caption="../report/calibration.rst",
+            category="Summary",
+            labels={"figure": "calibration"},
+        ),
+        table=f"{RESULTS}/report/calibration.csv",
+    log:
+        f"{RESULTS}/logs/calibration.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/calibration.tsv"
+    conda:
+        "../envs/stseg.yaml"
+    shell:
+        "stseg calibration --summary {input:q} --out {output.plot:q} --table {output.table:q} > {log:q} 2>&1"

@@ -161,6 +161,38 @@ def cmd_finetune(args: argparse.Namespace) -> None:
         print(f"fine-tuned {len(values)} steps: loss {values[0]:.4f} -> {values[-1]:.4f}; checkpoint {args.out}")
 
 
+def cmd_overlay(args: argparse.Namespace) -> None:
+    from .report import overlay_strip
+    from .tables import read_table
+
+    masks = _pairs(args.masks, "--masks")
+    scores = read_table(args.scores)
+    selection = read_table(args.selection)
+    chosen = selection[(selection["level"] == "video") & (selection["chosen"] == 1)]["model"].iloc[0]
+    means = scores.groupby(["reference", "model"])["JF"].mean()
+    captions = {}
+    for model in masks:
+        lines = [model, f"pseudo J&F {means[('pseudo', model)]:.3f}"]
+        if ("gt", model) in means.index:
+            lines.append(f"true J&F {means[('gt', model)]:.3f}")
+        captions[model] = lines + (["CHOSEN"] if model == chosen else [])
+    rows = {**masks, "pseudo-label": args.pseudo, "final": args.final}
+    captions["pseudo-label"] = ["pseudo-label", "box: green = average", "yellow = max fusion"]
+    captions["final"] = ["final masks", f"strategy: {args.strategy}"]
+    overlay_strip(args.frames, rows, captions, chosen, args.out, read_table(args.fused))
+
+
+def cmd_calibration(args: argparse.Namespace) -> None:
+    from .report import calibration_plot, calibration_table
+    from .tables import read_table, write_table
+
+    per_video = read_table(args.summary)
+    figures = calibration_plot(per_video, args.out)
+    write_table(calibration_table(per_video.dropna(subset=["gt_JF"])), args.table)
+    print(f"selection picked the truly best model on {figures['hits']} of {figures['videos']} videos; "
+          f"mean regret {figures['mean_regret']:.4f}; Kendall tau {figures['tau']:.3f}")
+
+
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from .metrics import evaluate
     from .tables import write_table
@@ -276,6 +308,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="the fine-tuned checkpoint ({'model': state_dict})")
     p.add_argument("--losses", help="copy of the per-step training losses (CSV)")
     p.set_defaults(func=cmd_finetune)
+
+    p = sub.add_parser("overlay", help="one video's overlay strip for the report")
+    p.add_argument("--frames", required=True)
+    p.add_argument("--masks", nargs="+", required=True, metavar="MODEL=DIR")
+    p.add_argument("--pseudo", required=True)
+    p.add_argument("--final", required=True)
+    p.add_argument("--fused", required=True)
+    p.add_argument("--scores", required=True)
+    p.add_argument("--selection", required=True)
+    p.add_argument("--strategy", default="video")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_overlay)
+
+    p = sub.add_parser("calibration", help="pseudo-label J&F against true J&F, regret per video (needs ground truth)")
+    p.add_argument("--summary", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--table", required=True)
+    p.set_defaults(func=cmd_calibration)
 
     p = sub.add_parser("evaluate", help="J&F of predictions against ground truth (official DAVIS 2017 method)")
     p.add_argument("--gt", required=True, help="annotation folder: <video>/<frame>.png")

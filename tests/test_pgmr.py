@@ -185,3 +185,15 @@ def test_submission_zip_is_complete_and_reproducible(tmp_path):
     expected["v1"] = ([f"{t:05d}" for t in range(4)], (9, 6), [1])
     with pytest.raises(SubmissionError, match="missing v1/00003.png"):
         check_submission(tmp_path / "a.zip", expected)
+
+
+# ------------------------------------------------------------------ report figures
+def test_kendall_tau_by_hand():
+    from stseg.report import kendall_tau
+
+    assert kendall_tau([1, 2, 3, 4], [10, 20, 30, 40]) == 1.0
+    assert kendall_tau([1, 2, 3, 4], [4, 3, 2, 1]) == -1.0
+    # pairs: (1,2) concordant, (1,3) concordant, (2,3) discordant -> (2 - 1) / 3
+    assert kendall_tau([1, 2, 3], [1, 3, 2]) == pytest.approx(1 / 3)
+    # tie in y: tau-b = (C - D) / sqrt((n0 - n1)(n0 - n2)) = (2 - 0) / sqrt(3 * 2)
+    assert kendall_tau([1, 2, 3], [1, 2, 2]) == pytest.approx(2 / np.sqrt(6))

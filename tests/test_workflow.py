@@ -138,7 +138,7 @@ def test_changing_one_models_option_reruns_only_its_jobs(run):
     result = snakemake(workdir, changed, "--dry-run")
     assert job_counts(result.stdout) == {
         "infer": 3, "boxes": 3, "fuse": 3, "pseudolabel": 3, "score": 3, "select": 3,
-        "summarize": 1, "submission": 1, "all": 1,
+        "summarize": 1, "submission": 1, "overlay": 3, "calibration": 1, "all": 1,
     }
     assert re.search(r"output: \S*masks/copy/", result.stdout) is None
     assert re.search(r"output: \S*masks/flow/twins", result.stdout)
@@ -202,7 +202,7 @@ def test_adding_a_video_runs_only_its_jobs(run, small_demo, tmp_path):
     result = snakemake(tmp_path, grown, "--dry-run")
     assert job_counts(result.stdout) == {
         "infer": 4, "boxes": 4, "fuse": 1, "pseudolabel": 1, "score": 1, "select": 1,
-        "summarize": 1, "submission": 1, "all": 1,
+        "summarize": 1, "submission": 1, "overlay": 1, "calibration": 1, "all": 1,
     }
     assert re.search(r"output: \S*masks/\w+/still-flicker", result.stdout)
     assert re.search(r"output: \S*masks/\w+/(twins|crossing|fast-ball)\b", result.stdout) is None
@@ -224,6 +224,38 @@ def test_changing_one_first_frame_annotation_reruns_only_that_video(run, tmp_pat
     result = snakemake(tmp_path, moved, "--dry-run")
     assert job_counts(result.stdout) == {
         "infer": 4, "boxes": 4, "fuse": 1, "pseudolabel": 1, "score": 1, "select": 1,
-        "summarize": 1, "submission": 1, "all": 1,
+        "summarize": 1, "submission": 1, "overlay": 1, "calibration": 1, "all": 1,
     }
     assert re.search(r"output: \S*masks/flow/crossing", result.stdout) is None
+
+
+# ---------------------------------------------------------------- report
+def test_report_holds_the_overlays_and_tables(run, tmp_path):
+    workdir, _, config, _, _ = run
+    results = workdir / "results"
+    for video in ("crossing", "fast-ball", "twins"):
+        with Image.open(results / "report" / "overlays" / f"{video}.png") as image:
+            assert image.size[0] == 230 + 4 * 320 and image.size[1] > 6 * 150  # 4 frames; 4 models + pseudo + final
+    report = tmp_path / "report.html"
+    snakemake(workdir, config, "--report", str(report))
+    html = report.read_text(errors="replace")
+    assert report.stat().st_size > 100_000
+    for needle in ("crossing.png", "fast-ball.png", "twins.png", "calibration.png", "summary.csv"):
+        assert needle in html
+
+
+def test_calibration_is_computed_from_the_summary(run):
+    from stseg.report import kendall_tau
+
+    workdir, _, _, _, _ = run
+    summary = pd.read_csv(workdir / "results" / "summary.csv")
+    table = pd.read_csv(workdir / "results" / "report" / "calibration.csv")
+    for row in table.itertuples():
+        group = summary[summary.video == row.video]
+        chosen = group[group.chosen_video == 1].iloc[0]
+        assert row.chosen == chosen.model
+        assert row.regret == pytest.approx(group.gt_JF.max() - chosen.gt_JF)
+        assert row.tau == pytest.approx(kendall_tau(group.pseudo_JF, group.gt_JF))
+    log = (workdir / "results" / "logs" / "calibration.log").read_text()
+    hits = int((table.regret <= 0).sum())
+    assert f"picked the truly best model on {hits} of 3 videos" in log

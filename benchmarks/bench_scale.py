@@ -1,0 +1,107 @@
+"""Workflow cost at MOSE scale and beyond: dry run, no-op rerun, scheduling overhead per job.
+
+    python benchmarks/bench_scale.py [--videos 331 3310] [--run-videos 20]
+
+Generates projects of N tiny videos (3 frames of 64x36; the graph's cost does
+not depend on the pixels) with 6 model instances, like MOSE's test set (331
+videos) and ten times that, and times with the default profile (greedy
+scheduler):
+
+* the dry run of the whole project with a cold and with a warm validation cache;
+* the no-op rerun: every output marked done (``--touch``), then a dry run that
+  must find nothing to do;
+* a real local run of ``--run-videos`` videos, giving the scheduling overhead
+  per job: (wall time x cores - the jobs' own time from their benchmark files) / jobs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+MODELS = {
+    "copy": {"type": "copy"}, "flow": {"type": "flow"}, "global": {"type": "global"},
+    "appearance": {"type": "appearance"}, "copy-b": {"type": "copy"}, "flow-fast": {"type": "flow", "options": {"preset": "ultrafast"}},
+}
+
+
+def make_project(root: Path, videos: int) -> None:
+    rng = np.random.default_rng(0)
+    frame = root / "frame.jpg"
+    Image.fromarray(rng.integers(0, 255, (36, 64, 3), dtype=np.uint8)).save(frame, quality=90)
+    labels = np.zeros((36, 64), np.uint8)
+    labels[10:20, 10:30] = 1
+    from stseg.masks import write_label_map
+
+    mask = root / "mask.png"
+    write_label_map(mask, labels)
+    for v in range(videos):
+        name = f"v{v:05d}"
+        (root / "JPEGImages" / name).mkdir(parents=True)
+        (root / "Annotations" / name).mkdir(parents=True)
+        for t in range(3):
+            os.link(frame, root / "JPEGImages" / name / f"{t:05d}.jpg")
+        os.link(mask, root / "Annotations" / name / "00000.png")
+
+
+def snakemake(workdir: Path, *args: str) -> tuple[float, str]:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory",
+                           str(workdir), "--configfile", str(workdir / "config.yaml"), "--profile", str(REPO / "profiles" / "default"), *args],
+                          capture_output=True, text=True, env=env)
+    elapsed = time.perf_counter() - start
+    if done.returncode != 0:
+        raise RuntimeError(done.stdout[-2000:] + done.stderr[-3000:])
+    return elapsed, done.stdout + done.stderr
+
+
+def project(tmp: Path, videos: int) -> Path:
+    workdir = tmp / f"p{videos}"
+    workdir.mkdir()
+    make_project(workdir / "data", videos)
+    (workdir / "config.yaml").write_text(yaml.safe_dump(
+        {"dataset": {"root": str(workdir / "data")}, "results": str(workdir / "results"), "models": MODELS}))
+    return workdir
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--videos", type=int, nargs="+", default=[331, 3310])
+    parser.add_argument("--run-videos", type=int, default=20)
+    args = parser.parse_args()
+    print(f"{len(MODELS)} models per video, default profile (greedy scheduler), {os.cpu_count()} cores")
+    with tempfile.TemporaryDirectory() as tmp:
+        for videos in args.videos:
+            workdir = project(Path(tmp), videos)
+            cold, out = snakemake(workdir, "--dry-run", "--quiet", "all")
+            warm, _ = snakemake(workdir, "--dry-run", "--quiet", "all")
+            jobs = sum(int(line.split()[-1]) for line in out.splitlines() if line.strip().startswith("total"))
+            snakemake(workdir, "--touch", "--cores", "2", "--quiet", "all")
+            noop, out = snakemake(workdir, "--dry-run")
+            assert "Nothing to be done" in out, out[-500:]
+            print(f"  {videos:>5} videos, {jobs:>6} jobs: dry run {cold:6.2f} s (cold cache), {warm:6.2f} s (warm); "
+                  f"no-op rerun {noop:6.2f} s")
+        workdir = project(Path(tmp), args.run_videos)
+        wall, out = snakemake(workdir, "--cores", "2")
+        own = 0.0
+        count = 0
+        for bench in (workdir / "results" / "benchmarks").rglob("*.tsv"):
+            own += float(bench.read_text().splitlines()[1].split("\t")[0])
+            count += 1
+        print(f"  real run of {args.run_videos} videos: {count} jobs in {wall:.1f} s on 2 cores; jobs' own time {own:.1f} s; "
+              f"overhead per job {(wall * 2 - own) / count:.3f} s")
+
+
+if __name__ == "__main__":
+    main()
