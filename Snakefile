@@ -33,6 +33,7 @@ localrules:
     summarize,
     submission,
     calibration,
+    scores_plot,
 
 
 rule all:

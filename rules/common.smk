@@ -29,7 +29,7 @@ wildcard_constraints:
 
 
 def final_outputs():
-    outputs = [f"{RESULTS}/summary.csv", f"{RESULTS}/submission.zip"]
+    outputs = [f"{RESULTS}/summary.csv", f"{RESULTS}/submission.zip", f"{RESULTS}/report/scores.png"]
     outputs += [f"{RESULTS}/report/overlays/{video}.png" for video in VIDEOS]
     if any(PLAN.has_ground_truth(video) for video in VIDEOS):
         outputs.append(f"{RESULTS}/report/calibration.png")

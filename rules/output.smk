@@ -82,6 +82,26 @@ rule overlay:
         " --selection {input.selection:q} --strategy {params.strategy} --out {output:q} > {log:q} 2>&1"
 
 
+rule scores_plot:
+    input:
+        f"{RESULTS}/summary.csv",
+    output:
+        report(
+            f"{RESULTS}/report/scores.png",
+            caption="../report/scores.rst",
+            category="Summary",
+            labels={"figure": "scores per video"},
+        ),
+    log:
+        f"{RESULTS}/logs/scores_plot.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/scores_plot.tsv"
+    conda:
+        "../envs/stseg.yaml"
+    shell:
+        "stseg scores-plot --summary {input:q} --out {output:q} > {log:q} 2>&1"
+
+
 rule calibration:
     input:
         f"{RESULTS}/summary.csv",

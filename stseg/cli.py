@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 from typing import Sequence
 
 
@@ -182,6 +181,13 @@ def cmd_overlay(args: argparse.Namespace) -> None:
     overlay_strip(args.frames, rows, captions, chosen, args.out, read_table(args.fused))
 
 
+def cmd_scores_plot(args: argparse.Namespace) -> None:
+    from .report import scores_plot
+    from .tables import read_table
+
+    scores_plot(read_table(args.summary), args.out)
+
+
 def cmd_calibration(args: argparse.Namespace) -> None:
     from .report import calibration_plot, calibration_table
     from .tables import read_table, write_table
@@ -320,6 +326,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strategy", default="video")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_overlay)
+
+    p = sub.add_parser("scores-plot", help="every model's J&F per video, as bars")
+    p.add_argument("--summary", required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_scores_plot)
 
     p = sub.add_parser("calibration", help="pseudo-label J&F against true J&F, regret per video (needs ground truth)")
     p.add_argument("--summary", required=True)

@@ -70,7 +70,7 @@ def read_label_map(path: str | os.PathLike[str], *, allow_greyscale: bool = Fals
             f"{path}: cannot decode this PNG ({error}). The file is corrupt or truncated: "
             "re-export or re-download it."
         ) from error
-    if mode in ("L", "1") and set(np.unique(array).tolist()) <= {0, 1, 255, True, False}:
+    if mode in ("L", "1") and set(np.unique(array).tolist()) <= {0, 1, 255}:
         raise MaskFormatError(
             f"{path}: this is a greyscale ({mode}) 0/255 mask, not an indexed palette PNG. "
             "Annotations must be palette ('P') PNGs whose pixel value is the object id "

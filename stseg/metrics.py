@@ -19,7 +19,8 @@ Definitions (davisvideochallenge/davis2017-evaluation, ``metrics.py`` and
   (fraction of frames above 0.5) and the decay (first quarter minus last quarter).
   The dataset score is the mean over all objects pooled across videos.
 
-Speed: each frame's two PNGs are decoded once; J for every object comes from one
+Speed: each frame's two PNGs are decoded once, by a reader thread a few frames
+ahead of the scoring (decoding releases the GIL); J for every object comes from one
 joint histogram of (ground truth, prediction); F is computed per object inside
 the union bounding box of its two masks grown by one pixel, which gives the same
 boundary pixels and matches as the full frame (see :func:`_object_crop`) at a
@@ -296,8 +297,26 @@ def score_video(
         objects = tuple(int(i) for i in np.unique(first) if i not in (0, 255))
     objects = tuple(objects)
     scored = frames[1:-1]
-    pairs = ((read_label_map(gt_files[f]), read_label_map(pred_files[f], allow_greyscale=True), str(pred_files[f])) for f in scored)
-    return score_arrays(pairs, objects, video, scored, variant)
+
+    def read_pair(frame: str) -> tuple[np.ndarray, np.ndarray, str]:
+        return read_label_map(gt_files[frame]), read_label_map(pred_files[frame], allow_greyscale=True), str(pred_files[frame])
+
+    return score_arrays(_prefetch(read_pair, scored), objects, video, scored, variant)
+
+
+def _prefetch(function, items: Sequence, ahead: int = 4):
+    """``map(function, items)`` computed by one reader thread a few items ahead (PNG decoding releases the GIL)."""
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as reader:
+        pending = deque()
+        for item in items:
+            pending.append(reader.submit(function, item))
+            if len(pending) > ahead:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 def score_arrays(

@@ -5,6 +5,8 @@
   the average-fused (green) and max-fused (yellow) boxes, and a row for the final
   masks; each row is labelled with the model's pseudo-label J&F (and true J&F)
   and marks the chosen model, as in STSeg's Figure 3.
+* :func:`scores_plot`: per video, every model's J&F against the pseudo-labels
+  (and against the ground truth when there is some), the chosen one outlined.
 * :func:`calibration_plot`: pseudo-label J&F against true J&F per (video, model),
   with Kendall's τ-b, and per video the regret of the choice (true J&F of the
   best model minus that of the chosen one), from ``summary.csv``.
@@ -22,7 +24,7 @@ import pandas as pd
 
 from .masks import atomic_path, read_label_map, read_palette
 
-__all__ = ["overlay_strip", "kendall_tau", "calibration_plot", "calibration_table"]
+__all__ = ["overlay_strip", "kendall_tau", "calibration_plot", "calibration_table", "scores_plot"]
 
 THUMB_WIDTH = 320
 LABEL_WIDTH = 230
@@ -150,3 +152,35 @@ def calibration_plot(per_video: pd.DataFrame, out: str | os.PathLike[str]) -> di
     plt.close(figure)
     return {"tau": tau, "mean_regret": float(table["regret"].mean()), "hits": int((table["regret"] <= 0).sum()),
             "videos": len(table)}
+
+
+def scores_plot(per_video: pd.DataFrame, out: str | os.PathLike[str]) -> None:
+    """Per video, every model's J&F against the pseudo-labels (bars; the chosen one outlined) and the true J&F (dots)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    videos = list(dict.fromkeys(per_video["video"]))
+    models = list(dict.fromkeys(per_video["model"]))
+    width = 0.8 / len(models)
+    figure, axes = plt.subplots(figsize=(max(6, 1.2 * len(videos) + 2), 4.5))
+    for m, model in enumerate(models):
+        mine = per_video[per_video["model"] == model].set_index("video").reindex(videos)
+        positions = np.arange(len(videos)) + (m - (len(models) - 1) / 2) * width
+        bars = axes.bar(positions, mine["pseudo_JF"], width, label=model)
+        for bar, chosen in zip(bars, mine["chosen_video"].fillna(0)):
+            if chosen:
+                bar.set_edgecolor("black")
+                bar.set_linewidth(2)
+        if mine["gt_JF"].notna().any():
+            axes.scatter(positions, mine["gt_JF"], color="black", s=12, zorder=3)
+    axes.set_xticks(np.arange(len(videos)), videos, rotation=45, ha="right", fontsize=8)
+    axes.set_ylabel("J&F against the pseudo-labels (bars)\nagainst the ground truth (dots)")
+    axes.set_ylim(0, 1.05)
+    axes.set_title("every model per video; the chosen model's bar is outlined")
+    axes.legend(fontsize=8, ncols=min(4, len(models)))
+    figure.tight_layout()
+    with atomic_path(out) as tmp:
+        figure.savefig(tmp, format="png", dpi=100, metadata={"Software": None})
+    plt.close(figure)

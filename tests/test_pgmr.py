@@ -5,7 +5,6 @@ import zipfile
 import numpy as np
 import pandas as pd
 import pytest
-from PIL import Image
 
 from stseg.boxes import label_map_boxes, video_boxes
 from stseg.fusion import box_iou, fuse_boxes, fuse_frame

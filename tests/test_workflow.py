@@ -138,7 +138,7 @@ def test_changing_one_models_option_reruns_only_its_jobs(run):
     result = snakemake(workdir, changed, "--dry-run")
     assert job_counts(result.stdout) == {
         "infer": 3, "boxes": 3, "fuse": 3, "pseudolabel": 3, "score": 3, "select": 3,
-        "summarize": 1, "submission": 1, "overlay": 3, "calibration": 1, "all": 1,
+        "summarize": 1, "submission": 1, "overlay": 3, "calibration": 1, "scores_plot": 1, "all": 1,
     }
     assert re.search(r"output: \S*masks/copy/", result.stdout) is None
     assert re.search(r"output: \S*masks/flow/twins", result.stdout)
@@ -202,7 +202,7 @@ def test_adding_a_video_runs_only_its_jobs(run, small_demo, tmp_path):
     result = snakemake(tmp_path, grown, "--dry-run")
     assert job_counts(result.stdout) == {
         "infer": 4, "boxes": 4, "fuse": 1, "pseudolabel": 1, "score": 1, "select": 1,
-        "summarize": 1, "submission": 1, "overlay": 1, "calibration": 1, "all": 1,
+        "summarize": 1, "submission": 1, "overlay": 1, "calibration": 1, "scores_plot": 1, "all": 1,
     }
     assert re.search(r"output: \S*masks/\w+/still-flicker", result.stdout)
     assert re.search(r"output: \S*masks/\w+/(twins|crossing|fast-ball)\b", result.stdout) is None
@@ -224,7 +224,7 @@ def test_changing_one_first_frame_annotation_reruns_only_that_video(run, tmp_pat
     result = snakemake(tmp_path, moved, "--dry-run")
     assert job_counts(result.stdout) == {
         "infer": 4, "boxes": 4, "fuse": 1, "pseudolabel": 1, "score": 1, "select": 1,
-        "summarize": 1, "submission": 1, "overlay": 1, "calibration": 1, "all": 1,
+        "summarize": 1, "submission": 1, "overlay": 1, "calibration": 1, "scores_plot": 1, "all": 1,
     }
     assert re.search(r"output: \S*masks/flow/crossing", result.stdout) is None
 
@@ -240,7 +240,7 @@ def test_report_holds_the_overlays_and_tables(run, tmp_path):
     snakemake(workdir, config, "--report", str(report))
     html = report.read_text(errors="replace")
     assert report.stat().st_size > 100_000
-    for needle in ("crossing.png", "fast-ball.png", "twins.png", "calibration.png", "summary.csv"):
+    for needle in ("crossing.png", "fast-ball.png", "twins.png", "calibration.png", "scores.png", "summary.csv"):
         assert needle in html
 
 
