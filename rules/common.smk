@@ -1,5 +1,6 @@
 # Config validation, the dataset and model plan, and the small helpers the rules use.
 import os
+import re
 import sys
 
 from snakemake.utils import validate
@@ -23,9 +24,9 @@ MODELS = PLAN.model_names
 
 
 wildcard_constraints:
-    model="|".join(MODELS),
+    model="|".join(re.escape(m) for m in MODELS),
     video=r"[^/\\]+",
-    run="|".join(PLAN.finetune) or "no-finetune-run",
+    run="|".join(re.escape(r) for r in PLAN.finetune) or "no-finetune-run",
 
 
 def final_outputs():
