@@ -84,7 +84,7 @@ def snakemake(workdir: Path, *args: str) -> tuple[float, str]:
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     start = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory",
-                           str(workdir), "--configfile", str(workdir / "config.yaml"), "--profile", str(REPO / "profiles" / "default"), *args],
+                           str(workdir), "--configfile", str(workdir / "config.yaml"), *args],  # profiles/default: auto-loaded
                           capture_output=True, text=True, env=env)
     elapsed = time.perf_counter() - start
     if done.returncode != 0:
