@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .masks import MaskFormatError, read_label_map
+from .masks import MaskFormatError, atomic_path, read_label_map
 
 __all__ = ["DatasetError", "VideoInfo", "list_videos", "inspect_video", "validate_dataset", "video_paths"]
 
@@ -133,8 +133,6 @@ def inspect_video(root: str | os.PathLike[str], video: str, cache_dir: str | os.
             pass
     info = _inspect(frame_dir, ann_dir, video, jpegs, pngs)
     if cache_file is not None:
-        from .masks import atomic_path
-
         with atomic_path(cache_file) as tmp:
             tmp.write_text(json.dumps({"fingerprint": fingerprint, "info": asdict(info)}))
     return info

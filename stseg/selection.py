@@ -20,11 +20,15 @@ On-disk format (``selection/<video>.csv``): every candidate, one row per
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 from typing import Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+
+from .masks import atomic_dir, read_label_map, read_palette, write_label_map
+from .metrics import score_arrays
 
 __all__ = ["STRATEGIES", "rank_candidates", "select", "compose_per_object"]
 
@@ -87,8 +91,6 @@ def per_object_frames(
     frames: Sequence[str],
 ) -> Iterator[tuple[str, np.ndarray]]:
     """Stream the per-object composition of every frame."""
-    from .masks import read_label_map
-
     needed = sorted({model for model, _ in per_object.values()})
     for frame in frames:
         maps = {m: read_label_map(Path(mask_dirs[m]) / f"{frame}.png", allow_greyscale=True) for m in needed}
@@ -115,11 +117,6 @@ def run_selection(
     J&F and, with ground truth, the true J, F and J&F of the strategy's masks
     (for ``object``, of the composed masks, overlaps resolved).
     """
-    import shutil
-
-    from .masks import atomic_dir, read_label_map, write_label_map, read_palette
-    from .metrics import score_arrays
-
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown selection strategy {strategy!r}; choose one of {STRATEGIES}")
     pseudo = scores[scores["reference"] == "pseudo"]

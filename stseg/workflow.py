@@ -18,9 +18,13 @@ from typing import Any, Mapping
 from .dataset import DatasetError, VideoInfo, list_videos, validate_dataset
 from .models import get_spec
 
-__all__ = ["ModelEntry", "Plan", "load_schema"]
+__all__ = ["ConfigError", "ModelEntry", "Plan", "load_schema"]
 
 SCHEMA = Path(__file__).with_name("schemas") / "config.schema.yaml"
+
+
+class ConfigError(ValueError):
+    """A config that passes the schema but names something that does not exist; the message says which."""
 
 
 def load_schema() -> Path:
@@ -84,12 +88,12 @@ class Plan:
             spec = get_spec(entry.get("type", name))  # unknown type: error listing the known ones
             run = entry.get("finetuned")
             if run is not None and run not in finetune_runs:
-                raise DatasetError(
+                raise ConfigError(
                     f"models.{name}.finetuned names {run!r}, which is not under finetune: ({sorted(finetune_runs)})"
                 )
             python = entry.get("python")
             if python is not None and not os.access(python, os.X_OK):
-                raise DatasetError(
+                raise ConfigError(
                     f"models.{name}.python: {python} is not an executable Python. Create the model's environment "
                     f"(README: 'Models in their own environment') or fix the path."
                 )
@@ -105,7 +109,7 @@ class Plan:
         for key in ("models", "foreground_models"):
             unknown = sorted(set(pgmr.get(key, []) or []) - set(models))
             if unknown:
-                raise DatasetError(f"pgmr.{key} names {unknown}, which are not under models: ({sorted(models)})")
+                raise ConfigError(f"pgmr.{key} names {unknown}, which are not under models: ({sorted(models)})")
         names = list_videos(root, dataset.get("videos") or None, dataset.get("video_list"))
         valid, invalid = validate_dataset(root, names, results / ".stseg" / "validated")
         if invalid and dataset.get("on_invalid", "error") == "error":
