@@ -25,7 +25,7 @@ import pandas as pd
 
 from stseg.boxes import video_boxes
 from stseg.fusion import fuse_boxes
-from stseg.masks import read_label_map
+from stseg.masks import object_ids, read_label_map
 from stseg.metrics import score_arrays, score_video
 from stseg.pseudolabel import PseudoLabelConfig, build_pseudo_labels
 from stseg.selection import chosen_models, per_object_frames, select
@@ -50,7 +50,7 @@ def run_video(args: tuple) -> dict:
     root, results, video, voters, config, workdir = args
     masks = {m: results / "masks" / m / video for m in MODELS}
     annotation = root / "Annotations" / video / "00000.png"
-    objects = [int(i) for i in np.unique(read_label_map(annotation)) if i]
+    objects = list(object_ids(read_label_map(annotation)))
     fused = fuse_boxes({m: video_boxes(masks[m], objects) for m in voters})
     pseudo_dir = workdir / video
     build_pseudo_labels({m: masks[m] for m in voters}, annotation, fused, pseudo_dir, config)

@@ -25,11 +25,9 @@ def _pairs(values: Sequence[str] | None, what: str) -> dict[str, str]:
 
 
 def _objects(annotation: str) -> tuple[int, ...]:
-    import numpy as np
+    from .masks import object_ids, read_label_map
 
-    from .masks import read_label_map
-
-    return tuple(int(i) for i in np.unique(read_label_map(annotation)) if i not in (0, 255))
+    return object_ids(read_label_map(annotation))
 
 
 def cmd_demo(args: argparse.Namespace) -> None:

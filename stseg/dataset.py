@@ -24,10 +24,9 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
 from PIL import Image
 
-from .masks import MaskFormatError, atomic_path, read_label_map
+from .masks import MaskFormatError, atomic_path, object_ids, read_label_map
 
 __all__ = ["DatasetError", "VideoInfo", "list_videos", "inspect_video", "validate_dataset", "video_paths"]
 
@@ -196,8 +195,7 @@ def _inspect(frame_dir: Path, ann_dir: Path, video: str, jpegs: dict, pngs: dict
                     f"{path}: annotation size {labels.shape[1]}x{labels.shape[0]} differs from the frame size "
                     f"{size[0]}x{size[1]}. Annotations must have the frames' resolution."
                 )
-            ids = np.unique(labels)
-            objects = tuple(int(i) for i in ids if i not in (0, 255))
+            objects = object_ids(labels)
             if not objects:
                 problems.append(
                     f"{path}: the first-frame annotation has no object (every pixel is background). "

@@ -21,7 +21,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .dataset import FRAME_SUFFIXES, DatasetError
-from .masks import atomic_dir, read_label_map, read_palette, write_label_map
+from .masks import atomic_dir, object_ids, read_label_map, read_palette, write_label_map
 from .models import build_model
 
 __all__ = ["list_frames", "read_frames", "run_model"]
@@ -68,7 +68,7 @@ def run_model(
     files = list_frames(frame_dir)
     labels0 = read_label_map(annotation)
     palette = read_palette(annotation)
-    if not (labels0 != 0).any():
+    if not object_ids(labels0):
         raise DatasetError(f"{annotation}: the first-frame annotation has no object; nothing to segment.")
     model = build_model(model_type, options)
     first = next(read_frames(files[:1]))

@@ -21,13 +21,24 @@ from PIL import Image
 
 __all__ = [
     "MaskFormatError",
+    "VOID",
     "davis_palette",
+    "object_ids",
     "read_label_map",
     "read_palette",
     "write_label_map",
     "atomic_path",
     "atomic_dir",
 ]
+
+
+#: DAVIS marks "don't care" pixels with 255; like background, it is never an object
+VOID = 255
+
+
+def object_ids(labels: np.ndarray) -> tuple[int, ...]:
+    """The object ids present in a label map, sorted (0 = background and 255 = void excluded)."""
+    return tuple(int(i) for i in np.unique(labels) if i not in (0, VOID))
 
 
 class MaskFormatError(ValueError):

@@ -43,7 +43,7 @@ from typing import Iterable, Sequence
 import cv2
 import numpy as np
 
-from .masks import read_label_map
+from .masks import object_ids, read_label_map
 
 __all__ = [
     "VARIANTS",
@@ -294,7 +294,7 @@ def score_video(
         )
     if objects is None:
         first = read_label_map(gt_files[frames[0]])
-        objects = tuple(int(i) for i in np.unique(first) if i not in (0, 255))
+        objects = object_ids(first)
     objects = tuple(objects)
     scored = frames[1:-1]
 

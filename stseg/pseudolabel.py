@@ -42,7 +42,7 @@ from typing import Iterator, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .masks import atomic_dir, read_label_map, read_palette, write_label_map
+from .masks import atomic_dir, object_ids, read_label_map, read_palette, write_label_map
 
 __all__ = ["PseudoLabelConfig", "box_prior", "pseudo_label_frame", "build_pseudo_labels"]
 
@@ -198,7 +198,7 @@ def build_pseudo_labels(
     fg_models = [m for m in mask_dirs if m in config.foreground_models]
     labels0 = read_label_map(annotation)
     palette = read_palette(annotation)
-    objects = [int(i) for i in np.unique(labels0) if i != 0]
+    objects = list(object_ids(labels0))
     frames = _frames(mask_dirs)
     for name, folder in mask_dirs.items():
         missing = [f for f in frames if not (folder / f"{f}.png").is_file()]

@@ -83,3 +83,11 @@ def test_leftovers_of_a_killed_writer_are_removed(tmp_path):
     with atomic_path(tmp_path / "t.csv") as tmp:
         tmp.write_text("whole")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["masks", "t.csv"]
+
+
+def test_object_ids_leave_out_background_and_void():
+    from stseg.masks import object_ids
+
+    labels = np.array([[0, 3, 255], [1, 3, 0]], np.uint8)
+    assert object_ids(labels) == (1, 3)
+    assert object_ids(np.zeros((2, 2), np.uint8)) == ()

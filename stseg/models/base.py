@@ -20,6 +20,8 @@ from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 
+from ..masks import object_ids
+
 __all__ = ["Propagator", "OptionError"]
 
 
@@ -46,7 +48,7 @@ class Propagator(ABC):
 
     def start(self, frame: np.ndarray, labels: np.ndarray) -> None:
         """Initialise from the first frame and its annotation."""
-        self.objects = tuple(int(i) for i in np.unique(labels) if i != 0)
+        self.objects = object_ids(labels)
         self._start(frame, labels)
 
     @abstractmethod

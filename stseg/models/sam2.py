@@ -36,6 +36,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
+from ..masks import object_ids
 from .base import OptionError, Propagator
 
 __all__ = ["SIZES", "CHECKPOINT_NAMES", "SAM2Propagator", "build_predictor", "config_overrides", "LazyFrames"]
@@ -166,7 +167,7 @@ class SAM2Propagator(Propagator):
         import torch
 
         files = [Path(f) for f in files]
-        self.objects = tuple(int(i) for i in np.unique(labels) if i != 0)
+        self.objects = object_ids(labels)
         predictor = self._predictor()
         device = predictor.device
         autocast = (
