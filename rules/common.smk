@@ -21,10 +21,21 @@ PLAN = Plan.from_config(config)
 RESULTS = str(PLAN.results)
 VIDEOS = list(PLAN.videos)
 MODELS = PLAN.model_names
+# the folder holding this workflow's `stseg` package: models in their own environment import it from here
+STSEG_SOURCE = workflow.basedir
+
+
+def name_pattern(names):
+    """A wildcard constraint matching exactly these names (nothing when there are none)."""
+    return "|".join(re.escape(n) for n in names) or "(?!)"
+
+
+OBJECT_MODELS = name_pattern(m for m in MODELS if m not in PLAN.foreground_models)
+FOREGROUND_MODELS = name_pattern(PLAN.foreground_models)
 
 
 wildcard_constraints:
-    model="|".join(re.escape(m) for m in MODELS),
+    model=name_pattern(MODELS),
     video=r"[^/\\]+",
     run="|".join(re.escape(r) for r in PLAN.finetune) or "no-finetune-run",
 
@@ -50,7 +61,15 @@ def model_type(wildcards):
 
 
 def model_command(wildcards):
-    return PLAN.models[wildcards.model].command
+    return PLAN.models[wildcards.model].command(STSEG_SOURCE)
+
+
+def model_environment(wildcards):
+    """The conda environment of a model's job (--use-conda): envs/<type>.yaml for an external model
+    without a ready interpreter (models.<name>.python), else stseg's own."""
+    entry = PLAN.models[wildcards.model]
+    name = entry.type if entry.external and entry.python is None else "stseg"
+    return os.path.join(workflow.basedir, "envs", f"{name}.yaml")
 
 
 def model_options(wildcards):
@@ -87,12 +106,21 @@ def mask_pairs(models):
     return pairs
 
 
+def voter_masks(wildcards):
+    """The voting models' job outputs (a foreground-only model's raw foreground)."""
+    return [PLAN.raw_masks(m, wildcards.video) for m in PLAN.voting_models]
+
+
+def voter_pairs(wildcards):
+    return [f"{m}={PLAN.raw_masks(m, wildcards.video)}" for m in PLAN.voting_models]
+
+
 def box_pairs(wildcards):
-    return [f"{m}={RESULTS}/boxes/{m}/{wildcards.video}.csv" for m in PLAN.voting_models]
+    return [f"{m}={RESULTS}/boxes/{m}/{wildcards.video}.csv" for m in PLAN.box_voters]
 
 
 def boxes_of_voters(wildcards):
-    return [f"{RESULTS}/boxes/{m}/{wildcards.video}.csv" for m in PLAN.voting_models]
+    return [f"{RESULTS}/boxes/{m}/{wildcards.video}.csv" for m in PLAN.box_voters]
 
 
 def ground_truth_args(wildcards):
@@ -103,8 +131,9 @@ def ground_truth_args(wildcards):
 
 def foreground_args(wildcards):
     args = []
-    for model in PLAN.pgmr.get("foreground_models", []):
-        args += ["--foreground-model", model]
+    for model in PLAN.voting_models:
+        if PLAN.models[model].foreground_only:
+            args += ["--foreground-model", model]
     return args
 
 
@@ -117,8 +146,10 @@ def final_root(wildcards, input):
 
 
 def model_weights(wildcards):
-    weights = PLAN.models[wildcards.model].checkpoint
-    return [] if weights is None else [weights]
+    """The model's weights file, so that new weights rerun its jobs (fine-tuned or configured)."""
+    entry = PLAN.models[wildcards.model]
+    weights = entry.checkpoint or entry.options.get("checkpoint")
+    return [] if weights is None else [os.path.expanduser(weights)]
 
 
 def finetune_init(wildcards):

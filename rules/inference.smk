@@ -1,4 +1,6 @@
 # One job per (model, video): run the model and write a palette PNG for every frame.
+# A foreground-only model (TMO) writes foreground/<model>/<video>; split_foreground
+# (pgmr.smk) turns it into masks/<model>/<video> like every other model's.
 
 
 rule infer:
@@ -21,11 +23,24 @@ rule infer:
         mem_mb=model_mem_mb,
         runtime=model_runtime,
         gpu=model_gpus,
+    wildcard_constraints:
+        model=OBJECT_MODELS,
     conda:
-        "../envs/stseg.yaml"
+        model_environment
     shell:
-        "{params.stseg} infer --model-type {params.model_type:q} --options {params.options:q}"
+        "{params.stseg} infer --model-type {params.model_type:q} --options {params.options:q} --mem-mb {resources.mem_mb}"
         " --frames {input.frames:q} --annotation {input.annotation:q} --out {output.masks:q} > {log:q} 2>&1"
+
+
+use rule infer as infer_foreground with:
+    output:
+        masks=directory(f"{RESULTS}/foreground/{{model}}/{{video}}"),
+    log:
+        f"{RESULTS}/logs/infer/{{model}}/{{video}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/infer/{{model}}/{{video}}.tsv"
+    wildcard_constraints:
+        model=FOREGROUND_MODELS,
 
 
 # SAM 2.1 fine-tuning with the sam2 package's MOSE recipe; a model with `finetuned: <run>` uses its checkpoint.

@@ -46,9 +46,24 @@ rule submission:
 
 
 onsuccess:
+    from stseg.summary import failure_report
+
+    if not len(failure_report(RESULTS, VIDEOS)):  # every video complete: an earlier run's failures are fixed
+        Path(f"{RESULTS}/failed.csv").unlink(missing_ok=True)
     summary = Path(f"{RESULTS}/summary.txt")
     if summary.exists():
         print(summary.read_text(), end="")
+
+
+onerror:
+    # With --keep-going the other videos finish; say which videos failed, where and why.
+    from stseg.summary import failure_report, format_failures
+    from stseg.tables import write_table
+
+    failures = failure_report(RESULTS, VIDEOS)
+    if len(failures):
+        write_table(failures, f"{RESULTS}/failed.csv")
+        print(format_failures(failures, len(VIDEOS)), end="", file=sys.stderr)
 
 
 rule overlay:

@@ -37,16 +37,41 @@ rule fuse:
         " --weighting {params.weighting:q} --out {output:q} > {log:q} 2>&1"
 
 
+rule split_foreground:
+    input:
+        foreground=f"{RESULTS}/foreground/{{model}}/{{video}}",
+        masks=masks_of(PLAN.box_voters),
+        fused=f"{RESULTS}/fused/{{video}}.csv",
+        annotation=first_annotation,
+    output:
+        directory(f"{RESULTS}/masks/{{model}}/{{video}}"),
+    params:
+        masks=mask_pairs(PLAN.box_voters),
+        ring_weight=pgmr("ring_weight"),
+    log:
+        f"{RESULTS}/logs/split_foreground/{{model}}/{{video}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/split_foreground/{{model}}/{{video}}.tsv"
+    wildcard_constraints:
+        model=FOREGROUND_MODELS,
+    conda:
+        "../envs/stseg.yaml"
+    shell:
+        "stseg split-foreground --foreground {input.foreground:q} --masks {params.masks:q}"
+        " --annotation {input.annotation:q} --fused {input.fused:q} --ring-weight {params.ring_weight}"
+        " --out {output:q} > {log:q} 2>&1"
+
+
 rule pseudolabel:
     input:
-        masks=masks_of(PLAN.voting_models),
+        masks=voter_masks,
         fused=f"{RESULTS}/fused/{{video}}.csv",
         annotation=first_annotation,
     output:
         labels=directory(f"{RESULTS}/pseudo/{{video}}"),
         weights=f"{RESULTS}/pseudo/{{video}}.weights.csv",
     params:
-        masks=mask_pairs(PLAN.voting_models),
+        masks=voter_pairs,
         threshold=pgmr("threshold"),
         ring_weight=pgmr("ring_weight"),
         boxes="" if pgmr("use_boxes") else "--no-boxes",

@@ -56,7 +56,7 @@ def cmd_models(args: argparse.Namespace) -> None:
     from .models import REGISTRY
 
     for spec in REGISTRY.values():
-        print(f"{spec.name:<12} {'gpu' if spec.gpu else 'cpu'}  {spec.summary}")
+        print(f"{spec.name:<16} {'gpu' if spec.gpu else 'cpu'}  {spec.summary}")
 
 
 def cmd_infer(args: argparse.Namespace) -> None:
@@ -64,7 +64,8 @@ def cmd_infer(args: argparse.Namespace) -> None:
 
     options = json.loads(args.options) if args.options else {}
     print(f"stseg infer: {args.model_type} with {sys.executable}", file=sys.stderr, flush=True)
-    stats = run_model(args.model_type, options, args.frames, args.annotation, args.out, progress=not args.quiet)
+    stats = run_model(args.model_type, options, args.frames, args.annotation, args.out, progress=not args.quiet,
+                      mem_mb=args.mem_mb)
     print(f"{args.model_type}: {stats['frames']} frames in {stats['seconds']:.2f} s ({stats['fps']:.1f} frames/s)")
 
 
@@ -97,6 +98,15 @@ def cmd_pseudolabel(args: argparse.Namespace) -> None:
     weights = build_pseudo_labels(_pairs(args.masks, "--masks"), args.annotation, fused, args.out, config)
     if args.weights_out:
         write_table(weights, args.weights_out)
+
+
+def cmd_split_foreground(args: argparse.Namespace) -> None:
+    from .foreground import split_foreground
+    from .tables import read_table
+
+    masks = _pairs(args.masks, "--masks") if args.masks else {}
+    fused = read_table(args.fused) if args.fused else None
+    split_foreground(args.foreground, masks, args.annotation, fused, args.out, args.ring_weight)
 
 
 def cmd_score(args: argparse.Namespace) -> None:
@@ -240,6 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--annotation", required=True, help="first-frame annotation (palette PNG)")
     p.add_argument("--out", required=True, help="output folder of per-frame PNGs")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--mem-mb", type=int, help="the job's memory: fail at once if the model needs more")
     p.set_defaults(func=cmd_infer)
 
     p = sub.add_parser("boxes", help="per-object, per-frame boxes of one model's masks")
@@ -269,6 +280,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--redundancy-power", type=float, default=8.0)
     p.add_argument("--foreground-model", action="append", help="a model whose masks are foreground only (TMO)")
     p.set_defaults(func=cmd_pseudolabel)
+
+    p = sub.add_parser("split-foreground", help="a foreground-only model's masks (TMO) split into the annotation's objects")
+    p.add_argument("--foreground", required=True, help="folder of the model's foreground PNGs")
+    p.add_argument("--masks", nargs="*", metavar="MODEL=DIR", help="object-level voting models' masks")
+    p.add_argument("--annotation", required=True)
+    p.add_argument("--fused", help="fused boxes of the video")
+    p.add_argument("--ring-weight", type=float, default=0.75)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_split_foreground)
 
     p = sub.add_parser("score", help="J&F of every model against the pseudo-labels (and ground truth)")
     p.add_argument("--video", required=True)
@@ -354,12 +374,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     from .metrics import EvaluationError
     from .models import OptionError, UnknownModelError
     from .models.sam2 import CheckpointError
+    from .inference import InsufficientMemoryError
+    from .models.upstream import UpstreamError
     from .submission import SubmissionError
 
     try:
         args.func(args)
     except (DatasetError, MaskFormatError, EvaluationError, OptionError, UnknownModelError, SubmissionError, CheckpointError,
-            FileNotFoundError, ValueError) as error:
+            UpstreamError, InsufficientMemoryError, FileNotFoundError, ValueError) as error:
         print(f"stseg {args.command}: error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
 

@@ -24,7 +24,11 @@ from .dataset import FRAME_SUFFIXES, DatasetError
 from .masks import atomic_dir, object_ids, read_label_map, read_palette, write_label_map
 from .models import build_model
 
-__all__ = ["list_frames", "read_frames", "run_model"]
+__all__ = ["InsufficientMemoryError", "list_frames", "read_frames", "run_model"]
+
+
+class InsufficientMemoryError(MemoryError):
+    """The job's memory (``mem_mb``) is below what the model says it needs for this video."""
 
 
 def list_frames(frame_dir: str | os.PathLike[str]) -> list[Path]:
@@ -63,8 +67,12 @@ def run_model(
     annotation: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
     progress: bool = True,
+    mem_mb: int | None = None,
 ) -> dict[str, float]:
-    """Segment every frame of one video with one model; return timing figures."""
+    """Segment every frame of one video with one model; return timing figures.
+
+    ``mem_mb``: the job's memory; a model whose estimate exceeds it fails before starting.
+    """
     files = list_frames(frame_dir)
     labels0 = read_label_map(annotation)
     palette = read_palette(annotation)
@@ -76,6 +84,13 @@ def run_model(
         raise DatasetError(
             f"{annotation}: annotation size {labels0.shape[1]}x{labels0.shape[0]} differs from the frame size "
             f"{first.shape[1]}x{first.shape[0]} of {files[0]}."
+        )
+    need = model.memory_estimate_mb(len(files), *labels0.shape)
+    if mem_mb is not None and need is not None and need > mem_mb:
+        raise InsufficientMemoryError(
+            f"{model_type} needs about {need:.0f} MB for {frame_dir} ({len(files)} frames) but the job has "
+            f"mem_mb={mem_mb}. Retries get attempt x mem_mb (snakemake --retries N, set in profiles/slurm); "
+            f"or raise models.<name>.mem_mb."
         )
     started = time.perf_counter()
     score_rows: list[tuple[str, int, float]] = []

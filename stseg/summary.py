@@ -12,16 +12,24 @@ Files (in the results folder):
   (the best model per video by ground truth) and ``oracle:object`` (best per
   object); ``J, F, JF`` against the ground truth, ``pseudo_JF`` for the models.
 * ``summary.txt``: both as text, printed at the end of a run.
+* ``failed.csv``: written when a run ends with failed jobs (``--keep-going``
+  lets the other videos finish): one row per video without final masks,
+  ``video, stage, log, reason``, the reason being the error line of the
+  failed job's log; printed with the videos that did finish.
 """
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["summarize", "format_summary"]
+from .masks import glob_escape
+
+__all__ = ["summarize", "format_summary", "failure_report", "format_failures"]
 
 
 def summarize(scores: pd.DataFrame, outcomes: pd.DataFrame, model_order: Sequence[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -78,4 +86,40 @@ def format_summary(per_video: pd.DataFrame, overall: pd.DataFrame) -> str:
         fmt = lambda x: "      -" if pd.isna(x) else f"{x:7.4f}"
         pseudo = "         -" if pd.isna(row.pseudo_JF) else f"{row.pseudo_JF:10.4f}"
         lines.append(f"  {row.method:<18} {row.objects:>7} {fmt(row.J)} {fmt(row.F)} {fmt(row.JF)} {pseudo}")
+    return "\n".join(lines) + "\n"
+
+
+def _reason(log: Path) -> str:
+    """The error line of a job's log: stseg's ``... error: ...`` line, else the last line."""
+    lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
+    for line in reversed(lines):
+        if ": error:" in line or line.startswith(("Error", "MemoryError", "RuntimeError", "OSError")):
+            return line
+    return lines[-1] if lines else "(empty log: the job was killed or never started)"
+
+
+def failure_report(results: str | os.PathLike[str], videos: Sequence[str]) -> pd.DataFrame:
+    """The videos without a selection outcome, each with the stage, log and reason of its failed job."""
+    results = Path(results)
+    rows = []
+    for video in videos:
+        if (results / "selection" / f"{video}.outcome.csv").is_file():
+            continue
+        logs = [p for p in (results / "logs").rglob(f"{glob_escape(video)}.log") if p.is_file()]
+        failing = [p for p in logs if any(m in p.read_text(errors="replace") for m in (": error:", "Traceback"))]
+        chosen = max(failing or logs, key=lambda p: p.stat().st_mtime, default=None)
+        if chosen is None:
+            rows.append((video, "", "", "no job of this video ran (an earlier failure stopped the run)"))
+            continue
+        stage = "/".join(chosen.relative_to(results / "logs").parts[:-1])
+        rows.append((video, stage, str(chosen), _reason(chosen)))
+    return pd.DataFrame(rows, columns=["video", "stage", "log", "reason"])
+
+
+def format_failures(failures: pd.DataFrame, total: int) -> str:
+    lines = [f"{len(failures)} of {total} video(s) failed; the others' results are complete:"]
+    for row in failures.itertuples(index=False):
+        lines.append(f"  {row.video}: {row.stage or '-'}: {row.reason}")
+        if row.log:
+            lines.append(f"      log: {row.log}")
     return "\n".join(lines) + "\n"

@@ -45,13 +45,22 @@ class ModelEntry:
     checkpoint: str | None = None
     #: interpreter of the model's own environment; None = the workflow's own ``stseg``
     python: str | None = None
+    #: runs from an upstream checkout in its own environment (Cutie, XMem, LiVOS, TMO)
+    external: bool = False
+    #: its masks are foreground only (TMO): split into objects by :mod:`stseg.foreground`
+    foreground_only: bool = False
 
-    @property
-    def command(self) -> str:
-        """The shell words that start ``stseg`` for this model's jobs (quoted)."""
-        if self.python is None:
+    def command(self, source: str) -> str:
+        """The shell words that start ``stseg`` for this model's jobs (quoted).
+
+        A model in its own environment (``python``, or an external model's conda
+        environment) runs ``python -m stseg.cli`` with ``PYTHONPATH`` set to
+        ``source``, the folder holding this workflow's ``stseg`` package: the
+        model's environment needs stseg's light dependencies, not stseg itself.
+        """
+        if self.python is None and not self.external:
             return "stseg"
-        return f"{shlex.quote(self.python)} -m stseg.cli"
+        return f"env PYTHONPATH={shlex.quote(source)} {shlex.quote(self.python or 'python')} -m stseg.cli"
 
     @property
     def options_json(self) -> str:
@@ -95,10 +104,18 @@ class Plan:
             if python is not None and not os.access(python, os.X_OK):
                 raise ConfigError(
                     f"models.{name}.python: {python} is not an executable Python. Create the model's environment "
-                    f"(README: 'Models in their own environment') or fix the path."
+                    f"(README: 'External models') or fix the path."
                 )
+            options = entry.get("options", {}) or {}
+            if spec.external:
+                from .models.upstream import configuration_problem
+
+                problem = configuration_problem(spec.name, options)
+                if problem:
+                    raise ConfigError(f"models.{name}: {problem}")
             models[name] = ModelEntry(
-                name=name, type=spec.name, options=entry.get("options", {}) or {},
+                name=name, type=spec.name, options=options, external=spec.external,
+                foreground_only=spec.foreground_only,
                 gpus=int(entry.get("gpus", 1 if spec.gpu else 0)),
                 threads=int(entry.get("threads", 1)), mem_mb=int(entry.get("mem_mb", 2000)),
                 runtime=int(entry.get("runtime", 60)),
@@ -106,10 +123,15 @@ class Plan:
                 python=python,
             )
         pgmr = dict(config.get("pgmr", {}) or {})
-        for key in ("models", "foreground_models"):
-            unknown = sorted(set(pgmr.get(key, []) or []) - set(models))
-            if unknown:
-                raise ConfigError(f"pgmr.{key} names {unknown}, which are not under models: ({sorted(models)})")
+        unknown = sorted(set(pgmr.get("models", []) or []) - set(models))
+        if unknown:
+            raise ConfigError(f"pgmr.models names {unknown}, which are not under models: ({sorted(models)})")
+        chosen = pgmr.get("models") or list(models)
+        if not any(not models[m].foreground_only for m in chosen):
+            raise ConfigError(
+                f"pgmr.models ({chosen}) has only foreground-only models; the fused boxes need at least one model "
+                "that segments the annotation's objects."
+            )
         names = list_videos(root, dataset.get("videos") or None, dataset.get("video_list"))
         valid, invalid = validate_dataset(root, names, results / ".stseg" / "validated")
         if invalid and dataset.get("on_invalid", "error") == "error":
@@ -155,8 +177,23 @@ class Plan:
 
     @property
     def voting_models(self) -> list[str]:
+        """Models whose masks make the pseudo-labels (``pgmr.models``; empty = all), in config order."""
         chosen = self.pgmr.get("models") or []
         return [m for m in self.models if not chosen or m in chosen]
+
+    @property
+    def box_voters(self) -> list[str]:
+        """Voting models whose boxes are fused: the object-level ones (a foreground has no objects)."""
+        return [m for m in self.voting_models if not self.models[m].foreground_only]
+
+    @property
+    def foreground_models(self) -> list[str]:
+        return [m for m in self.models if self.models[m].foreground_only]
+
+    def raw_masks(self, model: str, video: str) -> str:
+        """Where the model's job writes: ``foreground/`` for foreground-only models, else ``masks/``."""
+        stage = "foreground" if self.models[model].foreground_only else "masks"
+        return self.result(stage, model, video)
 
     # --- fine-tuning -----------------------------------------------------------------------
     def finetune_settings(self, run: str) -> str:

@@ -10,19 +10,23 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO
 from test_workflow import MODELS, snakemake
 
 pytestmark = pytest.mark.slow
 
 
 def make_venv(where: Path) -> Path:
-    """A second, separate virtual environment that sees this checkout and the installed packages."""
+    """A second, separate virtual environment that sees the installed packages but not stseg.
+
+    The workflow makes this checkout's ``stseg`` importable in it (``PYTHONPATH``), as for every model
+    run in its own environment.
+    """
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(where)], check=True)
     python = where / "bin" / "python"
     target = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                                  capture_output=True, text=True, check=True).stdout.strip())
-    (target / "stseg-test.pth").write_text(f"{REPO}\n" + "".join(p + "\n" for p in site.getsitepackages()))
+    packages = list(site.getsitepackages())
+    (target / "stseg-test.pth").write_text("".join(p + "\n" for p in packages))
     return python
 
 
@@ -30,6 +34,8 @@ def test_builtin_model_runs_in_its_own_environment(small_demo, tmp_path):
     python = make_venv(tmp_path / "model-env")
     assert Path(subprocess.run([str(python), "-c", "import sys; print(sys.prefix)"], capture_output=True, text=True,
                                check=True).stdout.strip()) == tmp_path / "model-env"
+    alone = subprocess.run([str(python), "-c", "import stseg"], capture_output=True, text=True, cwd=tmp_path)
+    assert "No module named 'stseg'" in alone.stderr  # only the workflow's PYTHONPATH brings it
     data = tmp_path / "data"
     shutil.copytree(small_demo, data)
     workdir = tmp_path / "work"

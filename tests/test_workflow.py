@@ -149,7 +149,7 @@ def test_unknown_model_is_refused_with_the_known_ones(run, tmp_path):
     bad = {**config, "results": str(tmp_path / "results"), "models": {"cutie2": {}}}
     result = snakemake(tmp_path, bad, "--dry-run", check=False)
     assert result.returncode != 0
-    assert "unknown model type 'cutie2'; known models: appearance, copy, flow, global" in result.stderr + result.stdout
+    assert "unknown model type 'cutie2'; known models: appearance, copy, copy-foreground, cutie, flow, global" in result.stderr + result.stdout
 
 
 def test_schema_violation_is_refused(run, tmp_path):

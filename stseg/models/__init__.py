@@ -25,16 +25,27 @@ class ModelSpec:
     target: str  #: ``"module:Class"`` of its :class:`Propagator`
     gpu: bool  #: whether a job of this model should ask the scheduler for a GPU
     summary: str
+    #: runs from an upstream checkout in its own environment (``envs/<name>.yaml`` or ``models.<m>.python``)
+    external: bool = False
+    #: gives one foreground mask per frame instead of the annotation's objects (TMO); see stseg.foreground
+    foreground_only: bool = False
 
 
 REGISTRY: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
         ModelSpec("copy", "stseg.models.first_mask:FirstMaskCopy", False, "first-frame mask repeated on every frame"),
+        ModelSpec("copy-foreground", "stseg.models.first_mask:FirstMaskForeground", False,
+                  "first-frame foreground repeated (foreground only, like TMO)", foreground_only=True),
         ModelSpec("flow", "stseg.models.flow:FlowPropagation", False, "DIS optical-flow propagation of the label map"),
         ModelSpec("global", "stseg.models.global_motion:GlobalMotionWarp", False, "camera-motion homography warp of the first mask"),
         ModelSpec("appearance", "stseg.models.appearance:ColourTracker", False, "per-object colour model searched near the last position"),
         ModelSpec("sam2", "stseg.models.sam2:SAM2Propagator", True, "SAM 2.1 video predictor (sam2 package), memory bounded in video length"),
+        ModelSpec("cutie", "stseg.models.cutie:CutiePropagator", True, "Cutie (hkchengrex/Cutie) from its checkout, own environment", external=True),
+        ModelSpec("xmem", "stseg.models.xmem:XMemPropagator", True, "XMem (hkchengrex/XMem) from its checkout, own environment", external=True),
+        ModelSpec("livos", "stseg.models.livos:LiVOSPropagator", True, "LiVOS (uncbiag/LiVOS) from its checkout, own environment", external=True),
+        ModelSpec("tmo", "stseg.models.tmo:TMOForeground", True, "TMO (suhwan-cho/TMO), unsupervised: foreground only, own environment",
+                  external=True, foreground_only=True),
     )
 }
 

@@ -58,6 +58,15 @@ class Propagator(ABC):
     def step(self, frame: np.ndarray) -> np.ndarray:
         """Segment the next frame; return its label map."""
 
+    def memory_estimate_mb(self, frames: int, height: int, width: int) -> float | None:
+        """Memory the model needs for a video of this size, when it can say (None: no estimate).
+
+        ``stseg infer`` compares it with the job's ``mem_mb`` before starting, so a job
+        that cannot fit fails at once with the figure (and is retried with the
+        attempt-scaled memory) instead of being killed half-way.
+        """
+        return None
+
     def segment_video(self, files: Sequence[Path], labels: np.ndarray) -> Iterator[np.ndarray]:
         """Label maps of frames 1, 2, ... of the video whose frame files are ``files``.
 

@@ -20,3 +20,15 @@ class FirstMaskCopy(Propagator):
 
     def step(self, frame: np.ndarray) -> np.ndarray:
         return self._labels
+
+
+class FirstMaskForeground(FirstMaskCopy):
+    """``copy-foreground``: the annotation's foreground (1) repeated on every frame.
+
+    A weight-free *foreground-only* model: it takes the path TMO takes (its
+    foreground is split into objects by :mod:`stseg.foreground` and votes "some
+    object" in the pseudo-labels), so that path runs and is tested without TMO.
+    """
+
+    def _start(self, frame: np.ndarray, labels: np.ndarray) -> None:
+        self._labels = (labels > 0).astype(np.uint8)

@@ -136,6 +136,10 @@ def memory_window(model) -> int:
     return max(memories, pointers, 1)
 
 
+#: parameters of the SAM 2.1 checkpoints (millions), for the memory estimate
+PARAMETERS_M = {"tiny": 38.9, "small": 46.0, "base_plus": 80.8, "large": 224.4}
+
+
 class SAM2Propagator(Propagator):
     defaults = {
         "size": "base_plus",
@@ -152,6 +156,14 @@ class SAM2Propagator(Propagator):
 
     def step(self, frame: np.ndarray) -> np.ndarray:  # pragma: no cover - SAM2 reads files
         raise NotImplementedError("sam2 reads the frame files itself: use segment_video")
+
+    def memory_estimate_mb(self, frames: int, height: int, width: int) -> float | None:
+        """Weights (float32) plus the decoded frames the predictor holds: every frame when
+        ``bounded_memory`` is off (the unmodified predictor preloads the video), else the window."""
+        size = int(self.options["image_size"])
+        per_frame = 3 * size * size * 4 / 2**20
+        held = frames if not self.options["bounded_memory"] else min(frames, 16)
+        return PARAMETERS_M.get(self.options["size"], 224.4) * 4 + held * per_frame
 
     def _predictor(self):
         checkpoint = self.options["checkpoint"]

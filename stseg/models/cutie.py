@@ -1,0 +1,132 @@
+"""``cutie``: Cutie (hkchengrex/Cutie, MIT) through its ``InferenceCore``, run in its own environment.
+
+The driver builds the network from the checkout's own Hydra configuration
+(``cutie/config/eval_config.yaml`` with the ``mose-val`` dataset settings:
+``mem_every`` 5, no long-term memory, at most ``max_mem_frames`` working-memory
+frames, so memory stays bounded on long videos), loads the checkpoint and
+streams the video frame by frame: ``step(image, mask, objects)`` on frame 0,
+``step(image)`` after, exactly the upstream scripting API.  The shorter side is
+brought to ``size`` inside Cutie (``max_internal_size``; 480 as in the MOSE
+evaluation, -1 keeps the original) and the probabilities are restored to the
+frame size; per-object scores are the mean probability of the pixels an object
+wins.  Runs on CUDA or CPU (``device``).
+
+Options: ``repo`` (checkout; else ``$STSEG_CUTIE_REPO``), ``checkpoint``
+(e.g. ``cutie-base-mega.pth``), ``model`` (base | small, must match the
+checkpoint), ``size``, ``mem_every``, ``max_mem_frames``, ``long_term``,
+``device``, ``amp`` (float16 autocast on CUDA), ``random_init`` (random weights:
+tests only).
+"""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .base import OptionError, Propagator
+from .upstream import (
+    MODEL_ZOO_RESNETS,
+    checkout,
+    import_upstream,
+    labels_from_probabilities,
+    load_state,
+    offline_backbones,
+    require_complete,
+    resolve_device,
+    rgb_tensor,
+)
+
+__all__ = ["CutiePropagator", "build_network", "write_random_checkpoint"]
+
+
+def _config(repo: Path, model: str, overrides: dict[str, Any]):
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from omegaconf import open_dict
+
+    if model not in ("base", "small"):
+        raise OptionError(f"cutie: model={model!r} must be 'base' or 'small'")
+    GlobalHydra.instance().clear()  # one model per process; SAM2 and Cutie both use global Hydra state
+    with initialize_config_dir(config_dir=str(repo / "cutie" / "config"), version_base="1.3.2", job_name="stseg"):
+        cfg = compose(config_name="eval_config", overrides=[f"model={model}", "dataset=mose-val"])
+    args_utils = import_upstream("cutie", "cutie.inference.utils.args_utils")
+    with open_dict(cfg):
+        for key, value in overrides.items():
+            cfg[key] = value
+        args_utils.get_dataset_cfg(cfg)
+    return cfg
+
+
+def build_network(repo: str | None, checkpoint: str | None, model: str = "base", device: str = "cpu",
+                  random_init: bool = False, overrides: dict[str, Any] | None = None):
+    """The upstream ``CUTIE`` network with the checkpoint loaded, and its config."""
+    path = checkout("cutie", repo)
+    offline_backbones(MODEL_ZOO_RESNETS)
+    state = load_state("cutie", checkpoint, random_init)
+    cfg = _config(path, model, overrides or {})
+    cutie_module = import_upstream("cutie", "cutie.model.cutie")
+    network = cutie_module.CUTIE(cfg)
+    if state is not None:
+        network.load_weights(state)
+        require_complete("cutie", network, state, checkpoint)
+    return network.to(resolve_device(device)).eval(), cfg
+
+
+def write_random_checkpoint(repo: str, out: str, model: str = "base", seed: int = 0) -> None:
+    """Save a randomly initialised Cutie's weights (for tests: no download needed)."""
+    import torch
+
+    torch.manual_seed(seed)
+    network, _ = build_network(repo, None, model=model, random_init=True)
+    torch.save(network.state_dict(), out)
+
+
+class CutiePropagator(Propagator):
+    defaults = {
+        "repo": None,
+        "checkpoint": None,
+        "model": "base",
+        "size": 480,
+        "mem_every": 5,
+        "max_mem_frames": 5,
+        "long_term": False,
+        "device": "auto",
+        "amp": True,
+        "random_init": False,
+    }
+
+    def _start(self, frame: np.ndarray, labels: np.ndarray) -> None:
+        import torch
+
+        o = self.options
+        self._device = resolve_device(o["device"])
+        self._autocast = (
+            torch.autocast("cuda", dtype=torch.float16) if self._device.type == "cuda" and o["amp"] else nullcontext()
+        )
+        # built in inference mode, as Cutie's own scripts do (the weights become inference tensors, which
+        # changes which CPU kernels run: outside it the masks differ from upstream's in a few pixels)
+        with torch.inference_mode():
+            network, cfg = build_network(
+                o["repo"], o["checkpoint"], o["model"], str(self._device), o["random_init"],
+                {"mem_every": int(o["mem_every"]), "max_mem_frames": int(o["max_mem_frames"]),
+                 "use_long_term": bool(o["long_term"]), "max_internal_size": int(o["size"])},
+            )
+            core = import_upstream("cutie", "cutie.inference.inference_core")
+            self._processor = core.InferenceCore(network, cfg=cfg)
+            self._processor.max_internal_size = int(o["size"])
+            mask = torch.from_numpy(labels.astype(np.int64)).to(self._device)
+            with self._autocast:
+                self._processor.step(rgb_tensor(frame, self._device), mask, objects=list(self.objects))
+
+    def step(self, frame: np.ndarray) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode(), self._autocast:
+            prob = self._processor.step(rgb_tensor(frame, self._device))
+        # channel i of prob is Cutie's temporary id i; map it back to the annotation's object ids
+        ids = [self._processor.object_manager.tmp_id_to_obj[t].id for t in range(1, prob.shape[0])]
+        labels, self.scores = labels_from_probabilities(prob, ids, frame.shape[:2])
+        return labels

@@ -1,0 +1,97 @@
+"""``livos``: LiVOS (uncbiag/LiVOS, MIT; built on Cutie's code) run in its own environment.
+
+LiVOS's streaming API is the ``InferenceCore`` class of ``livos/eval.py``
+(gated linear matching: a fixed-size state instead of a growing memory, so
+memory is constant in the video's length).  The driver builds
+``LIVOS(model_type)``, loads the checkpoint, brings each frame's shorter side to
+``size`` (480 as in LiVOS's MOSE evaluation; -1 keeps the original) and calls
+``step(image, mask, objects)`` on frame 0 and ``step(image, is_last_frame=...)``
+after; the probabilities are restored to the frame size bilinearly before the
+arg-max, and per-object scores are the mean probability of the pixels an object
+wins.  Images enter in [0, 1]: LiVOS normalises them itself.
+
+Options: ``repo`` (checkout; else ``$STSEG_LIVOS_REPO``), ``checkpoint``
+(e.g. ``livos-nomose-480p.pth``), ``model`` (base | small), ``size``,
+``device``, ``random_init`` (tests only).  LiVOS evaluates in float32; so does
+the driver.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base import OptionError, Propagator
+from .upstream import (
+    MODEL_ZOO_RESNETS,
+    checkout,
+    import_upstream,
+    labels_from_probabilities,
+    load_state,
+    offline_backbones,
+    require_complete,
+    resize_shorter,
+    resolve_device,
+    rgb_tensor,
+)
+
+__all__ = ["LiVOSPropagator", "build_network", "write_random_checkpoint"]
+
+
+def build_network(repo: str | None, checkpoint: str | None, model: str = "base", device: str = "cpu",
+                  random_init: bool = False):
+    """The upstream ``LIVOS`` network with the checkpoint loaded."""
+    if model not in ("base", "small"):
+        raise OptionError(f"livos: model={model!r} must be 'base' or 'small'")
+    checkout("livos", repo)
+    offline_backbones(MODEL_ZOO_RESNETS)
+    state = load_state("livos", checkpoint, random_init)
+    wrapper = import_upstream("livos", "livos.model.livos_wrapper")
+    network = wrapper.LIVOS(model_type=model)
+    if state is not None:
+        network.load_weights(state)
+        require_complete("livos", network, state, checkpoint)
+    return network.to(resolve_device(device)).eval()
+
+
+def write_random_checkpoint(repo: str, out: str, model: str = "base", seed: int = 0) -> None:
+    """Save a randomly initialised LiVOS's weights (for tests: no download needed)."""
+    import torch
+
+    torch.manual_seed(seed)
+    torch.save(build_network(repo, None, model, random_init=True).state_dict(), out)
+
+
+class LiVOSPropagator(Propagator):
+    defaults = {"repo": None, "checkpoint": None, "model": "base", "size": 480, "device": "auto", "random_init": False}
+
+    def segment_video(self, files, labels):
+        # LiVOS skips the state update on the last frame; knowing the length lets the driver say which it is
+        self._last = len(files) - 1
+        self._index = 0
+        yield from super().segment_video(files, labels)
+
+    def _start(self, frame: np.ndarray, labels: np.ndarray) -> None:
+        import torch
+        import torch.nn.functional as F
+
+        o = self.options
+        self._device = resolve_device(o["device"])
+        network = build_network(o["repo"], o["checkpoint"], o["model"], str(self._device), o["random_init"])
+        evaluation = import_upstream("livos", "livos.eval")
+        self._processor = evaluation.InferenceCore(network)
+        image = resize_shorter(rgb_tensor(frame, self._device), int(o["size"]))
+        mask = torch.from_numpy(labels.astype(np.float32)).to(self._device)
+        mask = F.interpolate(mask[None, None], size=image.shape[-2:], mode="nearest")[0, 0].long()
+        with torch.inference_mode():
+            self._processor.step(image, mask, list(self.objects), self._last == 0)
+
+    def step(self, frame: np.ndarray) -> np.ndarray:
+        import torch
+
+        self._index = getattr(self, "_index", 0) + 1
+        image = resize_shorter(rgb_tensor(frame, self._device), int(self.options["size"]))
+        with torch.inference_mode():
+            prob = self._processor.step(image, None, None, self._index == getattr(self, "_last", -1))
+        ids = [self._processor.object_manager.tmp_id_to_obj[t].id for t in range(1, prob.shape[0])]
+        labels, self.scores = labels_from_probabilities(prob, ids, frame.shape[:2])
+        return labels

@@ -1,0 +1,135 @@
+"""``xmem``: XMem (hkchengrex/XMem, MIT) through its ``InferenceCore``, run in its own environment.
+
+XMem is not a package: the driver puts the checkout on ``sys.path`` and imports
+``model.network.XMem`` and ``inference.inference_core.InferenceCore`` from it.
+As in XMem's ``eval.py``, each frame is normalised with the ImageNet mean and
+standard deviation and resized so its shorter side is ``size`` (480; -1 keeps
+the original), the first-frame annotation enters as one channel per object with
+``set_all_labels``, and the probabilities are brought back to the frame size
+bilinearly before the arg-max.  The video is streamed frame by frame; XMem's
+long-term memory (on by default, as in its evaluation) keeps memory bounded on
+long videos.  Per-object scores are the mean probability of the pixels an
+object wins.
+
+Options: ``repo`` (checkout; else ``$STSEG_XMEM_REPO``), ``checkpoint``
+(e.g. ``XMem.pth``; the key, value and hidden sizes are read from it, as
+upstream does), ``size``, ``mem_every``, ``top_k``, ``long_term``,
+``min_mid_term_frames``, ``max_mid_term_frames``, ``max_long_term_elements``,
+``num_prototypes``, ``device``, ``amp``, ``random_init`` (tests only).
+"""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from typing import Any
+
+import numpy as np
+
+from .base import Propagator
+from .upstream import (
+    MODEL_ZOO_RESNETS,
+    checkout,
+    import_upstream,
+    labels_from_probabilities,
+    load_state,
+    offline_backbones,
+    require_complete,
+    resize_shorter,
+    resolve_device,
+    rgb_tensor,
+)
+
+__all__ = ["XMemPropagator", "build_network", "write_random_checkpoint"]
+
+MEAN = (0.485, 0.456, 0.406)
+STD = (0.229, 0.224, 0.225)
+
+
+def xmem_config(options: dict[str, Any]) -> dict[str, Any]:
+    """The configuration dict XMem's ``InferenceCore`` and ``MemoryManager`` read (eval.py's defaults)."""
+    return {
+        "top_k": int(options.get("top_k", 30)),
+        "mem_every": int(options.get("mem_every", 5)),
+        "deep_update_every": -1,
+        "enable_long_term": bool(options.get("long_term", True)),
+        "enable_long_term_count_usage": bool(options.get("long_term", True)),
+        "min_mid_term_frames": int(options.get("min_mid_term_frames", 5)),
+        "max_mid_term_frames": int(options.get("max_mid_term_frames", 10)),
+        "max_long_term_elements": int(options.get("max_long_term_elements", 10000)),
+        "num_prototypes": int(options.get("num_prototypes", 128)),
+    }
+
+
+def build_network(repo: str | None, checkpoint: str | None, config: dict[str, Any], device: str = "cpu",
+                  random_init: bool = False):
+    """The upstream ``XMem`` network with the checkpoint loaded (``config`` gets its sizes, as upstream)."""
+    checkout("xmem", repo)
+    offline_backbones(MODEL_ZOO_RESNETS)
+    state = load_state("xmem", checkpoint, random_init)  # weights_only=True, before upstream reads the file
+    network_module = import_upstream("xmem", "model.network")
+    network = network_module.XMem(config, None if state is None else str(checkpoint), map_location="cpu")
+    if state is not None:
+        require_complete("xmem", network, state, checkpoint)
+    return network.to(resolve_device(device)).eval()
+
+
+def write_random_checkpoint(repo: str, out: str, seed: int = 0) -> None:
+    """Save a randomly initialised XMem's weights (for tests: no download needed)."""
+    import torch
+
+    torch.manual_seed(seed)
+    network = build_network(repo, None, xmem_config({}), random_init=True)
+    torch.save(network.state_dict(), out)
+
+
+class XMemPropagator(Propagator):
+    defaults = {
+        "repo": None,
+        "checkpoint": None,
+        "size": 480,
+        "mem_every": 5,
+        "top_k": 30,
+        "long_term": True,
+        "min_mid_term_frames": 5,
+        "max_mid_term_frames": 10,
+        "max_long_term_elements": 10000,
+        "num_prototypes": 128,
+        "device": "auto",
+        "amp": True,
+        "random_init": False,
+    }
+
+    def _image(self, frame: np.ndarray):
+        image = resize_shorter(rgb_tensor(frame, self._device), int(self.options["size"]))
+        return (image - self._mean) / self._std
+
+    def _start(self, frame: np.ndarray, labels: np.ndarray) -> None:
+        import torch
+        import torch.nn.functional as F
+
+        o = self.options
+        self._device = resolve_device(o["device"])
+        config = xmem_config(o)
+        network = build_network(o["repo"], o["checkpoint"], config, str(self._device), o["random_init"])
+        core = import_upstream("xmem", "inference.inference_core")
+        self._processor = core.InferenceCore(network, config=config)
+        self._mean = torch.tensor(MEAN, device=self._device)[:, None, None]
+        self._std = torch.tensor(STD, device=self._device)[:, None, None]
+        self._autocast = (
+            torch.autocast("cuda", dtype=torch.float16) if self._device.type == "cuda" and o["amp"] else nullcontext()
+        )
+        image = self._image(frame)
+        one_hot = torch.stack([torch.from_numpy(labels == obj) for obj in self.objects]).float().to(self._device)
+        one_hot = F.interpolate(one_hot[None], size=image.shape[-2:], mode="nearest")[0]
+        channels = list(range(1, len(self.objects) + 1))
+        self._processor.set_all_labels(channels)
+        with torch.inference_mode(), self._autocast:
+            self._processor.step(image, one_hot, channels)
+
+    def step(self, frame: np.ndarray) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode(), self._autocast:
+            prob = self._processor.step(self._image(frame))
+        labels, self.scores = labels_from_probabilities(prob, self.objects, frame.shape[:2])
+        return labels
