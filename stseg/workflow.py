@@ -11,6 +11,7 @@ import json
 import os
 import shlex
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -30,6 +31,28 @@ class ConfigError(ValueError):
 def load_schema() -> Path:
     """Path of the config's JSON schema (YAML), for ``snakemake.utils.validate``."""
     return SCHEMA
+
+
+def check_writable(results: Path) -> None:
+    """Refuse a results folder this user cannot write, before any job runs (nothing is lost)."""
+    existing = results.absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    writable = existing.is_dir()
+    if writable:  # try it: permission bits say nothing for root, nor for read-only mounts
+        try:
+            handle, probe = tempfile.mkstemp(prefix=".stseg-write-test-", dir=existing)
+        except OSError:
+            writable = False
+        else:
+            os.close(handle)
+            os.unlink(probe)
+    if not writable:
+        raise ConfigError(
+            f"results: {existing} is not a folder this user can write"
+            f"{' (the results folder would be created inside it)' if existing != results.absolute() else ''}. "
+            "Choose another 'results:' folder in the config or fix its permissions; nothing was run."
+        )
 
 
 @dataclass(frozen=True)
@@ -91,6 +114,7 @@ class Plan:
 
             print(f"stseg: generating the demo dataset in {root} ...", file=sys.stderr)
             write_demo(root)
+        check_writable(results)
         finetune_runs = dict(config.get("finetune", {}) or {})
         models = {}
         for name, entry in config["models"].items():
@@ -107,6 +131,12 @@ class Plan:
                     f"(README: 'External models') or fix the path."
                 )
             options = entry.get("options", {}) or {}
+            checkpoint = options.get("checkpoint")
+            if checkpoint is not None and not spec.external and not Path(checkpoint).expanduser().is_file():
+                raise ConfigError(
+                    f"models.{name}.options.checkpoint: {checkpoint} not found. Download the model's weights "
+                    "(README: 'Models') or fix the path."
+                )
             if spec.external:
                 from .models.upstream import configuration_problem
 

@@ -37,3 +37,15 @@ def tree_digest(root: Path) -> dict[str, str]:
         for p in sorted(root.rglob("*"))
         if p.is_file()
     }
+
+
+@pytest.fixture(autouse=True)
+def demo_dataset_is_untouched(request):
+    """Every test that uses the shared small demo leaves its files byte-identical (no workflow writes there)."""
+    if "small_demo" not in request.fixturenames:
+        yield
+        return
+    root = request.getfixturevalue("small_demo")
+    before = tree_digest(root)
+    yield
+    assert tree_digest(root) == before, f"{request.node.name} changed the dataset under {root}"

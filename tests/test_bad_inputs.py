@@ -1,0 +1,291 @@
+"""Every row of the README's bad-input table, through the workflow: a clear error, and nothing lost.
+
+A finished run on the small demo is copied for each case; the case adds a broken
+video (or breaks the config) and reruns Snakemake.  Each must exit non-zero
+with a message naming the file and the fix, and leave every result of the
+other videos byte-identical.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import REPO, tree_digest
+from stseg.masks import write_label_map
+from test_workflow import MODELS, snakemake
+
+pytestmark = pytest.mark.slow
+
+BASE_CONFIG = {
+    "dataset": {"root": "../data"},
+    "results": "results",
+    "models": {"flow": MODELS["flow"], "appearance": MODELS["appearance"]},
+}
+
+
+@pytest.fixture(scope="module")
+def finished(small_demo, tmp_path_factory) -> Path:
+    """A complete run: <base>/data (the demo) and <base>/work (results with relative paths)."""
+    base = tmp_path_factory.mktemp("finished")
+    shutil.copytree(small_demo, base / "data")
+    (base / "work").mkdir()
+    snakemake(base / "work", BASE_CONFIG, "--cores", "2")
+    return base
+
+
+def results_digest(work: Path) -> dict[str, str]:
+    """Every result file (logs, benchmarks and Snakemake's own state left out)."""
+    return {k: v for k, v in tree_digest(work / "results").items()
+            if not k.startswith(("logs/", "benchmarks/", ".stseg/"))}
+
+
+def copy_broken_video(data: Path, name: str = "broken") -> tuple[Path, Path]:
+    """A new video, a copy of 'twins', to break; returns its frame and annotation folders."""
+    frames, annotations = data / "JPEGImages" / name, data / "Annotations" / name
+    shutil.copytree(data / "JPEGImages" / "twins", frames)
+    shutil.copytree(data / "Annotations" / "twins", annotations)
+    return frames, annotations
+
+
+def garbage(path: Path) -> None:
+    path.write_bytes(b"\x00\x01not an image at all" * 20)
+
+
+def palette_png(path: Path, labels: np.ndarray) -> None:
+    write_label_map(path, labels)
+
+
+def case_missing_frame(data, config):
+    frames, _ = copy_broken_video(data)
+    (frames / "00004.jpg").unlink()
+    return ["broken: frames are not contiguous: missing 00004.jpg", "Restore the missing frames"]
+
+
+def case_frame_size(data, config):
+    frames, _ = copy_broken_video(data)
+    Image.new("RGB", (100, 50)).save(frames / "00003.jpg")
+    return ["broken/00003.jpg: frame size 100x50 differs from the video's first frame (320x180)",
+            "All frames of a video must have one size"]
+
+
+def case_annotation_size(data, config):
+    _, annotations = copy_broken_video(data)
+    palette_png(annotations / "00000.png", np.ones((90, 160), np.uint8))
+    return ["broken/00000.png: annotation size 160x90 differs from the frame size 320x180",
+            "Annotations must have the frames' resolution"]
+
+
+def case_greyscale_annotation(data, config):
+    _, annotations = copy_broken_video(data)
+    grey = np.zeros((180, 320), np.uint8)
+    grey[50:100, 50:100] = 255
+    Image.fromarray(grey, "L").save(annotations / "00000.png")
+    return ["broken/00000.png: this is a greyscale (L) 0/255 mask, not an indexed palette PNG"]
+
+
+def case_rgb_annotation(data, config):
+    _, annotations = copy_broken_video(data)
+    Image.new("RGB", (320, 180), (128, 0, 0)).save(annotations / "00000.png")
+    return ["broken/00000.png", "PNG mode is 'RGB', but annotations must be palette ('P') PNGs"]
+
+
+def case_empty_first_annotation(data, config):
+    _, annotations = copy_broken_video(data)
+    palette_png(annotations / "00000.png", np.zeros((180, 320), np.uint8))
+    return ["broken/00000.png: the first-frame annotation has no object", "Give each object to segment its own id"]
+
+
+def case_missing_first_annotation(data, config):
+    _, annotations = copy_broken_video(data)
+    (annotations / "00000.png").unlink()
+    return ["broken/00000.png: the first frame's annotation is missing"]
+
+
+def case_corrupt_jpeg(data, config):
+    frames, _ = copy_broken_video(data)
+    garbage(frames / "00006.jpg")
+    return ["broken/00006.jpg: unreadable JPEG", "Re-extract this frame from the video"]
+
+
+def case_corrupt_first_png(data, config):
+    _, annotations = copy_broken_video(data)
+    garbage(annotations / "00000.png")
+    return ["broken/00000.png: cannot decode this PNG", "The file is corrupt or truncated"]
+
+
+def case_corrupt_ground_truth_png(data, config):
+    """Found by the job that reads it (scoring against the ground truth), not at parse time."""
+    _, annotations = copy_broken_video(data)
+    garbage(annotations / "00005.png")
+    return ["broken/00005.png: cannot decode this PNG", "The file is corrupt or truncated"]
+
+
+def case_unknown_model(data, config):
+    config["models"]["mine"] = {"type": "cutie2"}
+    return ["unknown model type 'cutie2'; known models: appearance, copy", "Fix the model's 'type'"]
+
+
+def case_missing_checkpoint(data, config):
+    config["models"]["sam"] = {"type": "sam2", "options": {"size": "tiny", "checkpoint": "/nowhere/sam2.1_hiera_tiny.pt"}}
+    return ["models.sam.options.checkpoint: /nowhere/sam2.1_hiera_tiny.pt not found", "fix the path"]
+
+
+def case_missing_checkout(data, config):
+    config["models"]["cutie"] = {"type": "cutie", "options": {"repo": "/nowhere/Cutie", "checkpoint": "/nowhere/c.pth"}}
+    return ["models.cutie: upstream checkout /nowhere/Cutie is missing", "Clone https://github.com/hkchengrex/Cutie"]
+
+
+def case_missing_environment(data, config):
+    config["models"]["own"] = {"type": "flow", "python": "/nowhere/bin/python"}
+    return ["models.own.python: /nowhere/bin/python is not an executable Python", "Create the model's environment"]
+
+
+def case_schema_violation(data, config):
+    config["pgmr"] = {"threshold": 2}
+    return ["threshold", "2 is greater than the maximum of 1"]
+
+
+def case_dataset_missing(data, config):
+    config["dataset"] = {"root": "../nowhere"}
+    return ["nowhere: dataset folder does not exist", "Set dataset.root"]
+
+
+CASES = {name[5:]: fn for name, fn in globals().items() if name.startswith("case_")}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bad_input_is_named_and_nothing_is_lost(case, finished, tmp_path):
+    base = tmp_path / "copy"
+    shutil.copytree(finished, base, symlinks=True)
+    before = results_digest(base / "work")
+    data_before = tree_digest(base / "data")
+    config = {**BASE_CONFIG, "models": dict(BASE_CONFIG["models"])}
+    expected = CASES[case](base / "data", config)
+    result = snakemake(base / "work", config, "--cores", "2", check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output[-3000:]
+    for text in expected:
+        assert text in output, f"{text!r} not in:\n{output[-4000:]}"
+    after = results_digest(base / "work")
+    assert {k: v for k, v in after.items() if k in before} == before  # no result deleted or changed
+    new = sorted(set(after) - set(before) - {"failed.csv"})
+    assert all("broken" in k for k in new), new  # only the broken video's own outputs may appear
+    if (base / "work" / "results" / "failed.csv").exists():  # a job failed: the report names the video
+        assert (base / "work" / "results" / "failed.csv").read_text().splitlines()[1].startswith("broken,")
+    # and the dataset itself is untouched apart from what the case did
+    assert {k: v for k, v in tree_digest(base / "data").items() if "broken" not in k} == \
+           {k: v for k, v in data_before.items() if "broken" not in k}
+
+
+def test_output_folder_that_is_not_writable(finished, tmp_path):
+    """Refused before any job runs. Root may write anywhere except pseudo file systems, so root gets /proc."""
+    base = tmp_path / "copy"
+    shutil.copytree(finished, base, symlinks=True)
+    work = base / "work"
+    before = results_digest(work)
+    if os.geteuid() == 0:
+        locked = Path("/proc")
+    else:
+        locked = work / "locked"
+        locked.mkdir()
+        os.chmod(locked, 0o555)
+    config = {**BASE_CONFIG, "results": str(locked / "stseg-results")}
+    try:
+        result = snakemake(work, config, "--cores", "1", check=False)
+    finally:
+        if locked != Path("/proc"):
+            os.chmod(locked, 0o755)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output[-3000:]
+    assert f"results: {locked} is not a folder this user can write (the results folder would be created inside it)" in output
+    assert "Choose another 'results:' folder in the config or fix its permissions; nothing was run." in output
+    assert not (locked / "stseg-results").exists()
+    assert results_digest(work) == before
+
+
+def test_predicted_object_absent_from_the_ground_truth(small_demo, tmp_path):
+    """The evaluation names the frame and the ids (stseg evaluate, the scoring's entry point)."""
+    gt = small_demo / "Annotations"
+    pred = tmp_path / "pred"
+    shutil.copytree(gt / "twins", pred / "twins")
+    labels = np.array(Image.open(pred / "twins" / "00003.png"))
+    labels[:5, :5] = 3
+    write_label_map(pred / "twins" / "00003.png", labels)
+    result = subprocess.run([sys.executable, "-m", "stseg.cli", "evaluate", "--pred", str(pred), "--gt", str(gt),
+                             "--videos", "twins"], capture_output=True, text=True)
+    assert result.returncode != 0
+    assert "00003.png: predicted object id(s) [3] are not in the first-frame ground truth" in result.stderr
+
+
+# --- per-video isolation and retries: a model that needs more memory on a long video ----------------------
+
+# SAM2 (tiny, random weights, unbounded memory) estimates 156 MB of weights + 0.75 MB per frame at 256 px:
+# 163 MB for the 10-frame demo videos, 201 MB for a 60-frame one; the job gets mem_mb x attempt.
+SAM2_HUNGRY = {"type": "sam2", "gpus": 0, "mem_mb": 180,
+               "options": {"size": "tiny", "image_size": 256, "device": "cpu", "random_init": True,
+                           "bounded_memory": False}}
+
+
+def with_long_video(small_demo: Path, where: Path) -> Path:
+    data = where / "data"
+    shutil.copytree(small_demo, data)
+    frames, annotations = data / "JPEGImages" / "long", data / "Annotations" / "long"
+    frames.mkdir()
+    annotations.mkdir()
+    for t in range(60):
+        shutil.copy(small_demo / "JPEGImages" / "twins" / f"{t % 10:05d}.jpg", frames / f"{t:05d}.jpg")
+    shutil.copy(small_demo / "Annotations" / "twins" / "00000.png", annotations / "00000.png")
+    return data
+
+
+def test_keep_going_finishes_the_other_videos_and_reports_the_failed_one(small_demo, tmp_path):
+    data = with_long_video(small_demo, tmp_path)
+    (tmp_path / "work").mkdir()
+    config = {"dataset": {"root": str(data)}, "results": "results",
+              "models": {"flow": MODELS["flow"], "sam": SAM2_HUNGRY}}
+    result = snakemake(tmp_path / "work", config, "--cores", "2", "--keep-going", check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    results = tmp_path / "work" / "results"
+    for video in ("crossing", "fast-ball", "twins"):
+        assert len(list((results / "final" / video).glob("*.png"))) == 10, output[-3000:]
+    assert not (results / "final" / "long").exists() and not (results / "masks" / "sam" / "long").exists()
+    report = (results / "failed.csv").read_text().splitlines()
+    assert report[0] == "video,stage,log,reason" and len(report) == 2
+    assert report[1].startswith("long,infer/sam,")
+    assert "sam2 needs about 201 MB" in report[1] and "mem_mb=180" in report[1]
+    assert "1 of 4 video(s) failed; the others' results are complete:" in output
+    assert "  long: infer/sam: stseg infer: error: sam2 needs about 201 MB" in output
+
+
+def test_a_job_short_of_memory_is_retried_with_more(small_demo, tmp_path):
+    data = with_long_video(small_demo, tmp_path)
+    (tmp_path / "work").mkdir()
+    config = {"dataset": {"root": str(data), "videos": ["long", "twins"]}, "results": "results",
+              "models": {"flow": MODELS["flow"], "sam": SAM2_HUNGRY}}
+    result = snakemake(tmp_path / "work", config, "--cores", "2", "--retries", "1")
+    output = result.stdout + result.stderr
+    results = tmp_path / "work" / "results"
+    assert len(list((results / "masks" / "sam" / "long").glob("*.png"))) == 60
+    assert not (results / "failed.csv").exists()
+    # the first attempt failed for lack of memory, the second got twice the memory (and runtime)
+    first, restart = output.index("Error in rule infer:"), output.index("Trying to restart job")
+    assert "output: results/masks/sam/long" in output[first:restart]
+    assert "mem_mb=360" in output[restart:] and "runtime=120" in output[restart:]
+    # the failed attempt's own words (its log is overwritten by the retry): the same job run alone with 180 MB
+    alone = subprocess.run(
+        [sys.executable, "-m", "stseg.cli", "infer", "--model-type", "sam2", "--quiet", "--mem-mb", "180",
+         "--options", json.dumps(SAM2_HUNGRY["options"]), "--frames", str(data / "JPEGImages" / "long"),
+         "--annotation", str(data / "Annotations" / "long" / "00000.png"), "--out", str(tmp_path / "alone")],
+        capture_output=True, text=True)
+    assert alone.returncode == 2 and not (tmp_path / "alone").exists()
+    assert "sam2 needs about 201 MB for" in alone.stderr and "mem_mb=180. Retries get attempt x mem_mb" in alone.stderr
