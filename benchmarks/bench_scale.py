@@ -61,8 +61,7 @@ def fabricate_outputs(results: Path, videos: int) -> None:
     names = [f"v{v:05d}" for v in range(videos)]
     stages = [
         [results / "masks" / m / n for m in MODELS for n in names],
-        [results / "boxes" / m / f"{n}.csv" for m in MODELS for n in names],
-        [results / "fused" / f"{n}.csv" for n in names],
+        [results / "boxes" / f"{n}.csv" for n in names] + [results / "fused" / f"{n}.csv" for n in names],
         [results / "pseudo" / n for n in names] + [results / "pseudo" / f"{n}.weights.csv" for n in names],
         [results / "scores" / f"{n}.csv" for n in names],
         [results / "final" / n for n in names] + [results / "selection" / f"{n}{s}.csv" for n in names for s in ("", ".outcome")],

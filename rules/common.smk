@@ -115,14 +115,6 @@ def voter_pairs(wildcards):
     return [f"{m}={PLAN.raw_masks(m, wildcards.video)}" for m in PLAN.voting_models]
 
 
-def box_pairs(wildcards):
-    return [f"{m}={RESULTS}/boxes/{m}/{wildcards.video}.csv" for m in PLAN.box_voters]
-
-
-def boxes_of_voters(wildcards):
-    return [f"{RESULTS}/boxes/{m}/{wildcards.video}.csv" for m in PLAN.box_voters]
-
-
 def ground_truth_args(wildcards):
     if PLAN.has_ground_truth(wildcards.video):
         return ["--gt", PLAN.annotation_dir(wildcards.video)]

@@ -1,29 +1,16 @@
-# Pseudo-label guided model refinement: boxes -> fusion -> pseudo-labels -> scores -> selection.
+# Pseudo-label guided model refinement: boxes and fusion -> pseudo-labels -> scores -> selection.
 
 
-rule boxes:
-    input:
-        masks=f"{RESULTS}/masks/{{model}}/{{video}}",
-        annotation=first_annotation,
-    output:
-        f"{RESULTS}/boxes/{{model}}/{{video}}.csv",
-    log:
-        f"{RESULTS}/logs/boxes/{{model}}/{{video}}.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/boxes/{{model}}/{{video}}.tsv"
-    conda:
-        "../envs/stseg.yaml"
-    shell:
-        "stseg boxes --masks {input.masks:q} --annotation {input.annotation:q} --out {output:q} > {log:q} 2>&1"
-
-
+# One job per video: every voting model's boxes (boxes/<video>.csv), then their fusion.
 rule fuse:
     input:
-        boxes_of_voters,
+        masks=masks_of(PLAN.box_voters),
+        annotation=first_annotation,
     output:
-        f"{RESULTS}/fused/{{video}}.csv",
+        fused=f"{RESULTS}/fused/{{video}}.csv",
+        boxes=f"{RESULTS}/boxes/{{video}}.csv",
     params:
-        boxes=box_pairs,
+        masks=mask_pairs(PLAN.box_voters),
         min_votes=pgmr("min_votes"),
         weighting=pgmr("box_weighting"),
     log:
@@ -33,8 +20,8 @@ rule fuse:
     conda:
         "../envs/stseg.yaml"
     shell:
-        "stseg fuse --boxes {params.boxes:q} --min-votes {params.min_votes}"
-        " --weighting {params.weighting:q} --out {output:q} > {log:q} 2>&1"
+        "stseg fuse --masks {params.masks:q} --annotation {input.annotation:q} --min-votes {params.min_votes}"
+        " --weighting {params.weighting:q} --boxes-out {output.boxes:q} --out {output.fused:q} > {log:q} 2>&1"
 
 
 rule split_foreground:

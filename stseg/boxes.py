@@ -1,9 +1,11 @@
 """Masks to per-object, per-frame bounding boxes (the first PGMR stage).
 
-On-disk format (``boxes/<model>/<video>.csv``), one row per (frame, object) for
-every frame and every object of the first-frame annotation:
+On-disk format (``boxes/<video>.csv``, written by the per-video ``fuse`` job
+for every voting model), one row per (model, frame, object) for every frame and
+every object of the first-frame annotation:
 
 ==========  ===============================================================
+model       the model's name (only in the per-video table)
 frame       frame name (e.g. ``00012``)
 object      object id
 x0, y0      top-left pixel of the box (inclusive)

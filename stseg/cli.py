@@ -78,10 +78,22 @@ def cmd_boxes(args: argparse.Namespace) -> None:
 
 
 def cmd_fuse(args: argparse.Namespace) -> None:
+    import pandas as pd
+
+    from .boxes import video_boxes
     from .fusion import fuse_boxes
     from .tables import read_table, write_table
 
-    tables = {name: read_table(path) for name, path in _pairs(args.boxes, "--boxes").items()}
+    if bool(args.boxes) == bool(args.masks):
+        raise SystemExit("stseg fuse: give either --masks MODEL=DIR ... (with --annotation) or --boxes MODEL=CSV ...")
+    if args.masks:
+        objects = _objects(args.annotation)
+        tables = {name: video_boxes(path, objects) for name, path in _pairs(args.masks, "--masks").items()}
+    else:
+        tables = {name: read_table(path) for name, path in _pairs(args.boxes, "--boxes").items()}
+    if args.boxes_out:
+        write_table(pd.concat([t.assign(model=name)[["model", *t.columns]] for name, t in tables.items()],
+                              ignore_index=True), args.boxes_out)
     write_table(fuse_boxes(tables, args.min_votes, args.weighting), args.out)
 
 
@@ -259,8 +271,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_boxes)
 
-    p = sub.add_parser("fuse", help="average and max fusion of the models' boxes")
-    p.add_argument("--boxes", nargs="+", required=True, metavar="MODEL=CSV")
+    p = sub.add_parser("fuse", help="the models' boxes and their average and max fusion (one video)")
+    p.add_argument("--masks", nargs="+", metavar="MODEL=DIR", help="the voting models' masks (boxes computed here)")
+    p.add_argument("--annotation", help="first-frame annotation (the objects), with --masks")
+    p.add_argument("--boxes", nargs="+", metavar="MODEL=CSV", help="or: box tables written by `stseg boxes`")
+    p.add_argument("--boxes-out", help="write every model's boxes here (one table, column `model` first)")
     p.add_argument("--min-votes", type=int, default=1)
     p.add_argument("--weighting", default="agreement", choices=["agreement", "uniform"])
     p.add_argument("--out", required=True)

@@ -86,7 +86,9 @@ def test_masks_for_every_model_video_and_frame(run):
 def test_every_stage_wrote_its_table(run):
     workdir, data, _, _, result = run
     results = workdir / "results"
-    boxes = pd.read_csv(results / "boxes" / "flow" / "twins.csv", dtype={"frame": str})
+    boxes = pd.read_csv(results / "boxes" / "twins.csv", dtype={"frame": str})
+    assert sorted(set(boxes["model"])) == sorted(MODELS)  # every voter (pgmr.models empty)
+    boxes = boxes[boxes["model"] == "flow"].drop(columns="model")
     assert len(boxes) == 10 * 2 and set(boxes["object"]) == {1, 2}
     fused = pd.read_csv(results / "fused" / "twins.csv", dtype={"frame": str})
     assert len(fused) == 20 and fused["voters"].eq(4).all()
@@ -137,7 +139,7 @@ def test_changing_one_models_option_reruns_only_its_jobs(run):
     changed = {**config, "models": {**MODELS, "flow": {"type": "flow", "options": {"scale": 0.5, "preset": "ultrafast"}}}}
     result = snakemake(workdir, changed, "--dry-run")
     assert job_counts(result.stdout) == {
-        "infer": 3, "boxes": 3, "fuse": 3, "pseudolabel": 3, "score": 3, "select": 3,
+        "infer": 3, "fuse": 3, "pseudolabel": 3, "score": 3, "select": 3,
         "summarize": 1, "submission": 1, "overlay": 3, "calibration": 1, "scores_plot": 1, "all": 1,
     }
     assert re.search(r"output: \S*masks/copy/", result.stdout) is None
@@ -186,7 +188,7 @@ def test_targeting_one_videos_final_output_builds_only_what_it_needs(run, tmp_pa
     _, data, config, _, _ = run
     fresh = {**config, "results": str(tmp_path / "results")}
     result = snakemake(tmp_path, fresh, "--dry-run", f"{tmp_path}/results/final/twins")
-    assert job_counts(result.stdout) == {"infer": 4, "boxes": 4, "fuse": 1, "pseudolabel": 1, "score": 1, "select": 1}
+    assert job_counts(result.stdout) == {"infer": 4, "fuse": 1, "pseudolabel": 1, "score": 1, "select": 1}
 
 
 def test_adding_a_video_runs_only_its_jobs(run, small_demo, tmp_path):
@@ -201,7 +203,7 @@ def test_adding_a_video_runs_only_its_jobs(run, small_demo, tmp_path):
     grown["results"] = str(tmp_path / "results")
     result = snakemake(tmp_path, grown, "--dry-run")
     assert job_counts(result.stdout) == {
-        "infer": 4, "boxes": 4, "fuse": 1, "pseudolabel": 1, "score": 1, "select": 1,
+        "infer": 4, "fuse": 1, "pseudolabel": 1, "score": 1, "select": 1,
         "summarize": 1, "submission": 1, "overlay": 1, "calibration": 1, "scores_plot": 1, "all": 1,
     }
     assert re.search(r"output: \S*masks/\w+/still-flicker", result.stdout)
@@ -223,7 +225,7 @@ def test_changing_one_first_frame_annotation_reruns_only_that_video(run, tmp_pat
     write_label_map(annotation, labels, read_palette(annotation))
     result = snakemake(tmp_path, moved, "--dry-run")
     assert job_counts(result.stdout) == {
-        "infer": 4, "boxes": 4, "fuse": 1, "pseudolabel": 1, "score": 1, "select": 1,
+        "infer": 4, "fuse": 1, "pseudolabel": 1, "score": 1, "select": 1,
         "summarize": 1, "submission": 1, "overlay": 1, "calibration": 1, "scores_plot": 1, "all": 1,
     }
     assert re.search(r"output: \S*masks/flow/crossing", result.stdout) is None
