@@ -89,9 +89,9 @@ def format_summary(per_video: pd.DataFrame, overall: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _reason(log: Path) -> str:
+def _reason(text: str) -> str:
     """The error line of a job's log: stseg's ``... error: ...`` line, else the last line."""
-    lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
     for line in reversed(lines):
         if ": error:" in line or line.startswith(("Error", "MemoryError", "RuntimeError", "OSError")):
             return line
@@ -105,14 +105,15 @@ def failure_report(results: str | os.PathLike[str], videos: Sequence[str]) -> pd
     for video in videos:
         if (results / "selection" / f"{video}.outcome.csv").is_file():
             continue
-        logs = [p for p in (results / "logs").rglob(f"{glob_escape(video)}.log") if p.is_file()]
-        failing = [p for p in logs if any(m in p.read_text(errors="replace") for m in (": error:", "Traceback"))]
+        logs = {p: p.read_text(errors="replace") for p in (results / "logs").rglob(f"{glob_escape(video)}.log")
+                if p.is_file()}
+        failing = [p for p, text in logs.items() if ": error:" in text or "Traceback" in text]
         chosen = max(failing or logs, key=lambda p: p.stat().st_mtime, default=None)
         if chosen is None:
             rows.append((video, "", "", "no job of this video ran (an earlier failure stopped the run)"))
             continue
         stage = "/".join(chosen.relative_to(results / "logs").parts[:-1])
-        rows.append((video, stage, str(chosen), _reason(chosen)))
+        rows.append((video, stage, str(chosen), _reason(logs[chosen])))
     return pd.DataFrame(rows, columns=["video", "stage", "log", "reason"])
 
 

@@ -29,11 +29,9 @@ import numpy as np
 from .base import OptionError, Propagator
 from .upstream import (
     MODEL_ZOO_RESNETS,
-    checkout,
     import_upstream,
     labels_from_probabilities,
-    load_state,
-    offline_backbones,
+    prepare,
     require_complete,
     resolve_device,
     rgb_tensor,
@@ -63,9 +61,7 @@ def _config(repo: Path, model: str, overrides: dict[str, Any]):
 def build_network(repo: str | None, checkpoint: str | None, model: str = "base", device: str = "cpu",
                   random_init: bool = False, overrides: dict[str, Any] | None = None):
     """The upstream ``CUTIE`` network with the checkpoint loaded, and its config."""
-    path = checkout("cutie", repo)
-    offline_backbones(MODEL_ZOO_RESNETS)
-    state = load_state("cutie", checkpoint, random_init)
+    path, state = prepare("cutie", repo, checkpoint, random_init, MODEL_ZOO_RESNETS)
     cfg = _config(path, model, overrides or {})
     cutie_module = import_upstream("cutie", "cutie.model.cutie")
     network = cutie_module.CUTIE(cfg)

@@ -23,11 +23,9 @@ import numpy as np
 from .base import OptionError, Propagator
 from .upstream import (
     MODEL_ZOO_RESNETS,
-    checkout,
     import_upstream,
     labels_from_probabilities,
-    load_state,
-    offline_backbones,
+    prepare,
     require_complete,
     resize_shorter,
     resolve_device,
@@ -42,9 +40,7 @@ def build_network(repo: str | None, checkpoint: str | None, model: str = "base",
     """The upstream ``LIVOS`` network with the checkpoint loaded."""
     if model not in ("base", "small"):
         raise OptionError(f"livos: model={model!r} must be 'base' or 'small'")
-    checkout("livos", repo)
-    offline_backbones(MODEL_ZOO_RESNETS)
-    state = load_state("livos", checkpoint, random_init)
+    _, state = prepare("livos", repo, checkpoint, random_init, MODEL_ZOO_RESNETS)
     wrapper = import_upstream("livos", "livos.model.livos_wrapper")
     network = wrapper.LIVOS(model_type=model)
     if state is not None:
@@ -64,10 +60,11 @@ def write_random_checkpoint(repo: str, out: str, model: str = "base", seed: int 
 class LiVOSPropagator(Propagator):
     defaults = {"repo": None, "checkpoint": None, "model": "base", "size": 480, "device": "auto", "random_init": False}
 
+    #: index of the video's last frame (LiVOS skips the state update there); -1 when unknown
+    _last = -1
+
     def segment_video(self, files, labels):
-        # LiVOS skips the state update on the last frame; knowing the length lets the driver say which it is
         self._last = len(files) - 1
-        self._index = 0
         yield from super().segment_video(files, labels)
 
     def _start(self, frame: np.ndarray, labels: np.ndarray) -> None:
@@ -79,6 +76,7 @@ class LiVOSPropagator(Propagator):
         network = build_network(o["repo"], o["checkpoint"], o["model"], str(self._device), o["random_init"])
         evaluation = import_upstream("livos", "livos.eval")
         self._processor = evaluation.InferenceCore(network)
+        self._index = 0
         image = resize_shorter(rgb_tensor(frame, self._device), int(o["size"]))
         mask = torch.from_numpy(labels.astype(np.float32)).to(self._device)
         mask = F.interpolate(mask[None, None], size=image.shape[-2:], mode="nearest")[0, 0].long()
@@ -88,10 +86,10 @@ class LiVOSPropagator(Propagator):
     def step(self, frame: np.ndarray) -> np.ndarray:
         import torch
 
-        self._index = getattr(self, "_index", 0) + 1
+        self._index += 1
         image = resize_shorter(rgb_tensor(frame, self._device), int(self.options["size"]))
         with torch.inference_mode():
-            prob = self._processor.step(image, None, None, self._index == getattr(self, "_last", -1))
+            prob = self._processor.step(image, None, None, self._index == self._last)
         ids = [self._processor.object_manager.tmp_id_to_obj[t].id for t in range(1, prob.shape[0])]
         labels, self.scores = labels_from_probabilities(prob, ids, frame.shape[:2])
         return labels

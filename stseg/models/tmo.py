@@ -38,10 +38,8 @@ import numpy as np
 from .base import OptionError, Propagator
 from .upstream import (
     TORCHVISION_RESNET101,
-    checkout,
     import_upstream,
-    load_state,
-    offline_backbones,
+    prepare,
     require_complete,
     resolve_device,
 )
@@ -98,9 +96,7 @@ def build_network(repo: str | None, checkpoint: str | None, backbone: str = "rn1
     """The upstream ``TMO`` network with the checkpoint loaded."""
     if backbone not in ("rn101", "mitb1"):
         raise OptionError(f"tmo: backbone={backbone!r} must be 'rn101' or 'mitb1'")
-    checkout("tmo", repo)
-    offline_backbones(TORCHVISION_RESNET101)
-    state = load_state("tmo", checkpoint, random_init)
+    _, state = prepare("tmo", repo, checkpoint, random_init, TORCHVISION_RESNET101)
     tmo_module = import_upstream("tmo", "tmo")
     network = tmo_module.TMO(backbone, aos)
     if state is not None:

@@ -38,6 +38,7 @@ __all__ = [
     "UpstreamError",
     "checkout",
     "configuration_problem",
+    "prepare",
     "import_upstream",
     "offline_backbones",
     "MODEL_ZOO_RESNETS",
@@ -75,11 +76,15 @@ def _fix(model: str) -> str:
     )
 
 
+def _repo_setting(model: str, repo: str | os.PathLike[str] | None) -> tuple[str | os.PathLike[str] | None, str]:
+    """The configured checkout (the option, else ``$STSEG_<MODEL>_REPO``) and that variable's name."""
+    variable = f"STSEG_{model.upper()}_REPO"
+    return repo or os.environ.get(variable), variable
+
+
 def checkout(model: str, repo: str | os.PathLike[str] | None) -> Path:
     """The upstream checkout of ``model`` (option, else ``STSEG_<MODEL>_REPO``), added to ``sys.path``."""
-    variable = f"STSEG_{model.upper()}_REPO"
-    if repo is None:
-        repo = os.environ.get(variable)
+    repo, variable = _repo_setting(model, repo)
     if not repo:
         raise UpstreamError(f"{model}: no upstream checkout configured (options.repo or ${variable}). {_fix(model)}")
     path = Path(repo).expanduser().resolve()
@@ -116,8 +121,7 @@ def checkout_commit(path: Path) -> str | None:
 
 def configuration_problem(model: str, options: Mapping[str, Any]) -> str | None:
     """What is missing for ``model`` to run with ``options`` (checkout, checkpoint), checked at parse time."""
-    variable = f"STSEG_{model.upper()}_REPO"
-    repo = options.get("repo") or os.environ.get(variable)
+    repo, variable = _repo_setting(model, options.get("repo"))
     marker = UPSTREAM[model][2]
     if not repo:
         return f"no upstream checkout of {model} configured (options.repo or ${variable}). {_fix(model)}"
@@ -131,6 +135,15 @@ def configuration_problem(model: str, options: Mapping[str, Any]) -> str | None:
         return (f"{model} checkpoint {checkpoint} not found. Download the released weights (README: 'External "
                 "models') or fix options.checkpoint.")
     return None
+
+
+def prepare(model: str, repo: str | None, checkpoint: str | None, random_init: bool,
+            backbones: Mapping[str, str]) -> tuple[Path, dict | None]:
+    """What every driver does before building its network: the checkout (put on ``sys.path``), the
+    offline backbones, and the checkpoint's state dict (None for ``random_init``)."""
+    path = checkout(model, repo)
+    offline_backbones(backbones)
+    return path, load_state(model, checkpoint, random_init)
 
 
 def import_upstream(model: str, module: str) -> Any:

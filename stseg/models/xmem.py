@@ -28,11 +28,9 @@ import numpy as np
 from .base import Propagator
 from .upstream import (
     MODEL_ZOO_RESNETS,
-    checkout,
     import_upstream,
     labels_from_probabilities,
-    load_state,
-    offline_backbones,
+    prepare,
     require_complete,
     resize_shorter,
     resolve_device,
@@ -63,9 +61,7 @@ def xmem_config(options: dict[str, Any]) -> dict[str, Any]:
 def build_network(repo: str | None, checkpoint: str | None, config: dict[str, Any], device: str = "cpu",
                   random_init: bool = False):
     """The upstream ``XMem`` network with the checkpoint loaded (``config`` gets its sizes, as upstream)."""
-    checkout("xmem", repo)
-    offline_backbones(MODEL_ZOO_RESNETS)
-    state = load_state("xmem", checkpoint, random_init)  # weights_only=True, before upstream reads the file
+    _, state = prepare("xmem", repo, checkpoint, random_init, MODEL_ZOO_RESNETS)  # weights_only=True, before upstream reads it
     network_module = import_upstream("xmem", "model.network")
     network = network_module.XMem(config, None if state is None else str(checkpoint), map_location="cpu")
     if state is not None:
