@@ -233,6 +233,11 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         print(f"{video:<24} {count:>7} {row.J:8.4f} {row.F:8.4f} {row.JF:8.4f}")
     label = "J&Ḟ (MOSE)" if args.variant == "mose" else "J&F"
     print(f"{'all objects (pooled)':<24} {len(table):>7} {table.J.mean():8.4f} {table.F.mean():8.4f} {table.JF.mean():8.4f}   {label}")
+    if args.variant == "mose":  # as MOSEv2's score.py: objects without such frames are left out of each mean
+        for name in ("disappear", "reappear"):
+            counted = int(table[f"{name}_J"].notna().sum())
+            value = (table[f"{name}_J"].mean() + table[f"{name}_F"].mean()) / 2
+            print(f"{name}ance J&Ḟ {value:.4f} ({counted} object(s) with such frames)")
 
 
 def build_parser() -> argparse.ArgumentParser:

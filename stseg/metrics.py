@@ -26,15 +26,42 @@ the union bounding box of its two masks grown by one pixel, which gives the same
 boundary pixels and matches as the full frame (see :func:`_object_crop`) at a
 fraction of the cost.
 
-The **MOSE variant** (``variant="mose"``) follows MOSEv2's scorer as described in
-the project background: ``J = (|P ∩ G| + 1) / (|P ∪ G| + 1)`` and an area-adaptive
-boundary radius ``min(ceil(0.1 * sqrt(|G|)), 0.008 * hypot(H, W))`` ("J&Ḟ").
+The **MOSE variant** (``variant="mose"``) equals MOSEv2's official scorer
+(henghuiding/MOSE-api, ``MOSEv2/sam2_rcms/tools/score.py`` with ``metricsv2.py``;
+tested against that code itself): ``J = (|P ∩ G| + 1) / (|P ∪ G| + 1)`` and Ḟ,
+the boundary F with an area-adaptive radius ``min(ceil(0.1 * sqrt(|G|)), cap)``
+where ``cap = 0.008 * ||(H, W)||`` is *not* rounded (7.837 px at 854×480); an
+empty ground truth uses the cap.  The objects are the first-frame ids.  Beside
+J&Ḟ the scorer reports the **disappearance** and **reappearance** J&Ḟ: per
+object, the frames are cut into maximal runs where its ground truth is empty
+(disappearance) or not (reappearance); a run that starts at the first scored
+frame is not counted; each counted run contributes its mean J and mean Ḟ, and
+the object's figure is the mean over its runs (none: no figure).  See
+:func:`appearance_runs`.
+
+**The footprint rule.**  Both scorers dilate with scikit-image's ``disk(r)``,
+which builds its grid as ``np.arange(-r, r + 1)``.  For an integer radius (DAVIS:
+``ceil(0.008 * diagonal)``; MOSE below the cap) that is the centred
+``(2r+1)²`` disk.  For the non-integer MOSE cap it is not: ``disk(7.837)`` is a
+17×17 grid of the coordinates ``-7.837, -6.837, ..., 8.163``, a 191-pixel disk
+whose centre sits 0.163 px off the array's middle, and OpenCV anchors it at the
+middle.  :func:`disk` builds exactly that array (a centred 15×15, 193-pixel disk
+gives a slightly higher Ḟ on most frames).
+
+**Objects that are not numbered 1..n** (a first frame with ids 1, 3, 7): the
+official DAVIS 2017 evaluation counts objects ``1..max id``, so the missing ids
+are objects whose ground truth is empty on every frame, scored as perfect
+when no prediction uses them.  ``evaluate(..., variant="davis")`` follows that
+count (with a warning naming the missing ids); the MOSE variant and the
+pipeline's own scoring use the ids that are present.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import warnings
+from functools import lru_cache
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +78,8 @@ __all__ = [
     "disk",
     "boundary_map",
     "boundary_radius",
+    "mose_boundary_radius",
+    "appearance_runs",
     "frame_scores",
     "joint_histogram",
     "sequence_statistics",
@@ -68,11 +97,31 @@ class EvaluationError(ValueError):
     """Inputs that cannot be scored, with the file and the fix."""
 
 
+@lru_cache(maxsize=64)
+def _disk(radius: float) -> np.ndarray:
+    kernel = disk(radius)
+    kernel.flags.writeable = False
+    return kernel
+
+
 def disk(radius: float) -> np.ndarray:
-    """scikit-image's ``disk``: ``uint8`` ones where ``x² + y² <= r²`` on a ``(2⌊r⌋+1)²`` grid."""
-    span = np.arange(-math.floor(radius), math.floor(radius) + 1)
+    """scikit-image's ``disk(radius)``: ``uint8`` ones where ``x² + y² <= r²`` on the grid ``np.arange(-r, r + 1)``.
+
+    For an integer ``r`` this is the centred ``(2r+1)²`` disk; for a non-integer
+    one the grid's coordinates are offset (module docstring, "The footprint rule").
+    """
+    span = np.arange(-radius, radius + 1)
     x, y = np.meshgrid(span, span)
     return ((x**2 + y**2) <= radius**2).astype(np.uint8)
+
+
+def mose_boundary_radius(gt_area: int, height: int, width: int) -> float:
+    """Ḟ's tolerance as MOSEv2's ``f_measure_adaptive(mode='area', bound_th=0.1)``:
+    ``min(ceil(0.1 * sqrt(area)), cap)`` with the un-rounded ``cap = 0.008 * ||(H, W)||``; the cap for an empty ground truth."""
+    cap = BOUND_TH * float(np.linalg.norm((height, width)))
+    if gt_area == 0:
+        return cap
+    return min(cap, float(np.ceil(0.1 * np.sqrt(gt_area))))
 
 
 def boundary_radius(height: int, width: int, bound_th: float = BOUND_TH) -> float:
@@ -202,8 +251,7 @@ def frame_scores(
             f_values[index] = 1.0
             continue
         if variant == "mose":
-            adaptive = min(math.ceil(0.1 * math.sqrt(gt_area[obj])), BOUND_TH * math.hypot(height, width))
-            object_kernel = disk(adaptive)
+            object_kernel = _disk(mose_boundary_radius(int(gt_area[obj]), height, width))
         else:
             object_kernel = kernel
         f_values[index] = _boundary_f(pred == obj, gt == obj, object_kernel)
@@ -227,36 +275,69 @@ def sequence_statistics(values: np.ndarray) -> tuple[float, float, float]:
     return mean, recall, decay
 
 
+def appearance_runs(empty: Sequence[bool]) -> tuple[list[slice], list[slice]]:
+    """The disappearance and reappearance runs of one object's scored frames, as MOSEv2's ``score.py`` counts them.
+
+    ``empty[t]``: the ground truth of the object is empty on scored frame ``t``.
+    The frames are cut into maximal runs of equal ``empty``; a run of empty frames
+    is a disappearance, a run of non-empty frames a reappearance, except a run that
+    starts at the first scored frame (nothing disappeared or reappeared there).
+    """
+    empty = np.asarray(empty, dtype=bool)
+    starts = [0, *(np.flatnonzero(empty[1:] != empty[:-1]) + 1).tolist()]
+    ends = starts[1:] + [len(empty)]
+    gone: list[slice] = []
+    back: list[slice] = []
+    for start, end in zip(starts[1:], ends[1:]):
+        (gone if empty[start] else back).append(slice(start, end))
+    return gone, back
+
+
+def _runs_mean(values: np.ndarray, runs: list[slice]) -> float:
+    return float(np.mean([values[run].mean() for run in runs])) if runs else float("nan")
+
+
 @dataclass
 class VideoScores:
-    """Per-frame J and F of every object of one video (``(objects, scored frames)`` arrays)."""
+    """Per-frame J and F of every object of one video (``(objects, scored frames)`` arrays).
+
+    ``empty`` marks the frames where an object's ground truth is empty (for the
+    MOSE disappearance / reappearance figures).
+    """
 
     video: str
     objects: tuple[int, ...]
     frames: tuple[str, ...]
     j: np.ndarray
     f: np.ndarray
+    empty: np.ndarray | None = None
+    variant: str = "davis"
 
     def rows(self) -> list[dict]:
-        """One dict per object: J/F mean, recall, decay and J&F mean."""
+        """One dict per object: J/F mean, recall, decay and J&F mean (MOSE: and the disappearance /
+        reappearance J, Ḟ and J&Ḟ, NaN for an object without such runs)."""
         out = []
         for index, obj in enumerate(self.objects):
             jm, jr, jd = sequence_statistics(self.j[index])
             fm, fr, fd = sequence_statistics(self.f[index])
-            out.append(
-                {
-                    "video": self.video,
-                    "object": obj,
-                    "frames": len(self.frames),
-                    "J": jm,
-                    "F": fm,
-                    "JF": (jm + fm) / 2,
-                    "J_recall": jr,
-                    "F_recall": fr,
-                    "J_decay": jd,
-                    "F_decay": fd,
-                }
-            )
+            row = {
+                "video": self.video,
+                "object": obj,
+                "frames": len(self.frames),
+                "J": jm,
+                "F": fm,
+                "JF": (jm + fm) / 2,
+                "J_recall": jr,
+                "F_recall": fr,
+                "J_decay": jd,
+                "F_decay": fd,
+            }
+            if self.variant == "mose" and self.empty is not None:
+                gone, back = appearance_runs(self.empty[index])
+                for name, runs in (("disappear", gone), ("reappear", back)):
+                    j_run, f_run = _runs_mean(self.j[index], runs), _runs_mean(self.f[index], runs)
+                    row.update({f"{name}_J": j_run, f"{name}_F": f_run, f"{name}_JF": (j_run + f_run) / 2})
+            out.append(row)
         return out
 
 
@@ -272,12 +353,15 @@ def score_video(
     video: str = "",
     variant: str = "davis",
     objects: Sequence[int] | None = None,
+    count_to_max: bool = False,
 ) -> VideoScores:
     """Score one video's predictions against its ground truth, the official way.
 
     ``gt_dir`` holds the ground-truth PNGs (every frame to score), ``pred_dir``
     the predicted PNGs for (at least) the same frame names.  ``objects`` defaults
-    to the ids in the first ground-truth frame.
+    to the ids in the first ground-truth frame; with ``count_to_max`` to
+    ``1..max id`` as the official DAVIS 2017 evaluation counts them (a warning
+    names the ids that are missing from the first frame).
     """
     gt_dir, pred_dir = Path(gt_dir), Path(pred_dir)
     video = video or gt_dir.name
@@ -293,8 +377,17 @@ def score_video(
             f"{' ...' if len(missing) > 5 else ''} of video {video!r}. Every ground-truth frame needs a prediction."
         )
     if objects is None:
-        first = read_label_map(gt_files[frames[0]])
-        objects = object_ids(first)
+        objects = object_ids(read_label_map(gt_files[frames[0]]))
+        if count_to_max and objects:
+            missing_ids = sorted(set(range(1, max(objects) + 1)) - set(objects))
+            if missing_ids:
+                warnings.warn(
+                    f"{gt_files[frames[0]]}: object id(s) {missing_ids} are missing from the first frame (ids "
+                    f"{list(objects)}); the DAVIS 2017 evaluation counts objects 1..{max(objects)}, so each missing "
+                    "id is scored as an object with empty ground truth.",
+                    stacklevel=2,
+                )
+                objects = tuple(range(1, max(objects) + 1))
     objects = tuple(objects)
     scored = frames[1:-1]
 
@@ -337,6 +430,7 @@ def score_arrays(
     allowed[[0, *objects]] = True
     j = np.zeros((len(objects), len(frames)))
     f = np.zeros((len(objects), len(frames)))
+    empty = np.zeros((len(objects), len(frames)), dtype=bool)
     kernel = None
     count = 0
     for t, (gt, pred, name) in enumerate(pairs):
@@ -356,14 +450,16 @@ def score_arrays(
         if kernel is None:
             kernel = disk(boundary_radius(*gt.shape))
         j[:, t], f[:, t] = frame_scores(gt, pred, objects, variant, kernel, hist)
+        empty[:, t] = hist.sum(axis=1)[list(objects)] == 0
         count += 1
     if count != len(frames):
         raise EvaluationError(f"video {video!r}: {count} frame pairs scored, {len(frames)} expected")
-    return VideoScores(video=video, objects=objects, frames=tuple(frames), j=j, f=f)
+    return VideoScores(video=video, objects=objects, frames=tuple(frames), j=j, f=f, empty=empty, variant=variant)
 
 
 def _score_task(args: tuple) -> list[dict]:
-    return score_video(*args).rows()
+    gt_dir, pred_dir, video, variant = args
+    return score_video(gt_dir, pred_dir, video, variant, count_to_max=variant == "davis").rows()
 
 
 def evaluate(
@@ -373,7 +469,12 @@ def evaluate(
     variant: str = "davis",
     workers: int = 1,
 ):
-    """Score every video; return a pandas DataFrame with one row per (video, object)."""
+    """Score every video; return a pandas DataFrame with one row per (video, object).
+
+    ``davis`` counts each video's objects ``1..max id`` as the official DAVIS 2017
+    evaluation does (module docstring); ``mose`` scores the first frame's ids and adds
+    the disappearance / reappearance columns.
+    """
     import pandas as pd
 
     gt_root, pred_root = Path(gt_root), Path(pred_root)

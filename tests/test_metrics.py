@@ -1,4 +1,5 @@
 import math
+from pathlib import Path
 import subprocess
 import sys
 
@@ -246,3 +247,27 @@ def test_agrees_with_vos_benchmark_on_multi_object_frames(small_demo):
         for k, obj in enumerate((1, 2, 3)):
             assert peer.object_iou[obj][-1] == pytest.approx(j[k], abs=1e-12)
             assert peer.boundary_f[obj][-1] == pytest.approx(f[k], abs=1e-12)
+
+
+# ---------------------------------------------------------------- object ids that are not 1..n
+#: J&F of mose_cases.write_sparse_ids by davis2017-evaluation itself (mose_cases.official_davis_jf)
+OFFICIAL_SPARSE_IDS_JF = 0.8528118348396777
+
+
+def test_sparse_ids_are_counted_as_the_official_davis_evaluation_does(tmp_path):
+    import os
+
+    from mose_cases import official_davis_jf, write_sparse_ids
+
+    write_sparse_ids(tmp_path)
+    expected = OFFICIAL_SPARSE_IDS_JF
+    checkout = os.environ.get("STSEG_DAVIS_EVAL_REPO")
+    if checkout:  # the official code itself, beside the stored value
+        expected = official_davis_jf(Path(checkout), tmp_path)
+        assert abs(expected - OFFICIAL_SPARSE_IDS_JF) < 1e-12
+    with pytest.warns(UserWarning, match=r"object id\(s\) \[2, 4, 5, 6\] are missing from the first frame"):
+        table = evaluate(tmp_path / "gt", tmp_path / "pred", None, "davis")
+    assert table["object"].tolist() == [1, 2, 3, 4, 5, 6, 7]
+    assert abs(table["J"].mean() / 2 + table["F"].mean() / 2 - expected) < 1e-12
+    present = evaluate(tmp_path / "gt", tmp_path / "pred", None, "mose")  # MOSE: the ids that are there
+    assert present["object"].tolist() == [1, 3, 7]
