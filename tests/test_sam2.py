@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -82,6 +85,69 @@ def test_bounded_memory_gives_the_unmodified_predictors_masks(checkpoint, long_v
     assert sum(int((m > 0).sum()) for m in reference.values()) > 0  # not trivially empty
     scores = (tmp_path / "True" / "scores.csv").read_text().splitlines()
     assert scores[0] == "frame,object,score" and len(scores) == 1 + 21 * 3
+
+
+def stseg_sam2_job(checkpoint, dataset, video, out, **options):
+    """``stseg infer`` with the sam2 model at its defaults (only size, image size and device set), one thread."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import REPO
+    from sam2_reference import IMAGE_SIZE, ONE_THREAD
+
+    settings = {"size": "tiny", "image_size": IMAGE_SIZE, "device": "cpu", "checkpoint": str(checkpoint), **options}
+    subprocess.run(
+        [sys.executable, "-m", "stseg.cli", "infer", "--model-type", "sam2", "--options", json.dumps(settings), "--quiet",
+         "--frames", str(dataset / "JPEGImages" / video), "--annotation", str(dataset / "Annotations" / video / "00000.png"),
+         "--out", str(out)],
+        check=True, cwd=REPO, env={**os.environ, **ONE_THREAD, "PYTHONPATH": str(REPO)}, capture_output=True,
+    )
+    return out
+
+
+@pytest.fixture(scope="module")
+def upstream_checkpoint(tmp_path_factory):
+    from sam2_reference import make_checkpoint
+
+    return make_checkpoint(tmp_path_factory.mktemp("vos") / "sam2.1_hiera_tiny_random.pt")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("bounded", [True, False])
+def test_defaults_give_the_masks_of_sam2s_vos_inference_script(upstream_checkpoint, tmp_path, bounded):
+    """stseg's sam2 job equals SAM2's own tools/vos_inference.py (run as a script, or its stored output) on every
+    frame after the first of a real two-object DAVIS video longer than the memory window."""
+    import os
+
+    from conftest import shared_dataset
+    from sam2_reference import STORED, VIDEO, digest, pack, run_vos_inference
+
+    dataset = shared_dataset("davis-multiobj")
+    ours = pack(stseg_sam2_job(upstream_checkpoint, dataset, VIDEO, tmp_path / "stseg", bounded_memory=bounded))
+    checkout = os.environ.get("STSEG_SAM2_REPO")
+    if checkout:  # the script itself
+        theirs = pack(run_vos_inference(Path(checkout), upstream_checkpoint, dataset, tmp_path))
+        assert theirs.keys() == ours.keys() and len(ours) == 49
+        for frame in theirs:
+            differ = int((theirs[frame] != ours[frame]).sum())
+            assert differ == 0, f"frame {frame}: {differ} pixels differ from vos_inference.py"
+    expected = json.loads(STORED.read_text())["frames"]  # what the script wrote (python tests/sam2_reference.py)
+    got = digest(ours)
+    assert got.keys() == expected.keys()
+    wrong = [f for f in expected if got[f] != expected[f]]
+    assert not wrong, f"frames {wrong[:5]} differ from vos_inference.py's stored output: e.g. {got[wrong[0]]} vs {expected[wrong[0]]}"
+
+
+def test_postprocessing_is_an_option_and_changes_the_masks(upstream_checkpoint, long_video, tmp_path):
+    """The sam2 package builder's post-processing (vos_inference.py's --apply_postprocessing) is off by default."""
+    from stseg.models.sam2 import SAM2Propagator
+
+    assert SAM2Propagator.defaults["apply_postprocessing"] is False
+    plain = stseg_sam2_job(upstream_checkpoint, long_video, "crossing", tmp_path / "plain")
+    post = stseg_sam2_job(upstream_checkpoint, long_video, "crossing", tmp_path / "post", apply_postprocessing=True)
+    differ = sum(int((read_label_map(p) != read_label_map(post / p.name)).sum()) for p in sorted(plain.glob("*.png")))
+    assert differ > 0
 
 
 def test_bounded_state_holds_only_the_window(checkpoint, long_video):

@@ -22,8 +22,14 @@ unmodified predictor's (tested); memory stays flat in the video's length
 Options: ``size`` (tiny, small, base_plus, large), ``checkpoint`` (a SAM 2.1
 checkpoint; required unless ``random_init``), ``device`` (auto: CUDA when
 present), ``image_size`` (1024 as released; smaller for tests), ``bfloat16``
-(autocast on CUDA), ``bounded_memory``, ``random_init`` (random weights: tests
-and benchmarks only).  Checkpoints are read with ``torch.load(weights_only=True)``.
+(autocast on CUDA), ``bounded_memory``, ``apply_postprocessing`` (False, as
+SAM2's ``tools/vos_inference.py`` evaluates; True: the package builder's default
+post-processing), ``random_init`` (random weights: tests and benchmarks only).
+
+**Fidelity.**  With its defaults the job writes exactly the masks of SAM2's own
+``tools/vos_inference.py`` at that script's defaults on frames 1, 2, ... (tested
+on a real DAVIS video longer than the memory window, one thread); frame 0 is the
+annotation itself, where the script writes the model's reconstruction of it.  Checkpoints are read with ``torch.load(weights_only=True)``.
 """
 
 from __future__ import annotations
@@ -81,8 +87,16 @@ def resolve_device(device: str) -> str:
     return device
 
 
-def build_predictor(size: str, checkpoint: str | None, device: str, image_size: int = 1024):
-    """The upstream ``SAM2VideoPredictor`` (random weights when ``checkpoint`` is None)."""
+def build_predictor(size: str, checkpoint: str | None, device: str, image_size: int = 1024,
+                    apply_postprocessing: bool = False):
+    """The upstream ``SAM2VideoPredictor`` built as SAM2's ``tools/vos_inference.py`` builds it
+    (random weights when ``checkpoint`` is None).
+
+    Like that script (the source of SAM2's published VOS numbers) it passes
+    ``apply_postprocessing=False`` (the package's builder defaults to True: dynamic
+    multimask fallback, binarised prompt masks in the memory encoder, hole filling)
+    and ``++model.non_overlap_masks=true``.
+    """
     from sam2.build_sam import build_sam2_video_predictor
 
     if size not in SIZES:
@@ -94,7 +108,8 @@ def build_predictor(size: str, checkpoint: str | None, device: str, image_size: 
             "set models.<name>.options.checkpoint in the config to its path."
         )
     return build_sam2_video_predictor(
-        SIZES[size], ckpt_path=checkpoint, device=device, hydra_overrides_extra=config_overrides(image_size)
+        SIZES[size], ckpt_path=checkpoint, device=device, apply_postprocessing=apply_postprocessing,
+        hydra_overrides_extra=["++model.non_overlap_masks=true", *config_overrides(image_size)],
     )
 
 
@@ -148,6 +163,7 @@ class SAM2Propagator(Propagator):
         "image_size": 1024,
         "bfloat16": True,
         "bounded_memory": True,
+        "apply_postprocessing": False,
         "random_init": False,
     }
 
@@ -173,7 +189,8 @@ class SAM2Propagator(Propagator):
                 f"models.<name>.options.checkpoint to a SAM 2.1 checkpoint ({CHECKPOINT_NAMES.get(self.options['size'], '?')}) "
                 "or a fine-tuned one."
             )
-        return build_predictor(self.options["size"], checkpoint, resolve_device(self.options["device"]), int(self.options["image_size"]))
+        return build_predictor(self.options["size"], checkpoint, resolve_device(self.options["device"]),
+                               int(self.options["image_size"]), bool(self.options["apply_postprocessing"]))
 
     def segment_video(self, files: Sequence[Path], labels: np.ndarray) -> Iterator[np.ndarray]:
         import torch
