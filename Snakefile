@@ -19,6 +19,11 @@ if workflow.overwrite_configfiles:
     config.clear()
     config.update(copy.deepcopy(workflow.config_settings.overwrite_config))
 
+# a key given twice in a config file is refused (YAML keeps the last one silently)
+from stseg.workflow import check_config_files
+
+check_config_files(workflow.overwrite_configfiles or workflow.configfiles)
+
 
 
 include: "rules/common.smk"

@@ -62,9 +62,9 @@ def fabricate_outputs(results: Path, videos: int) -> None:
     stages = [
         [results / "masks" / m / n for m in MODELS for n in names],
         [results / "boxes" / f"{n}.csv" for n in names] + [results / "fused" / f"{n}.csv" for n in names],
-        [results / "pseudo" / n for n in names] + [results / "pseudo" / f"{n}.weights.csv" for n in names],
+        [results / "pseudo" / n for n in names] + [results / "weights" / f"{n}.csv" for n in names],
         [results / "scores" / f"{n}.csv" for n in names],
-        [results / "final" / n for n in names] + [results / "selection" / f"{n}{s}.csv" for n in names for s in ("", ".outcome")],
+        [results / "final" / n for n in names] + [results / stage / f"{n}.csv" for n in names for stage in ("selection", "outcome")],
         [results / "report" / "overlays" / f"{n}.png" for n in names]
         + [results / f for f in ("summary.csv", "summary_overall.csv", "summary.txt", "submission.zip")],
         [results / "report" / "scores.png"],

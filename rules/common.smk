@@ -115,6 +115,13 @@ def voter_pairs(wildcards):
     return [f"{m}={PLAN.raw_masks(m, wildcards.video)}" for m in PLAN.voting_models]
 
 
+def ground_truth_files(wildcards):
+    """Every ground-truth PNG of the video: correcting one reruns the jobs that score against it."""
+    if PLAN.has_ground_truth(wildcards.video):
+        return PLAN.annotation_files(wildcards.video)
+    return []
+
+
 def ground_truth_args(wildcards):
     if PLAN.has_ground_truth(wildcards.video):
         return ["--gt", PLAN.annotation_dir(wildcards.video)]

@@ -4,7 +4,7 @@
 rule summarize:
     input:
         scores=expand(f"{RESULTS}/scores/{{video}}.csv", video=VIDEOS),
-        outcomes=expand(f"{RESULTS}/selection/{{video}}.outcome.csv", video=VIDEOS),
+        outcomes=expand(f"{RESULTS}/outcome/{{video}}.csv", video=VIDEOS),
     output:
         per_video=report(
             f"{RESULTS}/summary.csv",

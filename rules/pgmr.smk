@@ -56,7 +56,7 @@ rule pseudolabel:
         annotation=first_annotation,
     output:
         labels=directory(f"{RESULTS}/pseudo/{{video}}"),
-        weights=f"{RESULTS}/pseudo/{{video}}.weights.csv",
+        weights=f"{RESULTS}/weights/{{video}}.csv",
     params:
         masks=voter_pairs,
         threshold=pgmr("threshold"),
@@ -83,6 +83,7 @@ rule score:
     input:
         masks=masks_of(MODELS),
         pseudo=f"{RESULTS}/pseudo/{{video}}",
+        gt=ground_truth_files,
     output:
         f"{RESULTS}/scores/{{video}}.csv",
     params:
@@ -104,10 +105,11 @@ rule select:
     input:
         scores=f"{RESULTS}/scores/{{video}}.csv",
         masks=masks_of(MODELS),
+        gt=ground_truth_files,
     output:
         final=directory(f"{RESULTS}/final/{{video}}"),
         selection=f"{RESULTS}/selection/{{video}}.csv",
-        outcome=f"{RESULTS}/selection/{{video}}.outcome.csv",
+        outcome=f"{RESULTS}/outcome/{{video}}.csv",
     params:
         masks=mask_pairs(MODELS),
         strategy=pgmr("strategy"),

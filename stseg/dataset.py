@@ -24,9 +24,11 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
-from .masks import MaskFormatError, atomic_path, object_ids, read_label_map
+from .names import RULE, name_problem
+from .masks import MaskFormatError, atomic_path, object_ids, read_label_map, read_palette
 
 __all__ = ["DatasetError", "VideoInfo", "list_videos", "inspect_video", "validate_dataset", "video_paths"]
 
@@ -88,9 +90,11 @@ def list_videos(
         names = sorted(entry.name for entry in os.scandir(frames_root) if entry.is_dir() and not entry.name.startswith("."))
     seen: set[str] = set()
     unique = [n for n in names if not (n in seen or seen.add(n))]
-    bad = [n for n in unique if n in ("", ".", "..") or "/" in n or "\\" in n or "\0" in n]
+    bad = {n: problem for n in unique if (problem := name_problem(n))}
     if bad:
-        raise DatasetError(f"video names {bad!r} cannot be used: a video name must be a plain folder name.")
+        listed = "; ".join(f"{n[:60]!r}{'...' if len(n) > 60 else ''}: {why}" for n, why in bad.items())
+        raise DatasetError(f"video name(s) cannot be used ({listed}): {RULE}. Rename the video folders "
+                           "(JPEGImages/ and Annotations/) or fix the video list.")
     return unique
 
 
@@ -105,8 +109,12 @@ def _scan(folder: Path, suffixes: tuple[str, ...]) -> dict[str, os.DirEntry[str]
     return found
 
 
+#: bumped whenever the checks change, so a cached "valid" from older checks is not trusted
+VALIDATION_VERSION = "2"
+
+
 def _fingerprint(entries: list[os.DirEntry[str]]) -> str:
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(VALIDATION_VERSION.encode())  # new checks invalidate older caches
     for entry in sorted(entries, key=lambda e: e.path):
         stat = entry.stat()
         digest.update(f"{entry.path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
@@ -137,6 +145,26 @@ def inspect_video(root: str | os.PathLike[str], video: str, cache_dir: str | os.
     return info
 
 
+def background_index_problem(path: str | os.PathLike[str], labels: np.ndarray) -> str | None:
+    """A palette whose black (the background colour) is an index other than 0 that the image uses, while index 0
+    is another colour: object ids are palette indices, so the background would be read as an object."""
+    palette = read_palette(path)
+    colours = [tuple(palette[3 * i : 3 * i + 3]) for i in range(256)]
+    if colours[0] == (0, 0, 0):
+        return None
+    used = set(np.unique(labels).tolist())
+    black = [i for i in sorted(used) if colours[i] == (0, 0, 0)]
+    if not black:
+        return None
+    return (
+        f"{path}: the background (black) is palette index {black[0]}, and index 0 is the colour {colours[0]}. "
+        "Object ids are palette indices (0 = background, 1..N = objects), as DAVIS and MOSE store them; "
+        "this PNG was probably saved by an adaptive colour conversion. Re-save it with the background at "
+        f"index 0, e.g. ids = np.array(img); ids = np.where(ids == {black[0]}, 0, np.where(ids == 0, {black[0]}, ids)) "
+        "and a palette with black first."
+    )
+
+
 def _inspect(frame_dir: Path, ann_dir: Path, video: str, jpegs: dict, pngs: dict) -> VideoInfo:
     problems: list[str] = []
     if not jpegs:
@@ -149,6 +177,19 @@ def _inspect(frame_dir: Path, ann_dir: Path, video: str, jpegs: dict, pngs: dict
         )
     frames = sorted(jpegs, key=int)
     numbers = [int(s) for s in frames]
+    same: dict[int, list[str]] = {}
+    for stem in frames:
+        same.setdefault(int(stem), []).append(stem + ".jpg")
+    clashes = {n: names for n, names in same.items() if len(names) > 1}
+    if clashes:
+        shown = "; ".join(f"{' and '.join(sorted(names))} are both frame {n}" for n, names in list(clashes.items())[:5])
+        raise DatasetError(f"{frame_dir}: two files name one frame ({shown}). Keep one name per frame "
+                           "(00003.jpg, as the rest of the video) and remove the other.")
+    if len(frames) < 3:
+        raise DatasetError(
+            f"{frame_dir}: {len(frames)} frame(s); a video needs at least 3 (J&F scores the frames between the "
+            "first and the last). Remove this video from the dataset or the video list."
+        )
     missing = sorted(set(range(numbers[0], numbers[-1] + 1)) - set(numbers))
     if missing:
         width = len(frames[0])
@@ -196,7 +237,10 @@ def _inspect(frame_dir: Path, ann_dir: Path, video: str, jpegs: dict, pngs: dict
                     f"{size[0]}x{size[1]}. Annotations must have the frames' resolution."
                 )
             objects = object_ids(labels)
-            if not objects:
+            background = background_index_problem(path, labels)
+            if background:
+                problems.append(background)
+            elif not objects:
                 problems.append(
                     f"{path}: the first-frame annotation has no object (every pixel is background). "
                     "Give each object to segment its own id (1, 2, ...)."

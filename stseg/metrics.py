@@ -369,6 +369,11 @@ def score_video(
     if not gt_files:
         raise EvaluationError(f"{gt_dir}: no ground-truth PNGs for video {video!r}.")
     frames = sorted(gt_files, key=lambda s: (int(s) if s.isdigit() else math.inf, s))
+    if len(frames) < 3:
+        raise EvaluationError(
+            f"{gt_dir}: {len(frames)} ground-truth frame(s) for video {video!r}; J&F scores the frames between the "
+            "first and the last, so a video needs at least 3. Leave it out (--videos) or complete its ground truth."
+        )
     pred_files = _frame_files(pred_dir)
     missing = [f for f in frames[1:-1] if f not in pred_files]
     if missing:

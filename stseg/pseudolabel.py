@@ -27,7 +27,7 @@ pass gives the final pseudo-label.  Models that agree with the consensus on an
 object steer that object's label; a model that drifts off loses its say.
 
 Frame 0 is the given annotation.  On-disk format: ``pseudo/<video>/<frame>.png``
-(palette PNGs like the masks) and ``pseudo/<video>.weights.csv`` (model, object,
+(palette PNGs like the masks) and ``weights/<video>.csv`` (model, object,
 iou, weight).  Every pass streams the frames, so memory does not grow with the
 length of the video.
 """

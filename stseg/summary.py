@@ -103,7 +103,7 @@ def failure_report(results: str | os.PathLike[str], videos: Sequence[str]) -> pd
     results = Path(results)
     rows = []
     for video in videos:
-        if (results / "selection" / f"{video}.outcome.csv").is_file():
+        if (results / "outcome" / f"{video}.csv").is_file():
             continue
         logs = {p: p.read_text(errors="replace") for p in (results / "logs").rglob(f"{glob_escape(video)}.log")
                 if p.is_file()}

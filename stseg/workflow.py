@@ -8,24 +8,67 @@ logic here is unit-tested like the rest of the package.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shlex
 import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
+
+import yaml
 
 from .dataset import DatasetError, VideoInfo, list_videos, validate_dataset
-from .models import get_spec
+from .models import OptionError, check_options, get_spec
+from .names import RULE, name_problem
 
-__all__ = ["ConfigError", "ModelEntry", "Plan", "load_schema"]
+__all__ = ["ConfigError", "ModelEntry", "Plan", "check_config_files", "check_finite", "load_schema"]
 
 SCHEMA = Path(__file__).with_name("schemas") / "config.schema.yaml"
 
 
 class ConfigError(ValueError):
     """A config that passes the schema but names something that does not exist; the message says which."""
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping (plain YAML keeps the last silently)."""
+
+
+def _unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False):
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise ConfigError(
+                f"{node.start_mark.name}: the key {key!r} is given twice in one mapping (lines {seen[key] + 1} and "
+                f"{key_node.start_mark.line + 1}); YAML would keep the last silently. Keep one of them; nothing was run."
+            )
+        seen[key] = key_node.start_mark.line
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
+
+
+def check_config_files(paths: Sequence[str | os.PathLike[str]]) -> None:
+    """Refuse config files with a duplicated key (Snakemake reads them with plain YAML)."""
+    for path in paths:
+        with open(path) as handle:
+            yaml.load(handle, Loader=_UniqueKeyLoader)
+
+
+def check_finite(config: Any, key: str = "") -> None:
+    """Refuse NaN and infinities anywhere in the config (JSON-schema bounds let NaN through)."""
+    if isinstance(config, Mapping):
+        for name, value in config.items():
+            check_finite(value, f"{key}.{name}" if key else str(name))
+    elif isinstance(config, (list, tuple)):
+        for index, value in enumerate(config):
+            check_finite(value, f"{key}[{index}]")
+    elif isinstance(config, float) and not math.isfinite(config):
+        raise ConfigError(f"{key}: {config} is not a finite number. Give a number; nothing was run.")
 
 
 def load_schema() -> Path:
@@ -114,8 +157,20 @@ class Plan:
 
             print(f"stseg: generating the demo dataset in {root} ...", file=sys.stderr)
             write_demo(root)
+        check_finite(config)
+        if results.resolve() == root.resolve() or root.resolve() in results.resolve().parents:
+            raise ConfigError(
+                f"results: {results} lies inside the dataset folder {root}; the next run would read the results as "
+                "part of the dataset. Choose a 'results:' folder outside dataset.root; nothing was run."
+            )
         check_writable(results)
         finetune_runs = dict(config.get("finetune", {}) or {})
+        for kind, names in (("models", config["models"]), ("finetune", finetune_runs)):
+            for name in names:
+                problem = name_problem(name)
+                if problem:
+                    raise ConfigError(f"{kind}: the name {name[:60]!r} cannot be used: {problem}; {RULE}. "
+                                      f"Rename it under '{kind}:' in the config; nothing was run.")
         models = {}
         for name, entry in config["models"].items():
             spec = get_spec(entry.get("type", name))  # unknown type: error listing the known ones
@@ -131,6 +186,10 @@ class Plan:
                     f"(README: 'External models') or fix the path."
                 )
             options = entry.get("options", {}) or {}
+            try:
+                check_options(spec.name, options, f"models.{name}.options")
+            except OptionError as error:
+                raise ConfigError(str(error)) from None
             checkpoint = options.get("checkpoint")
             if checkpoint is not None and not spec.external and not Path(checkpoint).expanduser().is_file():
                 raise ConfigError(
@@ -157,6 +216,12 @@ class Plan:
         if unknown:
             raise ConfigError(f"pgmr.models names {unknown}, which are not under models: ({sorted(models)})")
         chosen = pgmr.get("models") or list(models)
+        box_voters = [m for m in chosen if not models[m].foreground_only]
+        if int(pgmr.get("min_votes", 1)) > len(box_voters):
+            raise ConfigError(
+                f"pgmr.min_votes is {pgmr['min_votes']} but only {len(box_voters)} model(s) vote for the fused boxes "
+                f"({box_voters}); no object could ever be kept. Lower pgmr.min_votes or add voting models."
+            )
         if not any(not models[m].foreground_only for m in chosen):
             raise ConfigError(
                 f"pgmr.models ({chosen}) has only foreground-only models; the fused boxes need at least one model "
@@ -183,6 +248,11 @@ class Plan:
 
     def annotation_dir(self, video: str) -> str:
         return str(self.root / "Annotations" / video)
+
+    def annotation_files(self, video: str) -> list[str]:
+        """Every frame's annotation PNG (for a video with ground truth on every frame)."""
+        folder = self.root / "Annotations" / video
+        return [str(folder / f"{frame}.png") for frame in self.videos[video].frames]
 
     def first_annotation(self, video: str) -> str:
         return str(self.root / "Annotations" / video / f"{self.videos[video].first_frame}.png")

@@ -21,7 +21,7 @@ from PIL import Image
 
 from conftest import REPO, tree_digest
 from stseg.masks import write_label_map
-from test_workflow import MODELS, snakemake
+from test_workflow import MODELS, SNAKEMAKE, snakemake
 
 pytestmark = pytest.mark.slow
 
@@ -159,6 +159,100 @@ def case_dataset_missing(data, config):
     return ["nowhere: dataset folder does not exist", "Set dataset.root"]
 
 
+# --- the second round (issue: nothing lost, nothing stale, nothing silently wrong) -----------------------
+def case_model_name_into_the_dataset(data, config):
+    config["models"]["../../data/JPEGImages"] = {"type": "copy"}
+    return ["models: the name '../../data/JPEGImages' cannot be used: it contains '/'", "Rename it under 'models:'"]
+
+
+def case_model_name_outside_the_results(data, config):
+    config["models"]["../../../escaped"] = {"type": "copy"}
+    return ["models: the name '../../../escaped' cannot be used: it contains '/'", "nothing was run"]
+
+
+def case_finetune_run_name_outside_the_results(data, config):
+    config["finetune"] = {"../../../x": {"train_root": "../data", "init_checkpoint": "x.pt"}}
+    return ["finetune: the name '../../../x' cannot be used: it contains '/'", "Rename it under 'finetune:'"]
+
+
+def case_video_name_read_as_an_option(data, config):
+    copy_broken_video(data, "-broken")
+    return ["video name(s) cannot be used ('-broken': it starts with '-')", "Rename the video folders"]
+
+
+def case_video_name_with_wildcard_braces(data, config):
+    copy_broken_video(data, "a{broken}")
+    return ["video name(s) cannot be used ('a{broken}': it contains '{', '}')"]
+
+
+def case_video_name_too_long(data, config):
+    copy_broken_video(data, "broken" + "x" * 240)
+    return ["it is 246 bytes long (at most 200)", "a name must be one plain folder name of at most 200 bytes"]
+
+
+def case_background_not_palette_index_0(data, config):
+    """As PIL's adaptive conversion saves it: black (the background) at index 5, an object's colour at index 0."""
+    _, annotations = copy_broken_video(data)
+    labels = np.array(Image.open(annotations / "00000.png"))
+    swapped = np.where(labels == 0, 5, np.where(labels == 1, 0, labels)).astype(np.uint8)
+    image = Image.fromarray(swapped, "P")
+    palette = [128, 0, 0, 0, 128, 0, 128, 128, 0, 0, 0, 128, 128, 0, 128, 0, 0, 0] + [255] * (768 - 18)
+    image.putpalette(palette)
+    image.save(annotations / "00000.png")
+    return ["broken/00000.png: the background (black) is palette index 5, and index 0 is the colour (128, 0, 0)",
+            "Re-save it with the background at index 0"]
+
+
+def case_two_names_for_one_frame(data, config):
+    frames, _ = copy_broken_video(data)
+    shutil.copy(frames / "00003.jpg", frames / "3.jpg")
+    return ["broken: two files name one frame (00003.jpg and 3.jpg are both frame 3)", "remove the other"]
+
+
+def case_one_frame_video(data, config):
+    frames, annotations = copy_broken_video(data)
+    for path in [*sorted(frames.glob("*.jpg"))[1:], *sorted(annotations.glob("*.png"))[1:]]:
+        path.unlink()
+    return ["broken: 1 frame(s); a video needs at least 3"]
+
+
+def case_two_frame_video(data, config):
+    frames, annotations = copy_broken_video(data)
+    for path in [*sorted(frames.glob("*.jpg"))[2:], *sorted(annotations.glob("*.png"))[2:]]:
+        path.unlink()
+    return ["broken: 2 frame(s); a video needs at least 3", "Remove this video"]
+
+
+def case_nan_in_the_config(data, config):
+    config["pgmr"] = {"weighting": "adaptive", "gamma": float("nan")}
+    return ["pgmr.gamma: nan is not a finite number"]
+
+
+def case_nan_threshold(data, config):
+    config["pgmr"] = {"threshold": float("nan")}
+    return ["pgmr.threshold: nan is not a finite number"]
+
+
+def case_min_votes_above_the_voters(data, config):
+    config["pgmr"] = {"min_votes": 3}
+    return ["pgmr.min_votes is 3 but only 2 model(s) vote for the fused boxes", "Lower pgmr.min_votes"]
+
+
+def case_bad_option_value(data, config):
+    config["models"]["flow"] = {"type": "flow", "options": {"scale": "big"}}
+    return ["models.flow.options.scale: 'big' is not a number (the default is 1.0)"]
+
+
+def case_unknown_option(data, config):
+    config["models"]["flow"] = {"type": "flow", "options": {"scael": 0.5}}
+    return ["models.flow.options: unknown option(s) ['scael'] for model type 'flow'"]
+
+
+def case_results_inside_the_dataset(data, config):
+    config["results"] = "../data/JPEGImages/results"
+    return ["lies inside the dataset folder ../data", "Choose a 'results:' folder outside dataset.root"]
+
+
 CASES = {name[5:]: fn for name, fn in globals().items() if name.startswith("case_")}
 
 
@@ -289,3 +383,61 @@ def test_a_job_short_of_memory_is_retried_with_more(small_demo, tmp_path):
         capture_output=True, text=True)
     assert alone.returncode == 2 and not (tmp_path / "alone").exists()
     assert "sam2 needs about 201 MB for" in alone.stderr and "mem_mb=180. Retries get attempt x mem_mb" in alone.stderr
+
+
+def test_a_key_given_twice_in_the_config_is_refused(finished, tmp_path):
+    base = tmp_path / "copy"
+    shutil.copytree(finished, base, symlinks=True)
+    before = results_digest(base / "work")
+    text = ("dataset: {root: ../data}\nresults: results\nmodels:\n  flow: {type: flow}\n"
+            "  appearance: {type: appearance}\n  flow: {type: copy}\n")
+    (base / "work" / "dup.yaml").write_text(text)
+    result = subprocess.run([*SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(base / "work"),
+                             "--configfile", str(base / "work" / "dup.yaml"), "--cores", "1"],
+                            capture_output=True, text=True)
+    assert result.returncode != 0
+    assert "dup.yaml: the key 'flow' is given twice in one mapping (lines 4 and 6)" in result.stderr
+    assert results_digest(base / "work") == before
+
+
+def test_evaluate_refuses_a_video_with_two_ground_truth_frames(small_demo, tmp_path):
+    gt = tmp_path / "gt" / "short"
+    gt.mkdir(parents=True)
+    for frame in ("00000.png", "00001.png"):
+        shutil.copy(small_demo / "Annotations" / "twins" / frame, gt / frame)
+    shutil.copytree(gt, tmp_path / "pred" / "short")
+    result = subprocess.run([sys.executable, "-m", "stseg.cli", "evaluate", "--gt", str(tmp_path / "gt"),
+                             "--pred", str(tmp_path / "pred")], capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 2
+    assert "2 ground-truth frame(s) for video 'short'; J&F scores the frames between the first and the last" in result.stderr
+
+
+def test_names_that_used_to_collide_both_run(small_demo, tmp_path):
+    """``twins`` and ``twins.outcome``: every per-video output has its own folder and one suffix."""
+    data = tmp_path / "data"
+    shutil.copytree(small_demo, data)
+    for stage in ("JPEGImages", "Annotations"):
+        shutil.copytree(data / stage / "twins", data / stage / "twins.outcome")
+    (tmp_path / "work").mkdir()
+    config = {**BASE_CONFIG, "dataset": {"root": str(data), "videos": ["twins", "twins.outcome"]}}
+    snakemake(tmp_path / "work", config, "--cores", "2")
+    results = tmp_path / "work" / "results"
+    for video in ("twins", "twins.outcome"):
+        assert len(list((results / "final" / video).glob("*.png"))) == 10
+        assert (results / "outcome" / f"{video}.csv").is_file() and (results / "weights" / f"{video}.csv").is_file()
+    assert (results / "outcome" / "twins.csv").read_text().splitlines()[1:] == \
+           [line.replace("twins.outcome,", "twins,") for line in (results / "outcome" / "twins.outcome.csv").read_text().splitlines()[1:]]
+
+
+def test_a_corrected_ground_truth_frame_reruns_its_scoring(finished, tmp_path):
+    from test_workflow import job_counts
+
+    base = tmp_path / "copy"
+    shutil.copytree(finished, base, symlinks=True)
+    assert "Nothing to be done" in snakemake(base / "work", BASE_CONFIG, "--dry-run").stdout
+    target = base / "data" / "Annotations" / "twins" / "00005.png"
+    corrected = np.array(Image.open(target))
+    corrected[:4, :4] = 1  # a corrected ground truth (the same bytes rewritten would not count: Snakemake checks sums)
+    write_label_map(target, corrected)
+    plan = job_counts(snakemake(base / "work", BASE_CONFIG, "--dry-run").stdout)
+    assert plan.get("score") == 1 and plan.get("select") == 1 and "infer" not in plan and "pseudolabel" not in plan

@@ -74,7 +74,7 @@ def test_foreground_only_model_through_the_workflow(small_demo, tmp_path):
         assert ((split > 0) <= (raw > 0)).all()  # never outside the foreground
         assert set(np.unique(split)) - {0} <= set(np.unique(first)) - {0}
         log = (results / "logs" / "pseudolabel" / f"{video}.log").read_text()
-        assert (results / "pseudo" / f"{video}.weights.csv").read_text().count("fg,0,") == 1, log
+        assert (results / "weights" / f"{video}.csv").read_text().count("fg,0,") == 1, log
     scores = pd.read_csv(results / "summary.csv")
     assert set(scores.loc[scores["model"] == "fg", "video"]) == {"crossing", "fast-ball", "twins"}
     # the fused boxes come from the object-level models only

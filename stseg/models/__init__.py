@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 from .base import OptionError, Propagator
 
-__all__ = ["ModelSpec", "REGISTRY", "UnknownModelError", "known_models", "get_spec", "build_model", "OptionError", "Propagator"]
+__all__ = ["ModelSpec", "REGISTRY", "UnknownModelError", "known_models", "get_spec", "build_model", "check_options", "model_class", "OptionError", "Propagator"]
 
 
 @dataclass(frozen=True)
@@ -69,9 +69,44 @@ def get_spec(model_type: str) -> ModelSpec:
         ) from None
 
 
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return type(value).__name__
+
+
+def model_class(model_type: str) -> type[Propagator]:
+    module_name, class_name = get_spec(model_type).target.split(":")
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def check_options(model_type: str, options: Mapping[str, Any], where: str = "options") -> None:
+    """Option names and value types against the model's ``defaults`` (at parse time: one error before any job).
+
+    A default of ``None`` takes any value; an integer default takes integers only.
+    """
+    defaults = model_class(model_type).defaults
+    unknown = sorted(set(options) - set(defaults))
+    if unknown:
+        raise OptionError(f"{where}: unknown option(s) {unknown} for model type {model_type!r}; "
+                          f"known options: {sorted(defaults)}. Fix the option's name in the config.")
+    for name, value in options.items():
+        default = defaults[name]
+        if default is None:
+            continue
+        expected = _kind(default)
+        integer = isinstance(default, int) and not isinstance(default, bool)
+        wrong = _kind(value) != expected or (integer and not isinstance(value, int))
+        if wrong:
+            want = "an integer" if integer else {"bool": "true or false", "number": "a number", "string": "a string"}.get(expected, expected)
+            raise OptionError(f"{where}.{name}: {value!r} is not {want} (the default is {default!r}). "
+                              "Fix the option's value in the config.")
+
+
 def build_model(model_type: str, options: Mapping[str, Any] | None = None) -> Propagator:
     """Instantiate a registered model with its options (unknown options are an error)."""
-    spec = get_spec(model_type)
-    module_name, class_name = spec.target.split(":")
-    cls = getattr(importlib.import_module(module_name), class_name)
-    return cls(**dict(options or {}))
+    return model_class(model_type)(**dict(options or {}))
