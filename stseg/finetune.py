@@ -28,7 +28,7 @@ import csv
 import os
 import random
 import socket
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -183,6 +183,25 @@ def __getattr__(name: str):  # RecordingTrainer is built on first use: importing
     raise AttributeError(name)
 
 
+def verified_copy(checkpoint: str | os.PathLike[str], workdir: Path) -> Path:
+    """The initial checkpoint read with ``torch.load(weights_only=True)`` and saved again in ``workdir``.
+
+    The sam2 trainer reads its initial weights with ``torch.load``'s default, which
+    would run code pickled into a planted file on a torch whose default is not
+    ``weights_only=True``; the trainer is given this copy, made of tensors only.
+    """
+    import torch
+
+    from .masks import atomic_path
+
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    target = workdir / "init-checkpoint.verified.pt"
+    workdir.mkdir(parents=True, exist_ok=True)
+    with atomic_path(target) as tmp:
+        torch.save(state, tmp)
+    return target
+
+
 def finetune(settings: FinetuneSettings) -> Path:
     """Run the fine-tuning; write ``settings.out_checkpoint``; return the losses file."""
     import torch
@@ -198,8 +217,9 @@ def finetune(settings: FinetuneSettings) -> Path:
         )
     try:
         register_omegaconf_resolvers()
-    except Exception:  # already registered in this process
+    except ValueError:  # OmegaConf: already registered in this process
         pass
+    settings = replace(settings, init_checkpoint=str(verified_copy(settings.init_checkpoint, Path(settings.workdir))))
     config = compose_config(settings)
     workdir = Path(config.launcher.experiment_log_dir)
     (workdir / LOSS_LOG).unlink(missing_ok=True)

@@ -169,7 +169,13 @@ def offline_backbones(files: Mapping[str, str], cache: str | os.PathLike[str] | 
     for name, builder in files.items():
         target = checkpoints / name
         if target.is_file():
-            continue
+            try:  # torch.hub reads this file with weights_only=False: only tensors may be in it
+                torch.load(target, map_location="cpu", weights_only=True)
+                continue
+            except Exception as error:  # noqa: BLE001 - any failure means the file is not a plain state dict
+                print(f"stseg: {target} is not a plain state dict ({type(error).__name__}); rebuilding it",
+                      file=sys.stderr)
+                target.unlink()
         torch.manual_seed(0)
         state = getattr(torchvision.models, builder)(weights=None).state_dict()
         tmp = target.with_name(f".{name}.{os.getpid()}.partial")
