@@ -19,7 +19,8 @@ from pathlib import Path
 
 import cv2
 
-from stseg.inference import list_frames, read_frames, run_model
+from stseg.dataset import list_frames, read_frames
+from stseg.inference import run_model
 from stseg.masks import read_label_map, write_label_map
 from stseg.models import build_model
 

@@ -27,11 +27,12 @@ from stseg.boxes import video_boxes
 from stseg.fusion import fuse_boxes
 from stseg.masks import object_ids, read_label_map
 from stseg.metrics import score_arrays, score_video
-from stseg.pseudolabel import PseudoLabelConfig, build_pseudo_labels
+from stseg.pseudolabel import build_pseudo_labels
+from stseg.settings import PseudoLabelSettings, defaults
 from stseg.selection import chosen_models, per_object_frames, select
 
 MODELS = ["copy", "flow", "global", "appearance"]
-DEFAULT = PseudoLabelConfig(weighting="uniform", ring_weight=0.75, redundancy_power=8.0)
+DEFAULT = defaults(PseudoLabelSettings, weighting="uniform", ring_weight=0.75, redundancy_power=8.0)
 VOTERS = ["flow", "global", "appearance"]
 VARIANTS = {
     "all four vote, equal weights, boxes": (MODELS, replace(DEFAULT, redundancy_power=0)),

@@ -136,8 +136,9 @@ def foreground_args(wildcards):
     return args
 
 
-def pgmr(key):
-    return PLAN.pgmr[key]
+def settings(stage):
+    """The stage's typed settings as one JSON argument (stseg.settings; defaults from the schema)."""
+    return PLAN.settings_json(stage)
 
 
 def final_root(wildcards, input):
@@ -145,8 +146,12 @@ def final_root(wildcards, input):
 
 
 def model_weights(wildcards):
-    """The model's weights file, so that new weights rerun its jobs (fine-tuned or configured)."""
+    """The model's weights file, so that new weights rerun its jobs (fine-tuned or configured); for a
+    precomputed model its folder of masks for the video."""
     entry = PLAN.models[wildcards.model]
+    if entry.type == "precomputed":  # a missing folder is the job's clear error, not a missing input
+        folder = os.path.join(os.path.expanduser(entry.options["path"]), wildcards.video)
+        return [folder] if os.path.isdir(folder) else []
     weights = entry.checkpoint or entry.options.get("checkpoint")
     return [] if weights is None else [os.path.expanduser(weights)]
 

@@ -84,7 +84,7 @@ rule overlay:
         ),
     params:
         masks=mask_pairs(MODELS),
-        strategy=pgmr("strategy"),
+        strategy=PLAN.stages["select"].strategy,
     log:
         f"{RESULTS}/logs/overlay/{{video}}.log",
     benchmark:

@@ -11,8 +11,7 @@ rule fuse:
         boxes=f"{RESULTS}/boxes/{{video}}.csv",
     params:
         masks=mask_pairs(PLAN.box_voters),
-        min_votes=pgmr("min_votes"),
-        weighting=pgmr("box_weighting"),
+        settings=settings("fuse"),
     log:
         f"{RESULTS}/logs/fuse/{{video}}.log",
     benchmark:
@@ -20,8 +19,8 @@ rule fuse:
     conda:
         "../envs/stseg.yaml"
     shell:
-        "stseg fuse --masks {params.masks:q} --annotation {input.annotation:q} --min-votes {params.min_votes}"
-        " --weighting {params.weighting:q} --boxes-out {output.boxes:q} --out {output.fused:q} > {log:q} 2>&1"
+        "stseg fuse --masks {params.masks:q} --annotation {input.annotation:q} --settings {params.settings:q}"
+        " --boxes-out {output.boxes:q} --out {output.fused:q} > {log:q} 2>&1"
 
 
 rule split_foreground:
@@ -34,7 +33,7 @@ rule split_foreground:
         directory(f"{RESULTS}/masks/{{model}}/{{video}}"),
     params:
         masks=mask_pairs(PLAN.box_voters),
-        ring_weight=pgmr("ring_weight"),
+        settings=settings("split_foreground"),
     log:
         f"{RESULTS}/logs/split_foreground/{{model}}/{{video}}.log",
     benchmark:
@@ -45,7 +44,7 @@ rule split_foreground:
         "../envs/stseg.yaml"
     shell:
         "stseg split-foreground --foreground {input.foreground:q} --masks {params.masks:q}"
-        " --annotation {input.annotation:q} --fused {input.fused:q} --ring-weight {params.ring_weight}"
+        " --annotation {input.annotation:q} --fused {input.fused:q} --settings {params.settings:q}"
         " --out {output:q} > {log:q} 2>&1"
 
 
@@ -59,12 +58,7 @@ rule pseudolabel:
         weights=f"{RESULTS}/weights/{{video}}.csv",
     params:
         masks=voter_pairs,
-        threshold=pgmr("threshold"),
-        ring_weight=pgmr("ring_weight"),
-        boxes="" if pgmr("use_boxes") else "--no-boxes",
-        weighting=pgmr("weighting"),
-        gamma=pgmr("gamma"),
-        redundancy=pgmr("redundancy_power"),
+        settings=settings("pseudolabel"),
         foreground=foreground_args,
     log:
         f"{RESULTS}/logs/pseudolabel/{{video}}.log",
@@ -74,9 +68,8 @@ rule pseudolabel:
         "../envs/stseg.yaml"
     shell:
         "stseg pseudolabel --masks {params.masks:q} --annotation {input.annotation:q} --fused {input.fused:q}"
-        " --threshold {params.threshold} --ring-weight {params.ring_weight} {params.boxes}"
-        " --weighting {params.weighting:q} --gamma {params.gamma} --redundancy-power {params.redundancy}"
-        " {params.foreground:q} --out {output.labels:q} --weights-out {output.weights:q} > {log:q} 2>&1"
+        " --settings {params.settings:q} {params.foreground:q} --out {output.labels:q}"
+        " --weights-out {output.weights:q} > {log:q} 2>&1"
 
 
 rule score:
@@ -84,12 +77,13 @@ rule score:
         masks=masks_of(MODELS),
         pseudo=f"{RESULTS}/pseudo/{{video}}",
         gt=ground_truth_files,
+        frames=frames_dir,
     output:
         f"{RESULTS}/scores/{{video}}.csv",
     params:
         masks=mask_pairs(MODELS),
         gt=ground_truth_args,
-        variant=config["evaluation"]["variant"],
+        settings=settings("score"),
     log:
         f"{RESULTS}/logs/score/{{video}}.log",
     benchmark:
@@ -98,13 +92,14 @@ rule score:
         "../envs/stseg.yaml"
     shell:
         "stseg score --video {wildcards.video:q} --masks {params.masks:q} --pseudo {input.pseudo:q}"
-        " {params.gt:q} --variant {params.variant} --out {output:q} > {log:q} 2>&1"
+        " --frames {input.frames:q} {params.gt:q} --settings {params.settings:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule select:
     input:
         scores=f"{RESULTS}/scores/{{video}}.csv",
         masks=masks_of(MODELS),
+        pseudo=f"{RESULTS}/pseudo/{{video}}",
         gt=ground_truth_files,
     output:
         final=directory(f"{RESULTS}/final/{{video}}"),
@@ -112,9 +107,8 @@ rule select:
         outcome=f"{RESULTS}/outcome/{{video}}.csv",
     params:
         masks=mask_pairs(MODELS),
-        strategy=pgmr("strategy"),
         gt=ground_truth_args,
-        variant=config["evaluation"]["variant"],
+        settings=settings("select"),
     log:
         f"{RESULTS}/logs/select/{{video}}.log",
     benchmark:
@@ -123,5 +117,5 @@ rule select:
         "../envs/stseg.yaml"
     shell:
         "stseg select --video {wildcards.video:q} --scores {input.scores:q} --masks {params.masks:q}"
-        " --strategy {params.strategy} {params.gt:q} --variant {params.variant} --final {output.final:q}"
+        " --pseudo {input.pseudo:q} {params.gt:q} --settings {params.settings:q} --final {output.final:q}"
         " --out {output.selection:q} --outcome {output.outcome:q} > {log:q} 2>&1"

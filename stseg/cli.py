@@ -69,73 +69,68 @@ def cmd_infer(args: argparse.Namespace) -> None:
     print(f"{args.model_type}: {stats['frames']} frames in {stats['seconds']:.2f} s ({stats['fps']:.1f} frames/s)")
 
 
-def cmd_boxes(args: argparse.Namespace) -> None:
-    from .boxes import video_boxes
-    from .tables import write_table
-
-    table = video_boxes(args.masks, _objects(args.annotation))
-    write_table(table, args.out)
-
-
 def cmd_fuse(args: argparse.Namespace) -> None:
     import pandas as pd
 
     from .boxes import video_boxes
     from .fusion import fuse_boxes
-    from .tables import read_table, write_table
+    from .settings import FuseSettings, from_json
+    from .tables import write_table
 
-    if bool(args.boxes) == bool(args.masks):
-        raise SystemExit("stseg fuse: give either --masks MODEL=DIR ... (with --annotation) or --boxes MODEL=CSV ...")
-    if args.masks:
-        objects = _objects(args.annotation)
-        tables = {name: video_boxes(path, objects) for name, path in _pairs(args.masks, "--masks").items()}
-    else:
-        tables = {name: read_table(path) for name, path in _pairs(args.boxes, "--boxes").items()}
+    settings = from_json(FuseSettings, args.settings)
+    objects = _objects(args.annotation)
+    tables = {name: video_boxes(path, objects) for name, path in _pairs(args.masks, "--masks").items()}
     if args.boxes_out:
         write_table(pd.concat([t.assign(model=name)[["model", *t.columns]] for name, t in tables.items()],
                               ignore_index=True), args.boxes_out)
-    write_table(fuse_boxes(tables, args.min_votes, args.weighting), args.out)
+    write_table(fuse_boxes(tables, settings.min_votes, settings.box_weighting), args.out)
 
 
 def cmd_pseudolabel(args: argparse.Namespace) -> None:
-    from .pseudolabel import PseudoLabelConfig, build_pseudo_labels
+    from .pseudolabel import build_pseudo_labels
+    from .settings import PseudoLabelSettings, from_json
     from .tables import read_table, write_table
 
-    config = PseudoLabelConfig(
-        threshold=args.threshold, ring_weight=args.ring_weight, use_boxes=not args.no_boxes,
-        weighting=args.weighting, gamma=args.gamma, redundancy_power=args.redundancy_power,
-        foreground_models=tuple(args.foreground_model or ()),
-    )
+    settings = from_json(PseudoLabelSettings, args.settings)
     fused = read_table(args.fused) if args.fused else None
-    weights = build_pseudo_labels(_pairs(args.masks, "--masks"), args.annotation, fused, args.out, config)
+    weights = build_pseudo_labels(_pairs(args.masks, "--masks"), args.annotation, fused, args.out, settings,
+                                  tuple(args.foreground_model or ()))
     if args.weights_out:
         write_table(weights, args.weights_out)
 
 
 def cmd_split_foreground(args: argparse.Namespace) -> None:
     from .foreground import split_foreground
+    from .settings import SplitSettings, from_json
     from .tables import read_table
 
+    settings = from_json(SplitSettings, args.settings)
     masks = _pairs(args.masks, "--masks") if args.masks else {}
     fused = read_table(args.fused) if args.fused else None
-    split_foreground(args.foreground, masks, args.annotation, fused, args.out, args.ring_weight)
+    split_foreground(args.foreground, masks, args.annotation, fused, args.out, settings.ring_weight)
 
 
 def cmd_score(args: argparse.Namespace) -> None:
+    from .dataset import list_frames
     from .scoring import score_models
+    from .settings import ScoreSettings, from_json
     from .tables import write_table
 
-    table = score_models(args.video, _pairs(args.masks, "--masks"), args.pseudo, args.gt, args.variant)
+    settings = from_json(ScoreSettings, args.settings)
+    frames = list_frames(args.frames) if args.frames else []
+    table = score_models(args.video, _pairs(args.masks, "--masks"), args.pseudo, settings, args.gt, frames)
     write_table(table, args.out)
 
 
 def cmd_select(args: argparse.Namespace) -> None:
     from .selection import run_selection
+    from .settings import SelectSettings, from_json
     from .tables import read_table, write_table
 
+    settings = from_json(SelectSettings, args.settings)
     masks = _pairs(args.masks, "--masks")
     scores = read_table(args.scores)
-    table, outcome = run_selection(args.video, scores, list(masks), masks, args.final, args.strategy, args.gt, args.variant)
+    table, outcome = run_selection(args.video, scores, list(masks), masks, args.final, settings, args.pseudo, args.gt)
     write_table(table, args.out)
     write_table(outcome, args.outcome)
 
@@ -270,19 +265,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mem-mb", type=int, help="the job's memory: fail at once if the model needs more")
     p.set_defaults(func=cmd_infer)
 
-    p = sub.add_parser("boxes", help="per-object, per-frame boxes of one model's masks")
-    p.add_argument("--masks", required=True)
-    p.add_argument("--annotation", required=True)
-    p.add_argument("--out", required=True)
-    p.set_defaults(func=cmd_boxes)
-
+    settings = "the stage's settings as JSON (written by the workflow from the config; stseg.settings)"
     p = sub.add_parser("fuse", help="the models' boxes and their average and max fusion (one video)")
-    p.add_argument("--masks", nargs="+", metavar="MODEL=DIR", help="the voting models' masks (boxes computed here)")
-    p.add_argument("--annotation", help="first-frame annotation (the objects), with --masks")
-    p.add_argument("--boxes", nargs="+", metavar="MODEL=CSV", help="or: box tables written by `stseg boxes`")
+    p.add_argument("--masks", nargs="+", required=True, metavar="MODEL=DIR", help="the voting models' masks")
+    p.add_argument("--annotation", required=True, help="first-frame annotation (the objects)")
     p.add_argument("--boxes-out", help="write every model's boxes here (one table, column `model` first)")
-    p.add_argument("--min-votes", type=int, default=1)
-    p.add_argument("--weighting", default="agreement", choices=["agreement", "uniform"])
+    p.add_argument("--settings", required=True, help=settings)
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_fuse)
 
@@ -292,12 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fused")
     p.add_argument("--out", required=True)
     p.add_argument("--weights-out")
-    p.add_argument("--threshold", type=float, default=0.5)
-    p.add_argument("--ring-weight", type=float, default=0.75)
-    p.add_argument("--no-boxes", action="store_true")
-    p.add_argument("--weighting", default="uniform", choices=["uniform", "adaptive"])
-    p.add_argument("--gamma", type=float, default=2.0)
-    p.add_argument("--redundancy-power", type=float, default=8.0)
+    p.add_argument("--settings", required=True, help=settings)
     p.add_argument("--foreground-model", action="append", help="a model whose masks are foreground only (TMO)")
     p.set_defaults(func=cmd_pseudolabel)
 
@@ -306,16 +289,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--masks", nargs="*", metavar="MODEL=DIR", help="object-level voting models' masks")
     p.add_argument("--annotation", required=True)
     p.add_argument("--fused", help="fused boxes of the video")
-    p.add_argument("--ring-weight", type=float, default=0.75)
+    p.add_argument("--settings", required=True, help=settings)
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_split_foreground)
 
-    p = sub.add_parser("score", help="J&F of every model against the pseudo-labels (and ground truth)")
+    p = sub.add_parser("score", help="J&F of every model against the pseudo-labels (and ground truth), edge alignment")
     p.add_argument("--video", required=True)
     p.add_argument("--masks", nargs="+", required=True, metavar="MODEL=DIR")
     p.add_argument("--pseudo", required=True)
+    p.add_argument("--frames", help="the video's JPEG folder (for the edge alignment)")
     p.add_argument("--gt")
-    p.add_argument("--variant", default="davis", choices=["davis", "mose"])
+    p.add_argument("--settings", required=True, help=settings)
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_score)
 
@@ -323,9 +307,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--video", required=True)
     p.add_argument("--scores", required=True)
     p.add_argument("--masks", nargs="+", required=True, metavar="MODEL=DIR", help="in config order (the tie-break)")
-    p.add_argument("--strategy", default="video", choices=["video", "object"])
+    p.add_argument("--pseudo", help="the pseudo-labels (the vote strategy's masks)")
     p.add_argument("--gt")
-    p.add_argument("--variant", default="davis", choices=["davis", "mose"])
+    p.add_argument("--settings", required=True, help=settings)
     p.add_argument("--final", required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--outcome", required=True)

@@ -23,7 +23,9 @@ import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Iterator
 
+import cv2
 import numpy as np
 from PIL import Image
 
@@ -278,3 +280,32 @@ def validate_dataset(
         except DatasetError as error:
             invalid[video] = str(error)
     return valid, invalid
+
+
+def list_frames(frame_dir: str | os.PathLike[str]) -> list[Path]:
+    """The video's frame files in frame order (integer names)."""
+    frame_dir = Path(frame_dir)
+    files = [p for p in frame_dir.iterdir() if p.suffix.lower() in FRAME_SUFFIXES and not p.name.startswith(".")]
+    bad = [p.name for p in files if not p.stem.isdigit()]
+    if bad:
+        raise DatasetError(f"{frame_dir}: frame names must be integers; found {bad[:5]}")
+    if not files:
+        raise DatasetError(f"{frame_dir}: no .jpg frames in this folder.")
+    return sorted(files, key=lambda p: int(p.stem))
+
+
+def read_frames(files: list[Path]) -> Iterator[np.ndarray]:
+    """Decode frames one at a time (BGR ``uint8``), naming the file that fails."""
+    size = None
+    for path in files:
+        frame = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if frame is None:
+            raise DatasetError(f"{path}: cannot decode this JPEG (corrupt or truncated). Re-extract this frame.")
+        if size is None:
+            size = frame.shape
+        elif frame.shape != size:
+            raise DatasetError(
+                f"{path}: frame size {frame.shape[1]}x{frame.shape[0]} differs from the first frame's "
+                f"{size[1]}x{size[0]}. All frames of a video must have one size."
+            )
+        yield frame

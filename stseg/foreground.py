@@ -35,7 +35,8 @@ import numpy as np
 import pandas as pd
 
 from .masks import atomic_dir, object_ids, read_label_map, read_palette, write_label_map
-from .pseudolabel import _fused_lookup, box_prior
+from .fusion import fused_lookup
+from .pseudolabel import box_prior
 
 __all__ = ["split_frame", "split_foreground"]
 
@@ -45,7 +46,7 @@ def split_frame(
     label_maps: Sequence[np.ndarray],
     objects: Sequence[int],
     boxes: Mapping[int, tuple | None] | None,
-    ring_weight: float = 0.75,
+    ring_weight: float,
 ) -> np.ndarray:
     """One frame's foreground (boolean) as a label map of ``objects`` (see the module docstring)."""
     foreground = np.asarray(foreground, bool)
@@ -74,7 +75,7 @@ def split_foreground(
     annotation: str | os.PathLike[str],
     fused: pd.DataFrame | None,
     out_dir: str | os.PathLike[str],
-    ring_weight: float = 0.75,
+    ring_weight: float,
 ) -> int:
     """Write the label maps of one video's foreground masks; return the number of frames."""
     foreground_dir = Path(foreground_dir)
@@ -84,7 +85,7 @@ def split_foreground(
     frames = sorted((p.stem for p in foreground_dir.glob("*.png") if not p.name.startswith(".")), key=int)
     if not frames:
         raise FileNotFoundError(f"{foreground_dir}: no foreground masks")
-    boxes = _fused_lookup(fused) if fused is not None else None
+    boxes = fused_lookup(fused) if fused is not None else None
     with atomic_dir(out_dir) as tmp:
         write_label_map(tmp / f"{frames[0]}.png", labels0, palette)
         for frame in frames[1:]:

@@ -25,7 +25,7 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-__all__ = ["FUSED_COLUMNS", "WEIGHTINGS", "box_iou", "fuse_frame", "fuse_boxes"]
+__all__ = ["FUSED_COLUMNS", "WEIGHTINGS", "FusedBoxes", "box_iou", "fuse_frame", "fuse_boxes", "fused_lookup"]
 
 WEIGHTINGS = ("agreement", "uniform")
 FUSED_COLUMNS = [
@@ -90,3 +90,20 @@ def fuse_boxes(
     order = {f: i for i, f in enumerate(frames)}
     fused = fused.sort_values(["frame", "object"], key=lambda c: c.map(order) if c.name == "frame" else c)
     return fused.reset_index(drop=True)
+
+
+#: one (frame, object)'s fused boxes: (average box, max box), each ``(x0, y0, x1, y1)``; None when not kept
+FusedBoxes = tuple[tuple[float, float, float, float], tuple[float, float, float, float]]
+
+
+def fused_lookup(fused: pd.DataFrame) -> dict[str, dict[int, FusedBoxes | None]]:
+    """A fusion table (``fused/<video>.csv``) as frame -> object -> :data:`FusedBoxes` (None: not kept there)."""
+    lookup: dict[str, dict[int, FusedBoxes | None]] = {}
+    avg_cols = ["avg_x0", "avg_y0", "avg_x1", "avg_y1"]
+    max_cols = ["max_x0", "max_y0", "max_x1", "max_y1"]
+    for row in fused.itertuples(index=False):
+        entry = None
+        if row.kept:
+            entry = (tuple(getattr(row, c) for c in avg_cols), tuple(getattr(row, c) for c in max_cols))
+        lookup.setdefault(str(row.frame), {})[int(row.object)] = entry  # type: ignore[assignment]
+    return lookup

@@ -313,17 +313,24 @@ class VideoScores:
     empty: np.ndarray | None = None
     variant: str = "davis"
 
-    def rows(self) -> list[dict]:
+    def rows(self, skip_absent: bool = False) -> list[dict]:
         """One dict per object: J/F mean, recall, decay and J&F mean (MOSE: and the disappearance /
-        reappearance J, Ḟ and J&Ḟ, NaN for an object without such runs)."""
+        reappearance J, Ḟ and J&Ḟ, NaN for an object without such runs).
+
+        ``skip_absent``: score each object only on the frames where the reference shows it
+        (all frames when it never does); ``frames`` then counts those frames.
+        """
         out = []
         for index, obj in enumerate(self.objects):
-            jm, jr, jd = sequence_statistics(self.j[index])
-            fm, fr, fd = sequence_statistics(self.f[index])
+            keep = np.ones(len(self.frames), dtype=bool)
+            if skip_absent and self.empty is not None and not self.empty[index].all():
+                keep = ~self.empty[index]
+            jm, jr, jd = sequence_statistics(self.j[index][keep])
+            fm, fr, fd = sequence_statistics(self.f[index][keep])
             row = {
                 "video": self.video,
                 "object": obj,
-                "frames": len(self.frames),
+                "frames": int(keep.sum()),
                 "J": jm,
                 "F": fm,
                 "JF": (jm + fm) / 2,

@@ -35,7 +35,6 @@ length of the video.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Mapping, Sequence
 
@@ -43,29 +42,12 @@ import numpy as np
 import pandas as pd
 
 from .masks import atomic_dir, object_ids, read_label_map, read_palette, write_label_map
+from .fusion import fused_lookup
+from .settings import PseudoLabelSettings
 
-__all__ = ["PseudoLabelConfig", "box_prior", "pseudo_label_frame", "build_pseudo_labels"]
+__all__ = ["box_prior", "pseudo_label_frame", "build_pseudo_labels", "redundancy_weights"]
 
 WEIGHTINGS = ("adaptive", "uniform")
-
-
-@dataclass(frozen=True)
-class PseudoLabelConfig:
-    threshold: float = 0.5
-    ring_weight: float = 0.75
-    use_boxes: bool = True
-    weighting: str = "uniform"
-    gamma: float = 2.0
-    redundancy_power: float = 8.0
-    foreground_models: tuple[str, ...] = field(default_factory=tuple)
-
-    def __post_init__(self) -> None:
-        if self.weighting not in WEIGHTINGS:
-            raise ValueError(f"pseudo-label weighting {self.weighting!r} is not one of {WEIGHTINGS}")
-        if not 0 < self.threshold <= 1:
-            raise ValueError("pseudo-label threshold must lie in (0, 1]")
-        if not 0 <= self.ring_weight <= 1:
-            raise ValueError("pseudo-label ring_weight must lie in [0, 1]")
 
 
 def _box_slices(box: Sequence[float], height: int, width: int, grow: str) -> tuple[slice, slice]:
@@ -92,7 +74,7 @@ def pseudo_label_frame(
     weights: np.ndarray,
     objects: Sequence[int],
     boxes: Mapping[int, tuple | None] | None,
-    config: PseudoLabelConfig,
+    config: PseudoLabelSettings,
     foreground: Sequence[np.ndarray] = (),
     foreground_weights: Sequence[float] = (),
 ) -> np.ndarray:
@@ -165,18 +147,6 @@ def redundancy_weights(frames: Iterator[Sequence[np.ndarray]], objects: Sequence
     return 1.0 / (similarity**power).sum(axis=1)
 
 
-def _fused_lookup(fused: pd.DataFrame) -> dict[str, dict[int, tuple | None]]:
-    lookup: dict[str, dict[int, tuple | None]] = {}
-    avg_cols = ["avg_x0", "avg_y0", "avg_x1", "avg_y1"]
-    max_cols = ["max_x0", "max_y0", "max_x1", "max_y1"]
-    for row in fused.itertuples(index=False):
-        entry = None
-        if row.kept:
-            entry = (tuple(getattr(row, c) for c in avg_cols), tuple(getattr(row, c) for c in max_cols))
-        lookup.setdefault(str(row.frame), {})[int(row.object)] = entry
-    return lookup
-
-
 def _frames(mask_dirs: Mapping[str, Path]) -> list[str]:
     first = next(iter(mask_dirs.values()))
     return sorted((p.stem for p in Path(first).glob("*.png") if not p.name.startswith(".")), key=int)
@@ -187,15 +157,19 @@ def build_pseudo_labels(
     annotation: str | os.PathLike[str],
     fused: pd.DataFrame | None,
     out_dir: str | os.PathLike[str],
-    config: PseudoLabelConfig = PseudoLabelConfig(),
+    config: PseudoLabelSettings,
+    foreground_models: Sequence[str] = (),
 ) -> pd.DataFrame:
-    """Write one video's pseudo-labels; return the model weights table."""
+    """Write one video's pseudo-labels; return the model weights table.
+
+    ``foreground_models``: the models among ``mask_dirs`` whose masks are foreground only (TMO).
+    """
     mask_dirs = {name: Path(d) for name, d in mask_dirs.items()}
-    unknown_fg = set(config.foreground_models) - set(mask_dirs)
+    unknown_fg = set(foreground_models) - set(mask_dirs)
     if unknown_fg:
         raise ValueError(f"foreground-only model(s) {sorted(unknown_fg)} have no masks here")
-    object_models = [m for m in mask_dirs if m not in config.foreground_models]
-    fg_models = [m for m in mask_dirs if m in config.foreground_models]
+    object_models = [m for m in mask_dirs if m not in foreground_models]
+    fg_models = [m for m in mask_dirs if m in foreground_models]
     labels0 = read_label_map(annotation)
     palette = read_palette(annotation)
     objects = list(object_ids(labels0))
@@ -204,7 +178,7 @@ def build_pseudo_labels(
         missing = [f for f in frames if not (folder / f"{f}.png").is_file()]
         if missing:
             raise FileNotFoundError(f"{folder}: masks of model {name!r} missing for frame(s) {missing[:5]}")
-    boxes = _fused_lookup(fused) if fused is not None and config.use_boxes else None
+    boxes = fused_lookup(fused) if fused is not None and config.use_boxes else None
 
     def frames_of(weights: np.ndarray, fg_weights: np.ndarray) -> Iterator[tuple[str, list[np.ndarray], list[np.ndarray], np.ndarray]]:
         for frame in frames[1:]:
@@ -222,6 +196,8 @@ def build_pseudo_labels(
         redundancy = redundancy_weights(streamed, objects, config.redundancy_power)
         weights = redundancy.copy()
     iou_table = None
+    if config.weighting not in WEIGHTINGS:
+        raise ValueError(f"pseudo-label weighting {config.weighting!r} is not one of {WEIGHTINGS}")
     if config.weighting == "adaptive" and len(mask_dirs) > 1:
         inter = np.zeros((len(object_models), len(objects)))
         union = np.zeros_like(inter)

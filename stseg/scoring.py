@@ -2,41 +2,67 @@
 
 On-disk format (``scores/<video>.csv``), one row per (reference, model, object):
 ``video, reference`` (``pseudo`` or ``gt``), ``model, object, frames`` (scored
-frames: all but the first and last), ``J, F, JF`` (means over those frames),
-``J_recall, F_recall, J_decay, F_decay``, all at full float precision, computed
-with :mod:`stseg.metrics` (the official DAVIS definitions).
+frames: all but the first and last; against the pseudo-labels with
+``pgmr.absent: skip`` only those where the pseudo-label shows the object),
+``J, F, JF`` (means over those frames), ``J_recall, F_recall, J_decay,
+F_decay``, all at full float precision, computed with :mod:`stseg.metrics` (the
+official DAVIS definitions, or MOSE's with ``evaluation.variant: mose``), and
+``edge``: the model's edge alignment on the object (:mod:`stseg.signals`; on the
+``pseudo`` rows, empty on the ``gt`` rows).
+
+``pgmr.absent``: ``score`` counts every frame against the pseudo-label, so a model
+that predicts nothing where the pseudo-label is empty scores J = 1 there;
+``skip`` leaves those frames out, so that "absent" is rewarded only by the ground
+truth, never by voters that lost the object.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 
 from .metrics import score_video
+from .settings import ScoreSettings
+from .signals import edge_alignment
 
 __all__ = ["SCORE_COLUMNS", "score_models"]
 
-SCORE_COLUMNS = ["video", "reference", "model", "object", "frames", "J", "F", "JF", "J_recall", "F_recall", "J_decay", "F_decay"]
+SCORE_COLUMNS = ["video", "reference", "model", "object", "frames", "J", "F", "JF", "J_recall", "F_recall",
+                 "J_decay", "F_decay", "edge"]
 
 
 def score_models(
     video: str,
     mask_dirs: Mapping[str, str | os.PathLike[str]],
     pseudo_dir: str | os.PathLike[str],
+    settings: ScoreSettings,
     gt_dir: str | os.PathLike[str] | None = None,
-    variant: str = "davis",
-    objects: tuple[int, ...] | None = None,
+    frame_files: Sequence[str | os.PathLike[str]] = (),
 ) -> pd.DataFrame:
-    """J&F of every model against the pseudo-labels (and the ground truth when ``gt_dir`` is given)."""
+    """J&F of every model against the pseudo-labels (and the ground truth when ``gt_dir`` is given), and
+    each model's edge alignment when ``frame_files`` (the video's JPEGs, in order) are given."""
+    if settings.absent not in ("score", "skip"):
+        raise ValueError(f"pgmr.absent must be 'score' or 'skip', not {settings.absent!r}")
     references = {"pseudo": Path(pseudo_dir)}
     if gt_dir is not None:
         references["gt"] = Path(gt_dir)
     rows = []
+    objects: tuple[int, ...] = ()
     for reference, ref_dir in references.items():
+        skip = reference == "pseudo" and settings.absent == "skip"
         for model, mask_dir in mask_dirs.items():
-            result = score_video(ref_dir, mask_dir, video, variant, objects)
-            rows.extend({"reference": reference, "model": model, **row} for row in result.rows())
-    return pd.DataFrame(rows)[SCORE_COLUMNS]
+            result = score_video(ref_dir, mask_dir, video, settings.variant)
+            objects = result.objects
+            rows.extend({"reference": reference, "model": model, **row} for row in result.rows(skip_absent=skip))
+    table = pd.DataFrame(rows)
+    table["edge"] = np.nan
+    if frame_files:
+        edges = edge_alignment(list(frame_files), mask_dirs, objects)
+        index = {obj: k for k, obj in enumerate(objects)}
+        pseudo = table["reference"] == "pseudo"
+        table.loc[pseudo, "edge"] = [float(edges[m][index[o]]) for m, o in zip(table.loc[pseudo, "model"], table.loc[pseudo, "object"])]
+    return table[SCORE_COLUMNS]

@@ -21,6 +21,7 @@ import yaml
 
 from .dataset import DatasetError, VideoInfo, list_videos, validate_dataset
 from .models import OptionError, check_options, get_spec
+from . import settings
 from .names import RULE, name_problem
 
 __all__ = ["ConfigError", "ModelEntry", "Plan", "check_config_files", "check_finite", "load_schema"]
@@ -146,6 +147,8 @@ class Plan:
     models: dict[str, ModelEntry]
     pgmr: Mapping[str, Any] = field(default_factory=dict)
     finetune: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: rule name -> its typed settings (stseg.settings), built once from the validated config
+    stages: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "Plan":
@@ -196,6 +199,13 @@ class Plan:
                     f"models.{name}.options.checkpoint: {checkpoint} not found. Download the model's weights "
                     "(README: 'Models') or fix the path."
                 )
+            if spec.name == "precomputed":
+                folder = options.get("path")
+                if not folder or not Path(folder).expanduser().is_dir():
+                    raise ConfigError(
+                        f"models.{name}.options.path: {folder!r} is not a folder. A precomputed model needs the "
+                        "folder of its masks, <video>/<frame>.png for every video."
+                    )
             if spec.external:
                 from .models.upstream import configuration_problem
 
@@ -239,8 +249,13 @@ class Plan:
             print(f"stseg: skipping invalid video {video!r}:\n  {problem}", file=sys.stderr)
         if not valid:
             raise DatasetError(f"{root}: no valid video to process.")
+        stages = {name: settings.from_config(kind, config) for name, kind in settings.STAGES.items()}
         return cls(config=config, root=root, results=results, videos=valid, invalid=invalid, models=models, pgmr=pgmr,
-                   finetune=finetune_runs)
+                   finetune=finetune_runs, stages=stages)
+
+    def settings_json(self, stage: str) -> str:
+        """One stage's settings as the JSON its ``--settings`` argument takes."""
+        return settings.to_json(self.stages[stage])
 
     # --- paths -----------------------------------------------------------------------------
     def frames_dir(self, video: str) -> str:

@@ -13,7 +13,7 @@ from test_workflow import MODELS, job_counts, snakemake
 
 def test_one_object_takes_the_whole_foreground():
     fg = np.array([[True, False, True]])
-    assert split_frame(fg, [], [3], None).tolist() == [[3, 0, 3]]
+    assert split_frame(fg, [], [3], None, 0.75).tolist() == [[3, 0, 3]]
 
 
 def test_several_objects_follow_the_models_votes():
@@ -21,8 +21,8 @@ def test_several_objects_follow_the_models_votes():
     a = np.array([[1, 1, 2, 0]], np.uint8)
     b = np.array([[1, 2, 2, 0]], np.uint8)
     # pixel 1: one vote each -> tie -> lower id; pixel 3: no vote, no box -> background
-    assert split_frame(fg, [a, b], [1, 2], None).tolist() == [[1, 1, 2, 0]]
-    assert split_frame(~fg, [a, b], [1, 2], None).tolist() == [[0, 0, 0, 0]]  # never outside the foreground
+    assert split_frame(fg, [a, b], [1, 2], None, 0.75).tolist() == [[1, 1, 2, 0]]
+    assert split_frame(~fg, [a, b], [1, 2], None, 0.75).tolist() == [[0, 0, 0, 0]]  # never outside the foreground
 
 
 def test_fused_boxes_break_ties_and_cover_unvoted_foreground():
@@ -34,7 +34,7 @@ def test_fused_boxes_break_ties_and_cover_unvoted_foreground():
     out = split_frame(fg, [a, b], [1, 2], boxes, ring_weight=0.5)
     assert out.tolist() == [[1, 2, 2, 2, 2, 0]]
     # a box is worth less than one model's vote: the votes still decide where models agree
-    assert split_frame(fg, [a, a], [1, 2], {2: ((0, 0, 6, 1), (0, 0, 6, 1))}).tolist() == [[1, 1, 2, 2, 2, 2]]
+    assert split_frame(fg, [a, a], [1, 2], {2: ((0, 0, 6, 1), (0, 0, 6, 1))}, 0.75).tolist() == [[1, 1, 2, 2, 2, 2]]
 
 
 def test_split_a_video(tmp_path):
@@ -48,7 +48,7 @@ def test_split_a_video(tmp_path):
         write_label_map(tmp_path / "fg" / f"{t:05d}.png", annotation if t == 0 else fg)
         write_label_map(tmp_path / "m" / f"{t:05d}.png", annotation if t == 0 else model)
     assert split_foreground(tmp_path / "fg", {"m": tmp_path / "m"}, tmp_path / "m" / "00000.png", None,
-                            tmp_path / "out") == 2
+                            tmp_path / "out", 0.75) == 2
     assert (read_label_map(tmp_path / "out" / "00000.png") == annotation).all()
     assert read_label_map(tmp_path / "out" / "00001.png")[0].tolist() == [0, 1, 1, 2, 2, 0]
 

@@ -17,7 +17,7 @@ def test_registry_lists_the_builtins():
 
 
 def test_unknown_model_lists_the_known_ones():
-    with pytest.raises(UnknownModelError, match=r"unknown model type 'cutie2'; known models: appearance, copy, copy-foreground, cutie, flow, global, livos, sam2, tmo, xmem\. Fix"):
+    with pytest.raises(UnknownModelError, match=r"unknown model type 'cutie2'; known models: appearance, copy, copy-foreground, cutie, flow, global, livos, precomputed, sam2, tmo, xmem\. Fix"):
         get_spec("cutie2")
 
 

@@ -40,6 +40,8 @@ REGISTRY: dict[str, ModelSpec] = {
         ModelSpec("flow", "stseg.models.flow:FlowPropagation", False, "DIS optical-flow propagation of the label map"),
         ModelSpec("global", "stseg.models.global_motion:GlobalMotionWarp", False, "camera-motion homography warp of the first mask"),
         ModelSpec("appearance", "stseg.models.appearance:ColourTracker", False, "per-object colour model searched near the last position"),
+        ModelSpec("precomputed", "stseg.models.precomputed:PrecomputedMasks", False,
+                  "masks made elsewhere, read from options.path/<video>/<frame>.png and validated"),
         ModelSpec("sam2", "stseg.models.sam2:SAM2Propagator", True, "SAM 2.1 video predictor (sam2 package), memory bounded in video length"),
         ModelSpec("cutie", "stseg.models.cutie:CutiePropagator", True, "Cutie (hkchengrex/Cutie) from its checkout, own environment", external=True),
         ModelSpec("xmem", "stseg.models.xmem:XMemPropagator", True, "XMem (hkchengrex/XMem) from its checkout, own environment", external=True),

@@ -74,7 +74,7 @@ class Propagator(ABC):
         a model that reads the files itself (SAM2) overrides this.  After each
         yielded map, :attr:`scores` holds that frame's per-object confidences.
         """
-        from ..inference import read_frames
+        from ..dataset import read_frames
 
         frames = read_frames(list(files))
         self.start(next(frames), labels)

@@ -129,7 +129,7 @@ class TMOForeground(Propagator):
     def segment_video(self, files: Sequence[Path], labels: np.ndarray) -> Iterator[np.ndarray]:
         import torch
 
-        from ..inference import read_frames
+        from ..dataset import read_frames
 
         o = self.options
         chunk = int(o["chunk"])

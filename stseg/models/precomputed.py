@@ -1,0 +1,89 @@
+"""``precomputed``: a model's masks made elsewhere, brought as a results folder.
+
+``options.path`` is a folder of ``<video>/<frame>.png`` in the DAVIS layout (the
+output of Cutie's or SAM2's own evaluation script, a published results set).
+The job reads the video's PNGs and writes them as this model's masks, so every
+later stage treats the folder as a model.  Each PNG is validated as a model's
+output must be: one per frame after the first (frame 0 is the annotation, as for
+every model), the frame size, a palette ('P') or greyscale ('L') PNG of object
+ids, and only ids of the first-frame annotation; a problem is an error naming the
+file and the fix.  Confidences are read from ``scores.csv`` beside the PNGs when
+the folder has one (``frame, object, score``, as stseg writes them).
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from ..masks import MaskFormatError, object_ids, read_label_map
+from .base import OptionError, Propagator
+
+__all__ = ["PrecomputedMasks", "PrecomputedError"]
+
+
+class PrecomputedError(MaskFormatError):
+    """A precomputed results folder that does not hold a valid answer for the video."""
+
+
+class PrecomputedMasks(Propagator):
+    defaults = {"path": None}
+
+    def _start(self, frame: np.ndarray, labels: np.ndarray) -> None:  # pragma: no cover - reads files
+        raise NotImplementedError("precomputed reads the mask files itself: use segment_video")
+
+    def step(self, frame: np.ndarray) -> np.ndarray:  # pragma: no cover - reads files
+        raise NotImplementedError("precomputed reads the mask files itself: use segment_video")
+
+    def folder(self, video: str) -> Path:
+        if not self.options["path"]:
+            raise OptionError("precomputed: set options.path to a folder of <video>/<frame>.png")
+        return Path(self.options["path"]).expanduser() / video
+
+    def segment_video(self, files: Sequence[Path], labels: np.ndarray) -> Iterator[np.ndarray]:
+        files = [Path(f) for f in files]
+        folder = self.folder(files[0].parent.name)
+        if not folder.is_dir():
+            raise PrecomputedError(
+                f"{folder}: no precomputed masks for video {files[0].parent.name!r}. The folder given as "
+                "options.path needs <video>/<frame>.png for every video of the dataset."
+            )
+        missing = [f"{p.stem}.png" for p in files[1:] if not (folder / f"{p.stem}.png").is_file()]
+        if missing:
+            raise PrecomputedError(
+                f"{folder}: precomputed masks missing for {len(missing)} frame(s) ({', '.join(missing[:5])}"
+                f"{' ...' if len(missing) > 5 else ''}). Every frame needs a PNG named like its JPEG."
+            )
+        self.objects = object_ids(labels)
+        allowed = np.zeros(256, dtype=bool)
+        allowed[[0, *self.objects]] = True
+        confidences = self._confidences(folder)
+        for path in files[1:]:
+            png = folder / f"{path.stem}.png"
+            mask = read_label_map(png, allow_greyscale=True)
+            if mask.shape != labels.shape:
+                raise PrecomputedError(
+                    f"{png}: mask is {mask.shape[1]}x{mask.shape[0]} but the video's frames are "
+                    f"{labels.shape[1]}x{labels.shape[0]}. Precomputed masks must have the frames' size."
+                )
+            unknown = [int(i) for i in np.flatnonzero(np.bincount(mask.ravel(), minlength=256)) if not allowed[i]]
+            if unknown:
+                raise PrecomputedError(
+                    f"{png}: object id(s) {unknown} are not in the first-frame annotation (objects "
+                    f"{list(self.objects)}). The masks must use the annotation's ids."
+                )
+            self.scores = confidences.get(path.stem, {})
+            yield mask
+
+    @staticmethod
+    def _confidences(folder: Path) -> dict[str, dict[int, float]]:
+        table = folder / "scores.csv"
+        out: dict[str, dict[int, float]] = {}
+        if table.is_file():
+            with open(table, newline="") as handle:
+                for row in csv.DictReader(handle):
+                    out.setdefault(row["frame"], {})[int(row["object"])] = float(row["score"])
+        return out

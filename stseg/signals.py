@@ -1,0 +1,81 @@
+"""Evidence about a model's masks that does not come from the models' vote.
+
+**Edge alignment.**  A correct mask's outline runs along the image's edges (the
+object's silhouette is where the colours change); a mask that drifted, froze or
+was warped from an earlier frame has an outline that crosses flat regions and
+textures at random.  Per object and frame: the mean image-gradient magnitude on
+the mask's boundary pixels (:func:`stseg.metrics.boundary_map`), divided by the
+frame's 90th-percentile gradient so that frames of different contrast count
+alike; per object over the video: the mean over the frames where the mask is not
+empty, times the share of frames where it is not empty (a model that loses the
+object earns nothing on those frames).  The gradient is the Sobel magnitude of
+the greyscale frame at full resolution.  It needs no reference and no other
+model, so models that fail the same way cannot raise each other's score.
+
+The selection (:mod:`stseg.selection`) multiplies each candidate's pseudo-label
+J&F by its edge alignment relative to the best candidate's, raised to
+``pgmr.edge_power`` (0 = STSeg's rule, agreement alone).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import cv2
+import numpy as np
+
+from .masks import read_label_map
+from .metrics import boundary_map
+
+__all__ = ["gradient_magnitude", "edge_alignment_frame", "edge_alignment"]
+
+
+def gradient_magnitude(frame: np.ndarray) -> np.ndarray:
+    """Sobel gradient magnitude of a BGR frame's greyscale, divided by its 90th percentile."""
+    grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    magnitude = cv2.magnitude(cv2.Sobel(grey, cv2.CV_32F, 1, 0), cv2.Sobel(grey, cv2.CV_32F, 0, 1))
+    scale = float(np.percentile(magnitude, 90))
+    return magnitude / scale if scale > 0 else magnitude
+
+
+def edge_alignment_frame(gradient: np.ndarray, labels: np.ndarray, objects: Sequence[int]) -> np.ndarray:
+    """Per object: the mean normalised gradient on its boundary; NaN where the mask (or its boundary) is empty."""
+    out = np.full(len(objects), np.nan)
+    for k, obj in enumerate(objects):
+        mask = labels == obj
+        if not mask.any():
+            continue
+        ys, xs = np.nonzero(mask)
+        top, left = max(0, ys.min() - 1), max(0, xs.min() - 1)
+        crop = (slice(top, ys.max() + 2), slice(left, xs.max() + 2))
+        boundary = boundary_map(mask[crop])
+        if boundary.any():
+            out[k] = float(gradient[crop][boundary].mean())
+    return out
+
+
+def edge_alignment(
+    frame_files: Sequence[str | Path],
+    mask_dirs: Mapping[str, str | Path],
+    objects: Sequence[int],
+) -> dict[str, np.ndarray]:
+    """Per model, per object: the video's edge alignment (module docstring); frame 0 (the annotation) left out."""
+    sums = {m: np.zeros(len(objects)) for m in mask_dirs}
+    seen = {m: np.zeros(len(objects)) for m in mask_dirs}
+    frames = [Path(f) for f in frame_files][1:]
+    for path in frames:
+        frame = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if frame is None:
+            raise ValueError(f"{path}: cannot decode this JPEG (corrupt or truncated). Re-extract this frame.")
+        gradient = gradient_magnitude(frame)
+        for model, folder in mask_dirs.items():
+            values = edge_alignment_frame(gradient, read_label_map(Path(folder) / f"{path.stem}.png", allow_greyscale=True), objects)
+            present = np.isfinite(values)
+            sums[model][present] += values[present]
+            seen[model] += present
+    out = {}
+    for model in mask_dirs:
+        mean = np.divide(sums[model], seen[model], out=np.zeros(len(objects)), where=seen[model] > 0)
+        out[model] = mean * (seen[model] / max(1, len(frames)))
+    return out
