@@ -35,6 +35,8 @@ include: "rules/output.smk"
 # dataset-level steps run on the submitting host, not as cluster jobs
 localrules:
     all,
+    prior,
+    select,
     summarize,
     submission,
     calibration,

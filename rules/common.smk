@@ -115,6 +115,15 @@ def voter_pairs(wildcards):
     return [f"{m}={PLAN.raw_masks(m, wildcards.video)}" for m in PLAN.voting_models]
 
 
+def prior_input(wildcards):
+    """The dataset prior, when pgmr.prior_margin is set."""
+    return [f"{RESULTS}/prior.csv"] if PLAN.stages["select"].prior_margin is not None else []
+
+
+def prior_args(wildcards):
+    return ["--prior", f"{RESULTS}/prior.csv"] if PLAN.stages["select"].prior_margin is not None else []
+
+
 def ground_truth_files(wildcards):
     """Every ground-truth PNG of the video: correcting one reruns the jobs that score against it."""
     if PLAN.has_ground_truth(wildcards.video):

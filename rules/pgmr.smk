@@ -95,12 +95,33 @@ rule score:
         " --frames {input.frames:q} {params.gt:q} --settings {params.settings:q} --out {output:q} > {log:q} 2>&1"
 
 
+# The dataset prior (pgmr.prior_margin): one job for the dataset, read by every video's selection.
+rule prior:
+    input:
+        scores=expand(f"{RESULTS}/scores/{{video}}.csv", video=VIDEOS),
+    output:
+        f"{RESULTS}/prior.csv",
+    params:
+        models=MODELS,
+        settings=settings("select"),
+    log:
+        f"{RESULTS}/logs/prior.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/prior.tsv"
+    conda:
+        "../envs/stseg.yaml"
+    shell:
+        "stseg prior --scores {input.scores:q} --models {params.models:q} --settings {params.settings:q}"
+        " --out {output:q} > {log:q} 2>&1"
+
+
 rule select:
     input:
         scores=f"{RESULTS}/scores/{{video}}.csv",
         masks=masks_of(MODELS),
         pseudo=f"{RESULTS}/pseudo/{{video}}",
         gt=ground_truth_files,
+        prior=prior_input,
     output:
         final=directory(f"{RESULTS}/final/{{video}}"),
         selection=f"{RESULTS}/selection/{{video}}.csv",
@@ -108,6 +129,7 @@ rule select:
     params:
         masks=mask_pairs(MODELS),
         gt=ground_truth_args,
+        prior=prior_args,
         settings=settings("select"),
     log:
         f"{RESULTS}/logs/select/{{video}}.log",
@@ -117,5 +139,5 @@ rule select:
         "../envs/stseg.yaml"
     shell:
         "stseg select --video {wildcards.video:q} --scores {input.scores:q} --masks {params.masks:q}"
-        " --pseudo {input.pseudo:q} {params.gt:q} --settings {params.settings:q} --final {output.final:q}"
+        " --pseudo {input.pseudo:q} {params.prior:q} {params.gt:q} --settings {params.settings:q} --final {output.final:q}"
         " --out {output.selection:q} --outcome {output.outcome:q} > {log:q} 2>&1"

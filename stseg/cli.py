@@ -130,9 +130,26 @@ def cmd_select(args: argparse.Namespace) -> None:
     settings = from_json(SelectSettings, args.settings)
     masks = _pairs(args.masks, "--masks")
     scores = read_table(args.scores)
-    table, outcome = run_selection(args.video, scores, list(masks), masks, args.final, settings, args.pseudo, args.gt)
+    prior = None
+    if args.prior:
+        chosen = read_table(args.prior)
+        prior = str(chosen[chosen["chosen"] == 1]["model"].iloc[0])
+    table, outcome = run_selection(args.video, scores, list(masks), masks, args.final, settings, args.pseudo, args.gt,
+                                   prior)
     write_table(table, args.out)
     write_table(outcome, args.outcome)
+
+
+def cmd_prior(args: argparse.Namespace) -> None:
+    from .selection import dataset_prior
+    from .settings import SelectSettings, from_json
+    from .tables import read_table, write_table
+
+    settings = from_json(SelectSettings, args.settings)
+    table = dataset_prior([read_table(p) for p in args.scores], args.models, settings.edge_power)
+    write_table(table, args.out)
+    print(f"dataset prior: {table.iloc[0]['model']} (mean selection score {table.iloc[0]['score']:.4f} "
+          f"over {int(table.iloc[0]['videos'])} videos)")
 
 
 def cmd_summarize(args: argparse.Namespace) -> None:
@@ -236,7 +253,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="stseg", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="stseg", description=__doc__.splitlines()[0].replace("``", ""))
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("demo", help="generate the demo dataset (DAVIS layout, ground truth on every frame)")
@@ -308,12 +325,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scores", required=True)
     p.add_argument("--masks", nargs="+", required=True, metavar="MODEL=DIR", help="in config order (the tie-break)")
     p.add_argument("--pseudo", help="the pseudo-labels (the vote strategy's masks)")
+    p.add_argument("--prior", help="the dataset prior (prior.csv from `stseg prior`), with pgmr.prior_margin")
     p.add_argument("--gt")
     p.add_argument("--settings", required=True, help=settings)
     p.add_argument("--final", required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--outcome", required=True)
     p.set_defaults(func=cmd_select)
+
+    p = sub.add_parser("prior", help="the dataset prior: the model with the best mean selection score over the videos")
+    p.add_argument("--scores", nargs="+", required=True, help="every video's score table")
+    p.add_argument("--models", nargs="+", required=True, help="in config order (the tie-break)")
+    p.add_argument("--settings", required=True, help=settings)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_prior)
 
     p = sub.add_parser("summarize", help="the run summary tables")
     p.add_argument("--scores", nargs="+", required=True)

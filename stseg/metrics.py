@@ -58,6 +58,7 @@ pipeline's own scoring use the ids that are present.
 
 from __future__ import annotations
 
+import glob
 import math
 import os
 import warnings
@@ -495,7 +496,15 @@ def evaluate(
     tasks = [(gt_root / v, pred_root / v, v, variant) for v in videos]
     for _, pred_dir, video, _ in tasks:
         if not pred_dir.is_dir():
-            raise EvaluationError(f"{pred_dir}: no predictions for video {video!r}.")
+            hint = ""
+            nested = sorted(p.parent.name for p in pred_root.glob(f"*/{glob.escape(video)}") if p.is_dir())
+            if nested:
+                hint = (f" {pred_root} looks like a folder of several results ({', '.join(nested[:3])}"
+                        f"{', ...' if len(nested) > 3 else ''} hold {video!r}): point --pred at one of them, "
+                        f"e.g. --pred {pred_root / nested[0]}.")
+            elif (pred_root.parent / video).is_dir() or any(pred_root.glob("*.png")):
+                hint = f" {pred_root} looks like one video's folder: point --pred at the folder holding <video>/ folders."
+            raise EvaluationError(f"{pred_dir}: no predictions for video {video!r}.{hint}")
     if workers > 1 and len(tasks) > 1:
         with ProcessPoolExecutor(max_workers=workers) as pool:
             chunks = list(pool.map(_score_task, tasks))

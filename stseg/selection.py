@@ -12,6 +12,16 @@ selection score, from the J&F and edge alignment averaged over the video's
 objects.  Ties go to the higher J&F, then the higher mean J, then to the model
 listed first in the config.
 
+**The dataset prior** (``pgmr.prior_margin``, beyond STSeg): the model whose
+per-video selection score, averaged over every video of the dataset, is highest
+(``prior.csv``, the ``prior`` rule) is the default answer; a video keeps its own
+best candidate only when that candidate scores at least ``1 + prior_margin``
+times the prior model's score on that video.  A video's own evidence is noisy
+(a few models that fail alike can agree on it); the dataset's is steadier.
+``prior_margin: null`` turns it off (STSeg's per-video pick).  Every video's
+choice therefore depends on every video's scores: adding a video reruns the
+(cheap) selection of all of them.
+
 **Per object** (``strategy: object``, beyond STSeg): for each object, the model
 with the highest selection score on that object (same tie-break).  The chosen
 masks are composed into one label map per frame: a pixel belongs to object
@@ -45,7 +55,7 @@ from .masks import atomic_dir, read_label_map, read_palette, write_label_map
 from .metrics import score_arrays, score_video
 from .settings import SelectSettings
 
-__all__ = ["STRATEGIES", "rank_candidates", "select", "compose_per_object"]
+__all__ = ["STRATEGIES", "apply_prior", "dataset_prior", "rank_candidates", "select", "compose_per_object", "run_selection"]
 
 STRATEGIES = ("video", "object", "vote")
 SELECTION_COLUMNS = ["video", "level", "object", "model", "J", "F", "JF", "edge", "score", "rank", "chosen"]
@@ -95,6 +105,43 @@ def select(scores: pd.DataFrame, model_order: Sequence[str], video: str, edge_po
     return table[SELECTION_COLUMNS]
 
 
+PRIOR_COLUMNS = ["model", "score", "videos", "rank", "chosen"]
+
+
+def dataset_prior(video_scores: Sequence[pd.DataFrame], model_order: Sequence[str], edge_power: float) -> pd.DataFrame:
+    """The dataset prior (module docstring) from every video's pseudo-label score rows: per model its mean
+    video-level selection score, ranked (ties: config order); ``chosen`` marks the prior model."""
+    parts = []
+    for scores in video_scores:
+        pseudo = scores[scores["reference"] == "pseudo"]
+        video = str(pseudo["video"].iloc[0]) if "video" in pseudo and len(pseudo) else ""
+        table = select(pseudo, model_order, video, edge_power)
+        parts.append(table[table["level"] == "video"][["model", "score"]])
+    if not parts:
+        raise ValueError("the dataset prior needs the scores of at least one video")
+    means = pd.concat(parts).groupby("model", sort=False)["score"].agg(["mean", "count"]).reset_index()
+    means = means.rename(columns={"mean": "score", "count": "videos"})
+    order = {name: i for i, name in enumerate(model_order)}
+    means = means.assign(_order=means["model"].map(order)).sort_values(["score", "_order"], ascending=[False, True],
+                                                                        kind="stable").drop(columns="_order")
+    return means.assign(rank=np.arange(1, len(means) + 1), chosen=(np.arange(len(means)) == 0).astype(int))[PRIOR_COLUMNS]
+
+
+def apply_prior(table: pd.DataFrame, prior_model: str, margin: float) -> pd.DataFrame:
+    """Move the video-level choice to ``prior_model`` unless the video's best scores ``1 + margin`` times it."""
+    level = table["level"] == "video"
+    video_rows = table[level]
+    best = video_rows[video_rows["rank"] == 1].iloc[0]
+    prior_rows = video_rows[video_rows["model"] == prior_model]
+    if prior_rows.empty:
+        raise ValueError(f"the prior model {prior_model!r} has no score on video {best['video']!r}")
+    keep_own = float(best["score"]) >= (1 + margin) * float(prior_rows["score"].iloc[0]) or best["model"] == prior_model
+    chosen = best["model"] if keep_own else prior_model
+    table = table.copy()
+    table.loc[level, "chosen"] = (table.loc[level, "model"] == chosen).astype(int)
+    return table
+
+
 def chosen_models(selection: pd.DataFrame) -> tuple[str, dict[int, tuple[str, float]]]:
     """(per-video model, object -> (per-object model, its selection score)) from a selection table."""
     chosen = selection[selection["chosen"] == 1]
@@ -141,6 +188,7 @@ def run_selection(
     settings: SelectSettings,
     pseudo_dir: str | os.PathLike[str] | None = None,
     gt_dir: str | os.PathLike[str] | None = None,
+    prior_model: str | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Choose, write the final masks of ``settings.strategy`` and measure every strategy.
 
@@ -157,6 +205,10 @@ def run_selection(
         raise ValueError("strategy 'vote' writes the pseudo-labels as the final masks: give their folder")
     pseudo = scores[scores["reference"] == "pseudo"]
     table = select(pseudo, model_order, video, settings.edge_power)
+    if settings.prior_margin is not None:
+        if prior_model is None:
+            raise ValueError("pgmr.prior_margin is set: the selection needs the dataset prior (prior.csv)")
+        table = apply_prior(table, prior_model, settings.prior_margin)
     video_model, per_object = chosen_models(table)
     source = Path(mask_dirs[video_model])
     frames = sorted((p.stem for p in source.glob("*.png") if not p.name.startswith(".")), key=int)

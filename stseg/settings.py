@@ -92,6 +92,7 @@ class SelectSettings:
     strategy: str
     variant: str
     edge_power: float
+    prior_margin: float | None
 
 
 #: rule name -> its settings type

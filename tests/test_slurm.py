@@ -52,4 +52,4 @@ def test_workflow_on_slurm_matches_a_local_run(cluster, small_demo, tmp_path):
     flow_jobs = [line for line in infer if "flow" in line]
     assert len(gpu) == 2 and all(line in flow_jobs for line in gpu)
     grouped = [line for line in jobs if "pgmr" in line]
-    assert len(grouped) == 2  # one job per video for its light stages (fuse, pseudolabel, score, select)
+    assert len(grouped) == 2  # one job per video for its light stages (fuse, pseudolabel, score; select is local)
