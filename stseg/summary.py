@@ -15,7 +15,9 @@ Files (in the results folder):
 * ``failed.csv``: written when a run ends with failed jobs (``--keep-going``
   lets the other videos finish): one row per video without final masks,
   ``video, stage, log, reason``, the reason being the error line of the
-  failed job's log; printed with the videos that did finish.
+  failed job's log; printed with the videos that did finish.  With the dataset
+  prior on, a video whose own jobs all succeeded waits for every video's scores:
+  its row says so (stage ``select``, reason :data:`WAITING`).
 """
 
 from __future__ import annotations
@@ -100,6 +102,12 @@ def _reason(text: str) -> str:
     return lines[-1] if lines else "(empty log: the job was killed or never started)"
 
 
+#: the reason given for a video whose own jobs all succeeded but whose selection waits for the dataset prior
+WAITING = ("not selected yet: its masks, pseudo-labels and scores are complete, but the dataset prior "
+           "(pgmr.prior_margin) needs every video's scores; fix or leave out the failed video(s) and rerun, "
+           "or set pgmr.prior_margin: null")
+
+
 def failure_report(results: str | os.PathLike[str], videos: Sequence[str]) -> pd.DataFrame:
     """The videos without a selection outcome, each with the stage, log and reason of its failed job."""
     results = Path(results)
@@ -110,6 +118,9 @@ def failure_report(results: str | os.PathLike[str], videos: Sequence[str]) -> pd
         logs = {p: p.read_text(errors="replace") for p in (results / "logs").rglob(f"{glob_escape(video)}.log")
                 if p.is_file()}
         failing = [p for p, text in logs.items() if ": error:" in text or "Traceback" in text]
+        if not failing and (results / "scores" / f"{video}.csv").is_file():
+            rows.append((video, "select", "", WAITING))
+            continue
         chosen = max(failing or logs, key=lambda p: p.stat().st_mtime, default=None)
         if chosen is None:
             rows.append((video, "", "", "no job of this video ran (an earlier failure stopped the run)"))
@@ -120,7 +131,10 @@ def failure_report(results: str | os.PathLike[str], videos: Sequence[str]) -> pd
 
 
 def format_failures(failures: pd.DataFrame, total: int) -> str:
-    lines = [f"{len(failures)} of {total} video(s) failed; the others' results are complete:"]
+    waiting = int((failures["reason"] == WAITING).sum())
+    failed = len(failures) - waiting
+    lines = [f"{failed} of {total} video(s) failed; the others' results are complete"
+             + (f" up to their scores ({waiting} wait for the dataset prior)" if waiting else "") + ":"]
     for row in failures.itertuples(index=False):
         lines.append(f"  {row.video}: {row.stage or '-'}: {row.reason}")
         if row.log:

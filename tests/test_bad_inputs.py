@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 
@@ -341,10 +342,31 @@ def with_long_video(small_demo: Path, where: Path) -> Path:
     return data
 
 
-def test_keep_going_finishes_the_other_videos_and_reports_the_failed_one(small_demo, tmp_path):
+def test_keep_going_with_the_dataset_prior_says_which_videos_wait(small_demo, tmp_path):
+    """With the prior (the default) every video's selection needs every video's scores: the others' scores are
+    complete and the report says they wait, naming the fix."""
     data = with_long_video(small_demo, tmp_path)
     (tmp_path / "work").mkdir()
     config = {"dataset": {"root": str(data)}, "results": "results",
+              "models": {"flow": MODELS["flow"], "sam": SAM2_HUNGRY}}
+    result = snakemake(tmp_path / "work", config, "--cores", "2", "--keep-going", check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    results = tmp_path / "work" / "results"
+    for video in ("crossing", "fast-ball", "twins"):
+        assert (results / "scores" / f"{video}.csv").is_file(), output[-3000:]
+        assert not (results / "final" / video).exists()
+    report = pd.read_csv(results / "failed.csv").set_index("video")
+    assert report.loc["long", "stage"] == "infer/sam" and "sam2 needs about 201 MB" in report.loc["long", "reason"]
+    for video in ("crossing", "fast-ball", "twins"):
+        assert report.loc[video, "stage"] == "select" and "set pgmr.prior_margin: null" in report.loc[video, "reason"]
+    assert "1 of 4 video(s) failed; the others' results are complete up to their scores (3 wait for the dataset prior):" in output
+
+
+def test_keep_going_finishes_the_other_videos_and_reports_the_failed_one(small_demo, tmp_path):
+    data = with_long_video(small_demo, tmp_path)
+    (tmp_path / "work").mkdir()
+    config = {"dataset": {"root": str(data)}, "results": "results", "pgmr": {"prior_margin": None},
               "models": {"flow": MODELS["flow"], "sam": SAM2_HUNGRY}}
     result = snakemake(tmp_path / "work", config, "--cores", "2", "--keep-going", check=False)
     output = result.stdout + result.stderr
@@ -440,4 +462,6 @@ def test_a_corrected_ground_truth_frame_reruns_its_scoring(finished, tmp_path):
     corrected[:4, :4] = 1  # a corrected ground truth (the same bytes rewritten would not count: Snakemake checks sums)
     write_label_map(target, corrected)
     plan = job_counts(snakemake(base / "work", BASE_CONFIG, "--dry-run").stdout)
-    assert plan.get("score") == 1 and plan.get("select") == 1 and "infer" not in plan and "pseudolabel" not in plan
+    # the video's scoring; its scores feed the dataset prior, so every video's (cheap) selection follows
+    assert plan.get("score") == 1 and plan.get("prior") == 1 and plan.get("select") == 3
+    assert "infer" not in plan and "pseudolabel" not in plan and "fuse" not in plan

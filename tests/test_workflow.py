@@ -103,9 +103,16 @@ def test_every_stage_wrote_its_table(run):
     assert mine["JF"].tolist() == [row["JF"] for row in direct]
     selection = pd.read_csv(results / "selection" / "twins.csv")
     assert selection[(selection.level == "video")]["chosen"].sum() == 1
-    pseudo = scores[scores.reference == "pseudo"].groupby("model")["JF"].mean()
-    chosen = selection[(selection.level == "video") & (selection.chosen == 1)]["model"].item()
-    assert pseudo[chosen] == pseudo.max()
+    # the choice: the best selection score, unless the dataset prior's model is within the margin of it
+    level = selection[selection.level == "video"].set_index("model")
+    chosen = level[level.chosen == 1].index.item()
+    prior = pd.read_csv(results / "prior.csv")
+    prior_model = prior[prior.chosen == 1]["model"].item()
+    best = level["score"].idxmax()
+    assert chosen == (best if level.loc[best, "score"] >= 1.25 * level.loc[prior_model, "score"] else prior_model)
+    pseudo = scores[scores.reference == "pseudo"].groupby("model")[["JF", "edge"]].mean()
+    expected_score = pseudo["JF"] * (pseudo["edge"] / pseudo["edge"].max()) ** 2
+    assert np.allclose(level.loc[pseudo.index, "score"], expected_score)
     final = sorted((results / "final" / "twins").glob("*.png"))
     assert [p.read_bytes() for p in final] == [
         (results / "masks" / chosen / "twins" / p.name).read_bytes() for p in final
@@ -139,7 +146,7 @@ def test_changing_one_models_option_reruns_only_its_jobs(run):
     changed = {**config, "models": {**MODELS, "flow": {"type": "flow", "options": {"scale": 0.5, "preset": "ultrafast"}}}}
     result = snakemake(workdir, changed, "--dry-run")
     assert job_counts(result.stdout) == {
-        "infer": 3, "fuse": 3, "pseudolabel": 3, "score": 3, "select": 3,
+        "infer": 3, "fuse": 3, "pseudolabel": 3, "score": 3, "prior": 1, "select": 3,
         "summarize": 1, "submission": 1, "overlay": 3, "calibration": 1, "scores_plot": 1, "all": 1,
     }
     assert re.search(r"output: \S*masks/copy/", result.stdout) is None
@@ -188,6 +195,10 @@ def test_targeting_one_videos_final_output_builds_only_what_it_needs(run, tmp_pa
     _, data, config, _, _ = run
     fresh = {**config, "results": str(tmp_path / "results")}
     result = snakemake(tmp_path, fresh, "--dry-run", f"{tmp_path}/results/final/twins")
+    # the dataset prior needs every video's scores; the selection and final masks are the target's alone
+    assert job_counts(result.stdout) == {"infer": 12, "fuse": 3, "pseudolabel": 3, "score": 3, "prior": 1, "select": 1}
+    independent = {**fresh, "pgmr": {**fresh.get("pgmr", {}), "prior_margin": None}}
+    result = snakemake(tmp_path, independent, "--dry-run", f"{tmp_path}/results/final/twins")
     assert job_counts(result.stdout) == {"infer": 4, "fuse": 1, "pseudolabel": 1, "score": 1, "select": 1}
 
 
@@ -202,9 +213,10 @@ def test_adding_a_video_runs_only_its_jobs(run, small_demo, tmp_path):
     shutil.copytree(workdir / "results", tmp_path / "results")
     grown["results"] = str(tmp_path / "results")
     result = snakemake(tmp_path, grown, "--dry-run")
+    # the new video's own jobs; the prior changes, so every video's (cheap) selection and overlay rerun
     assert job_counts(result.stdout) == {
-        "infer": 4, "fuse": 1, "pseudolabel": 1, "score": 1, "select": 1,
-        "summarize": 1, "submission": 1, "overlay": 1, "calibration": 1, "scores_plot": 1, "all": 1,
+        "infer": 4, "fuse": 1, "pseudolabel": 1, "score": 1, "prior": 1, "select": 4,
+        "summarize": 1, "submission": 1, "overlay": 4, "calibration": 1, "scores_plot": 1, "all": 1,
     }
     assert re.search(r"output: \S*masks/\w+/still-flicker", result.stdout)
     assert re.search(r"output: \S*masks/\w+/(twins|crossing|fast-ball)\b", result.stdout) is None
@@ -225,8 +237,8 @@ def test_changing_one_first_frame_annotation_reruns_only_that_video(run, tmp_pat
     write_label_map(annotation, labels, read_palette(annotation))
     result = snakemake(tmp_path, moved, "--dry-run")
     assert job_counts(result.stdout) == {
-        "infer": 4, "fuse": 1, "pseudolabel": 1, "score": 1, "select": 1,
-        "summarize": 1, "submission": 1, "overlay": 1, "calibration": 1, "scores_plot": 1, "all": 1,
+        "infer": 4, "fuse": 1, "pseudolabel": 1, "score": 1, "prior": 1, "select": 3,
+        "summarize": 1, "submission": 1, "overlay": 3, "calibration": 1, "scores_plot": 1, "all": 1,
     }
     assert re.search(r"output: \S*masks/flow/crossing", result.stdout) is None
 
