@@ -28,8 +28,8 @@ from stseg.fusion import fuse_boxes
 from stseg.masks import object_ids, read_label_map
 from stseg.metrics import score_arrays, score_video
 from stseg.pseudolabel import build_pseudo_labels
-from stseg.settings import PseudoLabelSettings, defaults
 from stseg.selection import chosen_models, per_object_frames, select
+from stseg.settings import PseudoLabelSettings, defaults
 
 MODELS = ["copy", "flow", "global", "appearance"]
 DEFAULT = defaults(PseudoLabelSettings, weighting="uniform", ring_weight=0.75, redundancy_power=8.0)

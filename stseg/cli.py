@@ -399,11 +399,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     from .dataset import DatasetError
+    from .inference import InsufficientMemoryError
     from .masks import MaskFormatError
     from .metrics import EvaluationError
     from .models import OptionError, UnknownModelError
     from .models.sam2 import CheckpointError
-    from .inference import InsufficientMemoryError
     from .models.upstream import UpstreamError
     from .submission import SubmissionError
 

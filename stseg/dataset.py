@@ -29,8 +29,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from .names import RULE, name_problem
 from .masks import MaskFormatError, atomic_path, object_ids, read_label_map, read_palette
+from .names import RULE, name_problem
 
 __all__ = ["DatasetError", "VideoInfo", "list_videos", "inspect_video", "validate_dataset", "video_paths"]
 

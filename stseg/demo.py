@@ -231,7 +231,8 @@ def _videos() -> list[DemoVideo]:
             description="camera pans and zooms over three still objects", favours="global",
         ),
         DemoVideo(
-            "shake-zoom", 50, background_seed=2, shake=16.0, noise=7.0, flicker=0.08, distractors=[(0, 450, 230), (1, 610, 170), (0, 200, 330)],
+            "shake-zoom", 50, background_seed=2, shake=16.0, noise=7.0, flicker=0.08,
+            distractors=[(0, 450, 230), (1, 610, 170), (0, 200, 330)],
             objects=[
                 DemoObject((100, 140, 150), (60, 60), _still(330, 240), seed=21, wobble=0.02, contrast=0.5),
                 DemoObject((150, 130, 100), (80, 45), _still(600, 300), seed=22, wobble=0.02, contrast=0.5),
@@ -241,7 +242,8 @@ def _videos() -> list[DemoVideo]:
         ),
         DemoVideo(
             "deform-blob", 50, background_seed=3, distractors=[(0, 220, 150), (0, 640, 330)],
-            objects=[DemoObject((90, 150, 110), (110, 90), _linear(380, 240, 470, 250), seed=31, wobble=0.22, lobes=3, speed=0.9, contrast=0.5)],
+            objects=[DemoObject((90, 150, 110), (110, 90), _linear(380, 240, 470, 250), seed=31, wobble=0.22, lobes=3, speed=0.9,
+                                contrast=0.5)],
             background_contrast=0.8,
             description="one object deforms strongly and drifts slowly", favours="flow",
         ),
@@ -272,7 +274,8 @@ def _videos() -> list[DemoVideo]:
         DemoVideo(
             "exit-reenter", 60, background_seed=7,
             objects=[
-                DemoObject(magenta, (50, 45), lambda u: (420 + 620 * math.sin(math.pi * u), 250 + 30 * math.sin(6 * u)), seed=71, wobble=0.06, contrast=0.2),
+                DemoObject(magenta, (50, 45), lambda u: (420 + 620 * math.sin(math.pi * u), 250 + 30 * math.sin(6 * u)), seed=71,
+                           wobble=0.06, contrast=0.2),
                 DemoObject(blue, (40, 50), _still(180, 320), seed=72, wobble=0.04, contrast=0.2),
             ],
             description="an object leaves the frame and comes back", favours="appearance",

@@ -34,8 +34,8 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .masks import atomic_dir, object_ids, read_label_map, read_palette, write_label_map
 from .fusion import fused_lookup
+from .masks import atomic_dir, object_ids, read_label_map, read_palette, write_label_map
 from .pseudolabel import box_prior
 
 __all__ = ["split_frame", "split_foreground"]

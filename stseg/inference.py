@@ -14,10 +14,8 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Mapping
 
-import cv2
-import numpy as np
 from tqdm import tqdm
 
 from .dataset import DatasetError, list_frames, read_frames

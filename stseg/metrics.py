@@ -62,9 +62,9 @@ import glob
 import math
 import os
 import warnings
-from functools import lru_cache
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Sequence
 

@@ -41,8 +41,8 @@ from typing import Iterator, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .masks import atomic_dir, object_ids, read_label_map, read_palette, write_label_map
 from .fusion import fused_lookup
+from .masks import atomic_dir, object_ids, read_label_map, read_palette, write_label_map
 from .settings import PseudoLabelSettings
 
 __all__ = ["box_prior", "pseudo_label_frame", "build_pseudo_labels", "redundancy_weights"]

@@ -19,9 +19,9 @@ from typing import Any, Mapping, Sequence
 
 import yaml
 
+from . import settings
 from .dataset import DatasetError, VideoInfo, list_videos, validate_dataset
 from .models import OptionError, check_options, get_spec
-from . import settings
 from .names import RULE, name_problem
 
 __all__ = ["ConfigError", "ModelEntry", "Plan", "check_config_files", "check_finite", "load_schema"]

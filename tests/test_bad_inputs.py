@@ -18,11 +18,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from PIL import Image
-
 from conftest import REPO, tree_digest
-from stseg.masks import write_label_map
+from PIL import Image
 from test_workflow import MODELS, SNAKEMAKE, snakemake
+
+from stseg.masks import write_label_map
 
 pytestmark = pytest.mark.slow
 

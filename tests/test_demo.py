@@ -1,9 +1,8 @@
 import numpy as np
+from conftest import tree_digest
 
 from stseg.demo import DEMO_VIDEOS, write_demo
 from stseg.masks import read_label_map
-
-from conftest import tree_digest
 
 
 def test_demo_is_deterministic(tmp_path):

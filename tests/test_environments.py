@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from test_workflow import MODELS, snakemake
 
 pytestmark = pytest.mark.slow

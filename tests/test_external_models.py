@@ -17,13 +17,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
-
 from conftest import REPO
+from test_workflow import MODELS, snakemake
+
 from stseg.masks import read_label_map
 from stseg.models.tmo import flow_image
 from stseg.models.upstream import UPSTREAM, UpstreamError, load_state, require_complete
-from test_workflow import MODELS, snakemake
+
+torch = pytest.importorskip("torch", reason="torch is not installed (the external-model tests need it)")
 
 EXTERNAL = ("cutie", "xmem", "livos", "tmo")
 

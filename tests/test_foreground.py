@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from test_workflow import MODELS, job_counts, snakemake
 
 from stseg.foreground import split_foreground, split_frame
 from stseg.masks import read_label_map, write_label_map
-from test_workflow import MODELS, job_counts, snakemake
 
 
 def test_one_object_takes_the_whole_foreground():

@@ -1,10 +1,9 @@
 import numpy as np
 import pytest
+from conftest import SHARED_DATA
 from PIL import Image
 
 from stseg.masks import MaskFormatError, atomic_path, davis_palette, read_label_map, read_palette, write_label_map
-
-from conftest import SHARED_DATA
 
 
 def test_roundtrip_keeps_ids_and_palette(tmp_path):

@@ -1,19 +1,25 @@
 import math
-from pathlib import Path
 import subprocess
 import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import shared_dataset
 
 from stseg.masks import write_label_map
 from stseg.metrics import (
-    EvaluationError, boundary_map, boundary_radius, disk, evaluate, frame_scores, score_video, sequence_statistics,
+    EvaluationError,
+    boundary_map,
+    boundary_radius,
+    disk,
+    evaluate,
+    frame_scores,
+    score_video,
+    sequence_statistics,
 )
-
-from conftest import shared_dataset
 
 
 def jf(gt, pred, objects=(1,), variant="davis"):

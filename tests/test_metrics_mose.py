@@ -15,11 +15,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
-from stseg.metrics import disk, evaluate, mose_boundary_radius, score_video
-
 from conftest import REPO, SHARED_DATA
 from mose_cases import REFERENCE, official_rows, write_davis, write_edges
+
+from stseg.metrics import disk, evaluate, mose_boundary_radius, score_video
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,8 @@ from stseg.boxes import label_map_boxes, video_boxes
 from stseg.fusion import box_iou, fuse_boxes, fuse_frame
 from stseg.masks import write_label_map
 from stseg.pseudolabel import box_prior, build_pseudo_labels, pseudo_label_frame, redundancy_weights
-from stseg.settings import PseudoLabelSettings, defaults
 from stseg.selection import compose_per_object, rank_candidates, select
+from stseg.settings import PseudoLabelSettings, defaults
 from stseg.submission import SubmissionError, check_submission, write_submission
 
 

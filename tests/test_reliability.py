@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import REPO, tree_digest
 from test_workflow import MODELS, snakemake
 
@@ -27,7 +26,9 @@ def results_digest(results: Path) -> dict[str, str]:
     for stage in STAGES:
         digest.update({f"{stage}/{k}": v for k, v in tree_digest(results / stage).items()})
     for name in ("summary.csv", "summary_overall.csv", "summary.txt", "submission.zip"):
-        digest.update({name: v for k, v in tree_digest(results).items() if k == name})
+        top = tree_digest(results)
+        if name in top:
+            digest[name] = top[name]
     return digest
 
 

@@ -183,7 +183,6 @@ def test_workflow_fine_tunes_sam2_and_runs_it_through_every_stage(checkpoint, sm
     import shutil
 
     import pandas as pd
-
     from test_workflow import job_counts, snakemake
 
     pytest.importorskip("training.trainer", reason="the sam2 package's training code is not importable")

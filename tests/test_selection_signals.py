@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from stseg.boxes import video_boxes
 from stseg.dataset import list_frames
 from stseg.fusion import fuse_boxes
-from stseg.boxes import video_boxes
 from stseg.inference import run_model
 from stseg.masks import read_label_map, write_label_map
 from stseg.models.precomputed import PrecomputedError

@@ -5,7 +5,6 @@ from __future__ import annotations
 import shutil
 
 import pytest
-
 from conftest import REPO
 from slurm_cluster import Cluster, why_not
 from test_reliability import results_digest

@@ -13,12 +13,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from conftest import REPO, tree_digest
 from PIL import Image
 
 from stseg.masks import read_label_map, read_palette
 from stseg.submission import check_submission
-
-from conftest import REPO, tree_digest
 
 pytestmark = pytest.mark.slow
 
@@ -158,7 +157,8 @@ def test_unknown_model_is_refused_with_the_known_ones(run, tmp_path):
     bad = {**config, "results": str(tmp_path / "results"), "models": {"cutie2": {}}}
     result = snakemake(tmp_path, bad, "--dry-run", check=False)
     assert result.returncode != 0
-    assert "unknown model type 'cutie2'; known models: appearance, copy, copy-foreground, cutie, flow, global" in result.stderr + result.stdout
+    known = "appearance, copy, copy-foreground, cutie, flow, global"
+    assert f"unknown model type 'cutie2'; known models: {known}" in result.stderr + result.stdout
 
 
 def test_schema_violation_is_refused(run, tmp_path):

@@ -14,7 +14,8 @@ from typing import Any, Mapping
 
 from .base import OptionError, Propagator
 
-__all__ = ["ModelSpec", "REGISTRY", "UnknownModelError", "known_models", "get_spec", "build_model", "check_options", "model_class", "OptionError", "Propagator"]
+__all__ = ["ModelSpec", "REGISTRY", "UnknownModelError", "known_models", "get_spec", "build_model", "check_options", "model_class",
+           "OptionError", "Propagator"]
 
 
 @dataclass(frozen=True)
@@ -42,10 +43,14 @@ REGISTRY: dict[str, ModelSpec] = {
         ModelSpec("appearance", "stseg.models.appearance:ColourTracker", False, "per-object colour model searched near the last position"),
         ModelSpec("precomputed", "stseg.models.precomputed:PrecomputedMasks", False,
                   "masks made elsewhere, read from options.path/<video>/<frame>.png and validated"),
-        ModelSpec("sam2", "stseg.models.sam2:SAM2Propagator", True, "SAM 2.1 video predictor (sam2 package), memory bounded in video length"),
-        ModelSpec("cutie", "stseg.models.cutie:CutiePropagator", True, "Cutie (hkchengrex/Cutie) from its checkout, own environment", external=True),
-        ModelSpec("xmem", "stseg.models.xmem:XMemPropagator", True, "XMem (hkchengrex/XMem) from its checkout, own environment", external=True),
-        ModelSpec("livos", "stseg.models.livos:LiVOSPropagator", True, "LiVOS (uncbiag/LiVOS) from its checkout, own environment", external=True),
+        ModelSpec("sam2", "stseg.models.sam2:SAM2Propagator", True,
+                  "SAM 2.1 video predictor (sam2 package), memory bounded in video length"),
+        ModelSpec("cutie", "stseg.models.cutie:CutiePropagator", True,
+                  "Cutie (hkchengrex/Cutie) from its checkout, own environment", external=True),
+        ModelSpec("xmem", "stseg.models.xmem:XMemPropagator", True,
+                  "XMem (hkchengrex/XMem) from its checkout, own environment", external=True),
+        ModelSpec("livos", "stseg.models.livos:LiVOSPropagator", True,
+                  "LiVOS (uncbiag/LiVOS) from its checkout, own environment", external=True),
         ModelSpec("tmo", "stseg.models.tmo:TMOForeground", True, "TMO (suhwan-cho/TMO), unsupervised: foreground only, own environment",
                   external=True, foreground_only=True),
     )
@@ -104,7 +109,8 @@ def check_options(model_type: str, options: Mapping[str, Any], where: str = "opt
         integer = isinstance(default, int) and not isinstance(default, bool)
         wrong = _kind(value) != expected or (integer and not isinstance(value, int))
         if wrong:
-            want = "an integer" if integer else {"bool": "true or false", "number": "a number", "string": "a string"}.get(expected, expected)
+            words = {"bool": "true or false", "number": "a number", "string": "a string"}
+            want = "an integer" if integer else words.get(expected, expected)
             raise OptionError(f"{where}.{name}: {value!r} is not {want} (the default is {default!r}). "
                               "Fix the option's value in the config.")
 
