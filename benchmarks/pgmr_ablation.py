@@ -56,7 +56,7 @@ def run_video(args: tuple) -> dict:
     pseudo_dir = workdir / video
     build_pseudo_labels({m: masks[m] for m in voters}, annotation, fused, pseudo_dir, config)
     rows = [{"model": m, **r} for m in MODELS for r in score_video(pseudo_dir, masks[m], video).rows()]
-    video_model, per_object = chosen_models(select(pd.DataFrame(rows), MODELS, video))
+    video_model, per_object = chosen_models(select(pd.DataFrame(rows), MODELS, video, 0.0))  # STSeg's rule
     gt_dir = root / "Annotations" / video
     frames = sorted((p.stem for p in gt_dir.glob("*.png")), key=int)[1:-1]
     pairs = ((read_label_map(gt_dir / f"{f}.png"), labels, f) for f, labels in per_object_frames(per_object, masks, frames))

@@ -5,7 +5,7 @@ import sys
 
 from snakemake.utils import validate
 
-from stseg.workflow import Plan, load_schema
+from stseg.workflow import Plan, load_schema, lock_results
 
 
 envvars:

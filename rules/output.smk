@@ -45,6 +45,11 @@ rule submission:
         "stseg submission --final-root {params.root:q} --videos {params.videos:q} --out {output:q} > {log:q} 2>&1"
 
 
+onstart:
+    # one run at a time per results folder, whichever directory Snakemake starts in (dry runs only read)
+    RESULTS_LOCK = lock_results(PLAN.results)
+
+
 onsuccess:
     from stseg.summary import failure_report
 

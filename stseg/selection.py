@@ -71,7 +71,7 @@ def selection_score(candidates: pd.DataFrame, edge_power: float) -> pd.Series:
     return candidates["JF"] * (edge / edge.max()) ** edge_power
 
 
-def rank_candidates(candidates: pd.DataFrame, model_order: Sequence[str], edge_power: float = 0.0) -> pd.DataFrame:
+def rank_candidates(candidates: pd.DataFrame, model_order: Sequence[str], edge_power: float) -> pd.DataFrame:
     """Sort candidates (columns model, J, F, JF, edge) best first with the documented tie-break; add ``score``,
     ``rank`` and ``chosen``."""
     order = {name: i for i, name in enumerate(model_order)}
@@ -86,7 +86,7 @@ def rank_candidates(candidates: pd.DataFrame, model_order: Sequence[str], edge_p
     return ranked.assign(rank=np.arange(1, len(ranked) + 1), chosen=(np.arange(len(ranked)) == 0).astype(int))
 
 
-def select(scores: pd.DataFrame, model_order: Sequence[str], video: str, edge_power: float = 0.0) -> pd.DataFrame:
+def select(scores: pd.DataFrame, model_order: Sequence[str], video: str, edge_power: float) -> pd.DataFrame:
     """Per-video and per-object choices from one video's pseudo-label scores.
 
     ``scores`` has one row per (model, object) with J, F, JF (and ``edge``) against

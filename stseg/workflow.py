@@ -24,7 +24,7 @@ from .dataset import DatasetError, VideoInfo, list_videos, validate_dataset
 from .models import OptionError, check_options, get_spec
 from .names import RULE, name_problem
 
-__all__ = ["ConfigError", "ModelEntry", "Plan", "check_config_files", "check_finite", "load_schema"]
+__all__ = ["ConfigError", "ModelEntry", "Plan", "check_config_files", "check_finite", "load_schema", "lock_results"]
 
 SCHEMA = Path(__file__).with_name("schemas") / "config.schema.yaml"
 
@@ -58,6 +58,40 @@ def check_config_files(paths: Sequence[str | os.PathLike[str]]) -> None:
     for path in paths:
         with open(path) as handle:
             yaml.load(handle, Loader=_UniqueKeyLoader)
+
+
+class ResultsInUseError(ConfigError):
+    """Another run holds the results folder's lock."""
+
+
+def lock_results(results: Path) -> Any:
+    """Hold an exclusive lock on the results folder for this process's life (``<results>/.stseg/lock``).
+
+    Snakemake locks its working directory, not the output folder: two runs started
+    from different directories on one results folder would run every job twice.
+    The lock is an advisory ``flock``; the file records who holds it.  Returns the
+    open file, which must stay referenced for as long as the run lasts.
+    """
+    import fcntl
+
+    path = results / ".stseg" / "lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(path, "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise ResultsInUseError(
+            f"results: {results} is in use by another run ({holder}). Wait for it to finish, or give this run "
+            "another 'results:' folder; nothing was run."
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"pid {os.getpid()}, started in {os.getcwd()}\n")
+    handle.flush()
+    return handle
 
 
 def check_finite(config: Any, key: str = "") -> None:

@@ -465,3 +465,32 @@ def test_a_corrected_ground_truth_frame_reruns_its_scoring(finished, tmp_path):
     # the video's scoring; its scores feed the dataset prior, so every video's (cheap) selection follows
     assert plan.get("score") == 1 and plan.get("prior") == 1 and plan.get("select") == 3
     assert "infer" not in plan and "pseudolabel" not in plan and "fuse" not in plan
+
+
+def test_a_results_folder_in_use_by_another_run_is_refused(finished, tmp_path):
+    """Two runs from different working directories on one results folder: the second is refused at once."""
+    import fcntl
+
+    base = tmp_path / "copy"
+    shutil.copytree(finished, base, symlinks=True)
+    before = results_digest(base / "work")
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    config = {**BASE_CONFIG, "dataset": {"root": str(base / "data")}, "results": str(base / "work" / "results")}
+    lock = base / "work" / "results" / ".stseg" / "lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a+") as holder:  # as the first run holds it
+        fcntl.flock(holder, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        holder.truncate(0)
+        holder.write("pid 4242, started in /somewhere\n")
+        holder.flush()
+        result = snakemake(other, config, "--cores", "1", "--forcerun", "submission", check=False)
+        dry = snakemake(other, config, "--dry-run", check=False)  # a dry run only reads: allowed
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert f"results: {base / 'work' / 'results'} is in use by another run (pid 4242, started in /somewhere)" in output
+    assert "Wait for it to finish, or give this run another 'results:' folder; nothing was run." in output
+    assert dry.returncode == 0, dry.stderr[-2000:]
+    assert results_digest(base / "work") == before
+    snakemake(other, config, "--cores", "1", "--forcerun", "submission")  # once the other run is gone
+    assert results_digest(base / "work") == before  # the same zip, byte for byte

@@ -144,7 +144,7 @@ def test_selection_per_video_and_per_object():
         ("a", 1, 0.9, 0.9, 0.9), ("a", 2, 0.2, 0.2, 0.2),
         ("b", 1, 0.5, 0.5, 0.5), ("b", 2, 0.7, 0.7, 0.7),
     ])
-    table = select(scores, ["a", "b"], "v")
+    table = select(scores, ["a", "b"], "v", 0.0)
     chosen = table[table.chosen == 1]
     assert chosen[chosen.level == "video"]["model"].tolist() == ["b"]  # 0.6 > 0.55
     assert chosen[chosen.level == "object"][["object", "model"]].values.tolist() == [[1, "a"], [2, "b"]]
@@ -152,9 +152,9 @@ def test_selection_per_video_and_per_object():
 
 def test_tie_break_prefers_higher_j_then_config_order():
     tied = scores_table([("a", 1, 0.5, 0.7, 0.6), ("b", 1, 0.6, 0.6, 0.6), ("c", 1, 0.6, 0.6, 0.6)])
-    ranked = rank_candidates(tied, ["c", "b", "a"])
+    ranked = rank_candidates(tied, ["c", "b", "a"], 0.0)
     assert ranked["model"].tolist() == ["c", "b", "a"]
-    ranked = rank_candidates(tied, ["a", "b", "c"])
+    ranked = rank_candidates(tied, ["a", "b", "c"], 0.0)
     assert ranked["model"].tolist() == ["b", "c", "a"]
 
 
