@@ -53,7 +53,7 @@ onstart:
 onsuccess:
     from stseg.summary import failure_report
 
-    if not len(failure_report(RESULTS, VIDEOS)):  # every video complete: an earlier run's failures are fixed
+    if not len(failure_report(RESULTS, VIDEOS, [])):  # every video complete: an earlier run's failures are fixed
         Path(f"{RESULTS}/failed.csv").unlink(missing_ok=True)
     summary = Path(f"{RESULTS}/summary.txt")
     if summary.exists():
@@ -61,11 +61,11 @@ onsuccess:
 
 
 onerror:
-    # With --keep-going the other videos finish; say which videos failed, where and why.
-    from stseg.summary import failure_report, format_failures
+    # Say which videos failed in this run (from Snakemake's own log), where and why, and which did not finish.
+    from stseg.summary import failed_job_logs, failure_report, format_failures
     from stseg.tables import write_table
 
-    failures = failure_report(RESULTS, VIDEOS)
+    failures = failure_report(RESULTS, VIDEOS, failed_job_logs(log))
     if len(failures):
         write_table(failures, f"{RESULTS}/failed.csv")
         print(format_failures(failures, len(VIDEOS)), end="", file=sys.stderr)

@@ -108,33 +108,67 @@ WAITING = ("not selected yet: its masks, pseudo-labels and scores are complete, 
            "or set pgmr.prior_margin: null")
 
 
-def failure_report(results: str | os.PathLike[str], videos: Sequence[str]) -> pd.DataFrame:
-    """The videos without a selection outcome, each with the stage, log and reason of its failed job."""
+#: the reason given for a video whose jobs did not fail but did not all run (the run stopped at another's failure)
+NOT_FINISHED = "not finished: the run stopped at another video's failure (--keep-going lets the others finish)"
+
+
+def failed_job_logs(snakemake_logs: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None) -> list[Path]:
+    """The job logs named by the ``Error in rule ...`` blocks of a Snakemake run's own log file(s) (the ``log`` of
+    an ``onerror`` handler): this run's failures."""
+    if snakemake_logs is None:
+        return []
+    if isinstance(snakemake_logs, (str, os.PathLike)):
+        snakemake_logs = [snakemake_logs]
+    lines = [line for path in snakemake_logs if Path(path).is_file()
+             for line in Path(path).read_text(errors="replace").splitlines()]
+    logs: list[Path] = []
+    in_error = False
+    for line in lines:
+        if line.startswith("Error in rule") or line.startswith("Error in group"):
+            in_error = True
+        elif in_error and line.strip().startswith("log:"):
+            names = line.strip()[len("log:"):].split(" (check log file")[0]
+            logs.extend(Path(name.strip()) for name in names.split(",") if name.strip())
+        elif in_error and not line.startswith(" "):
+            in_error = False
+    return logs
+
+
+def failure_report(results: str | os.PathLike[str], videos: Sequence[str],
+                   failed_logs: Sequence[str | os.PathLike[str]] = ()) -> pd.DataFrame:
+    """Every video whose job failed in this run (``failed_logs``: from :func:`failed_job_logs`), with the stage, log
+    and reason, and every other video without a selection outcome, saying why (waiting for the dataset prior,
+    or not finished)."""
     results = Path(results)
+    failed = {Path(p).resolve() for p in failed_logs}
     rows = []
     for video in videos:
-        if (results / "outcome" / f"{video}.csv").is_file():
-            continue
         logs = {p: p.read_text(errors="replace") for p in (results / "logs").rglob(f"{glob_escape(video)}.log")
                 if p.is_file()}
-        failing = [p for p, text in logs.items() if ": error:" in text or "Traceback" in text]
-        if not failing and (results / "scores" / f"{video}.csv").is_file():
+        failing = [p for p in logs if p.resolve() in failed]
+        if not failing and (results / "outcome" / f"{video}.csv").is_file():
+            continue  # complete, and none of its jobs failed in this run
+        failing = failing or [p for p, text in logs.items() if ": error:" in text or "Traceback" in text]
+        if failing:
+            chosen = max(failing, key=lambda p: p.stat().st_mtime)
+            stage = "/".join(chosen.relative_to(results / "logs").parts[:-1])
+            rows.append((video, stage, str(chosen), _reason(logs[chosen])))
+        elif (results / "scores" / f"{video}.csv").is_file():
             rows.append((video, "select", "", WAITING))
-            continue
-        chosen = max(failing or logs, key=lambda p: p.stat().st_mtime, default=None)
-        if chosen is None:
-            rows.append((video, "", "", "no job of this video ran (an earlier failure stopped the run)"))
-            continue
-        stage = "/".join(chosen.relative_to(results / "logs").parts[:-1])
-        rows.append((video, stage, str(chosen), _reason(logs[chosen])))
+        else:
+            rows.append((video, "", "", NOT_FINISHED))
     return pd.DataFrame(rows, columns=["video", "stage", "log", "reason"])
 
 
 def format_failures(failures: pd.DataFrame, total: int) -> str:
     waiting = int((failures["reason"] == WAITING).sum())
-    failed = len(failures) - waiting
-    lines = [f"{failed} of {total} video(s) failed; the others' results are complete"
-             + (f" up to their scores ({waiting} wait for the dataset prior)" if waiting else "") + ":"]
+    unfinished = int((failures["reason"] == NOT_FINISHED).sum())
+    failed = len(failures) - waiting - unfinished
+    if unfinished:
+        head = f"{failed} of {total} video(s) failed; {unfinished} did not finish"
+    else:
+        head = f"{failed} of {total} video(s) failed; the others' results are complete"
+    lines = [head + (f" up to their scores ({waiting} wait for the dataset prior)" if waiting else "") + ":"]
     for row in failures.itertuples(index=False):
         lines.append(f"  {row.video}: {row.stage or '-'}: {row.reason}")
         if row.log:

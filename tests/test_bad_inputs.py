@@ -494,3 +494,33 @@ def test_a_results_folder_in_use_by_another_run_is_refused(finished, tmp_path):
     assert results_digest(base / "work") == before
     snakemake(other, config, "--cores", "1", "--forcerun", "submission")  # once the other run is gone
     assert results_digest(base / "work") == before  # the same zip, byte for byte
+
+
+def test_without_keep_going_the_report_tells_failed_from_unfinished(small_demo, tmp_path):
+    data = with_long_video(small_demo, tmp_path)
+    (tmp_path / "work").mkdir()
+    config = {"dataset": {"root": str(data)}, "results": "results",
+              "models": {"flow": MODELS["flow"], "sam": SAM2_HUNGRY}}
+    result = snakemake(tmp_path / "work", config, "--cores", "1", check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    report = pd.read_csv(tmp_path / "work" / "results" / "failed.csv").set_index("video")
+    assert report.loc["long", "stage"] == "infer/sam" and "sam2 needs about 201 MB" in report.loc["long", "reason"]
+    others = report.drop(index="long")
+    assert len(others) == 3 and not others["reason"].str.contains("sam2 needs").any()
+    assert all(r.startswith(("not finished: the run stopped at another video's failure", "not selected yet"))
+               for r in others["reason"])
+    assert "1 of 4 video(s) failed;" in output
+
+
+def test_a_failing_rerun_after_a_complete_run_is_reported(finished, tmp_path):
+    base = tmp_path / "copy"
+    shutil.copytree(finished, base, symlinks=True)
+    assert not (base / "work" / "results" / "failed.csv").exists()
+    garbage(base / "data" / "Annotations" / "twins" / "00005.png")  # its scoring reruns, and fails
+    result = snakemake(base / "work", BASE_CONFIG, "--cores", "1", "--keep-going", check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    report = pd.read_csv(base / "work" / "results" / "failed.csv").set_index("video")
+    assert report.loc["twins", "stage"] == "score" and "cannot decode this PNG" in report.loc["twins", "reason"]
+    assert "1 of 3 video(s) failed" in output
