@@ -166,9 +166,11 @@ def format_failures(failures: pd.DataFrame, total: int) -> str:
     failed = len(failures) - waiting - unfinished
     if unfinished:
         head = f"{failed} of {total} video(s) failed; {unfinished} did not finish"
+        head += f"; {waiting} wait for the dataset prior" if waiting else ""
     else:
         head = f"{failed} of {total} video(s) failed; the others' results are complete"
-    lines = [head + (f" up to their scores ({waiting} wait for the dataset prior)" if waiting else "") + ":"]
+        head += f" up to their scores ({waiting} wait for the dataset prior)" if waiting else ""
+    lines = [head + ":"]
     for row in failures.itertuples(index=False):
         lines.append(f"  {row.video}: {row.stage or '-'}: {row.reason}")
         if row.log:
