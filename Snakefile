@@ -41,6 +41,7 @@ localrules:
     submission,
     calibration,
     scores_plot,
+    report_summary,
 
 
 rule all:

@@ -40,12 +40,25 @@ wildcard_constraints:
     run="|".join(re.escape(r) for r in PLAN.finetune) or "no-finetune-run",
 
 
+def any_ground_truth():
+    return any(PLAN.has_ground_truth(video) for video in VIDEOS)
+
+
 def final_outputs():
-    outputs = [f"{RESULTS}/summary.csv", f"{RESULTS}/submission.zip", f"{RESULTS}/report/scores.png"]
-    outputs += [f"{RESULTS}/report/overlays/{video}.png" for video in VIDEOS]
-    if any(PLAN.has_ground_truth(video) for video in VIDEOS):
+    outputs = [f"{RESULTS}/summary.csv", f"{RESULTS}/submission.zip", f"{RESULTS}/report/scores.png",
+               f"{RESULTS}/report/summary.html"]
+    outputs += [f"{RESULTS}/report/overlays/{video}.jpg" for video in VIDEOS]
+    if any_ground_truth():
         outputs.append(f"{RESULTS}/report/calibration.png")
     return outputs
+
+
+def calibration_figure(wildcards):
+    return [f"{RESULTS}/report/calibration.png"] if any_ground_truth() else []
+
+
+def calibration_args(wildcards):
+    return ["--calibration", f"{RESULTS}/report/calibration.png"] if any_ground_truth() else []
 
 
 def frames_dir(wildcards):

@@ -80,9 +80,11 @@ rule overlay:
         fused=f"{RESULTS}/fused/{{video}}.csv",
         scores=f"{RESULTS}/scores/{{video}}.csv",
         selection=f"{RESULTS}/selection/{{video}}.csv",
+        gt=ground_truth_files,
     output:
-        report(
-            f"{RESULTS}/report/overlays/{{video}}.png",
+        full=f"{RESULTS}/report/overlays/{{video}}.png",
+        small=report(
+            f"{RESULTS}/report/overlays/{{video}}.jpg",
             caption="../report/overlay.rst",
             category="Videos",
             labels={"video": "{video}"},
@@ -90,6 +92,7 @@ rule overlay:
     params:
         masks=mask_pairs(MODELS),
         strategy=PLAN.stages["select"].strategy,
+        gt=ground_truth_args,
     log:
         f"{RESULTS}/logs/overlay/{{video}}.log",
     benchmark:
@@ -98,8 +101,9 @@ rule overlay:
         "../envs/stseg.yaml"
     shell:
         "stseg overlay --frames {input.frames:q} --masks {params.masks:q} --pseudo {input.pseudo:q}"
-        " --final {input.final:q} --fused {input.fused:q} --scores {input.scores:q}"
-        " --selection {input.selection:q} --strategy {params.strategy} --out {output:q} > {log:q} 2>&1"
+        " --final {input.final:q} --fused {input.fused:q} --scores {input.scores:q} {params.gt:q}"
+        " --selection {input.selection:q} --strategy {params.strategy} --out {output.full:q}"
+        " --small {output.small:q} > {log:q} 2>&1"
 
 
 rule scores_plot:
@@ -112,6 +116,8 @@ rule scores_plot:
             category="Summary",
             labels={"figure": "scores per video"},
         ),
+    params:
+        models=MODELS,
     log:
         f"{RESULTS}/logs/scores_plot.log",
     benchmark:
@@ -119,7 +125,7 @@ rule scores_plot:
     conda:
         "../envs/stseg.yaml"
     shell:
-        "stseg scores-plot --summary {input:q} --out {output:q} > {log:q} 2>&1"
+        "stseg scores-plot --summary {input:q} --models {params.models:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule calibration:
@@ -133,6 +139,8 @@ rule calibration:
             labels={"figure": "calibration"},
         ),
         table=f"{RESULTS}/report/calibration.csv",
+    params:
+        models=MODELS,
     log:
         f"{RESULTS}/logs/calibration.log",
     benchmark:
@@ -140,4 +148,31 @@ rule calibration:
     conda:
         "../envs/stseg.yaml"
     shell:
-        "stseg calibration --summary {input:q} --out {output.plot:q} --table {output.table:q} > {log:q} 2>&1"
+        "stseg calibration --summary {input:q} --models {params.models:q} --out {output.plot:q}"
+        " --table {output.table:q} > {log:q} 2>&1"
+
+
+# The report's first page (included by report/workflow.rst): pooled and per-video tables, calibration figure.
+rule report_summary:
+    input:
+        summary=f"{RESULTS}/summary.csv",
+        overall=f"{RESULTS}/summary_overall.csv",
+        calibration=calibration_figure,
+    output:
+        report(
+            f"{RESULTS}/report/summary.html",
+            caption="../report/firstpage.rst",
+            category="Summary",
+            labels={"table": "did it work?"},
+        ),
+    params:
+        calibration=calibration_args,
+    log:
+        f"{RESULTS}/logs/report_summary.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/report_summary.tsv"
+    conda:
+        "../envs/stseg.yaml"
+    shell:
+        "stseg report-summary --summary {input.summary:q} --overall {input.overall:q} {params.calibration:q}"
+        " --out {output:q} > {log:q} 2>&1"

@@ -193,31 +193,31 @@ def cmd_finetune(args: argparse.Namespace) -> None:
 
 
 def cmd_overlay(args: argparse.Namespace) -> None:
-    from .report import overlay_strip
+    from .report import overlay_captions, overlay_strip
     from .tables import read_table
 
     masks = _pairs(args.masks, "--masks")
-    scores = read_table(args.scores)
-    selection = read_table(args.selection)
-    chosen = selection[(selection["level"] == "video") & (selection["chosen"] == 1)]["model"].iloc[0]
-    means = scores.groupby(["reference", "model"])["JF"].mean()
-    captions = {}
-    for model in masks:
-        lines = [model, f"pseudo J&F {means[('pseudo', model)]:.3f}"]
-        if ("gt", model) in means.index:
-            lines.append(f"true J&F {means[('gt', model)]:.3f}")
-        captions[model] = lines + (["CHOSEN"] if model == chosen else [])
+    chosen, captions = overlay_captions(list(masks), read_table(args.scores), read_table(args.selection), args.strategy,
+                                        args.gt is not None)
     rows = {**masks, "pseudo-label": args.pseudo, "final": args.final}
-    captions["pseudo-label"] = ["pseudo-label", "box: green = average", "yellow = max fusion"]
-    captions["final"] = ["final masks", f"strategy: {args.strategy}"]
-    overlay_strip(args.frames, rows, captions, chosen, args.out, read_table(args.fused))
+    if args.gt is not None:
+        rows["ground truth"] = args.gt
+    overlay_strip(args.frames, rows, captions, chosen, args.out, read_table(args.fused), models=list(masks),
+                  small=args.small)
+
+
+def cmd_report_summary(args: argparse.Namespace) -> None:
+    from .report import summary_page
+    from .tables import read_table
+
+    summary_page(read_table(args.summary), read_table(args.overall), args.calibration, args.out)
 
 
 def cmd_scores_plot(args: argparse.Namespace) -> None:
     from .report import scores_plot
     from .tables import read_table
 
-    scores_plot(read_table(args.summary), args.out)
+    scores_plot(read_table(args.summary), args.out, args.models or ())
 
 
 def cmd_calibration(args: argparse.Namespace) -> None:
@@ -225,7 +225,7 @@ def cmd_calibration(args: argparse.Namespace) -> None:
     from .tables import read_table, write_table
 
     per_video = read_table(args.summary)
-    figures = calibration_plot(per_video, args.out)
+    figures = calibration_plot(per_video, args.out, args.models or ())
     write_table(calibration_table(per_video.dropna(subset=["gt_JF"])), args.table)
     print(f"selection picked the truly best model on {figures['hits']} of {figures['videos']} videos; "
           f"mean regret {figures['mean_regret']:.4f}; Kendall tau {figures['tau']:.3f}")
@@ -370,17 +370,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fused", required=True)
     p.add_argument("--scores", required=True)
     p.add_argument("--selection", required=True)
-    p.add_argument("--strategy", default="video")
-    p.add_argument("--out", required=True)
+    p.add_argument("--strategy", required=True)
+    p.add_argument("--gt", help="the ground truth (a row of its own)")
+    p.add_argument("--out", required=True, help="the full-size strip (PNG)")
+    p.add_argument("--small", help="and a downscaled JPEG copy for the report")
     p.set_defaults(func=cmd_overlay)
+
+    p = sub.add_parser("report-summary", help="the report's first page: pooled and per-video tables, calibration")
+    p.add_argument("--summary", required=True)
+    p.add_argument("--overall", required=True)
+    p.add_argument("--calibration", help="the calibration figure (PNG), when there is ground truth")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_report_summary)
 
     p = sub.add_parser("scores-plot", help="every model's J&F per video, as bars")
     p.add_argument("--summary", required=True)
+    p.add_argument("--models", nargs="*", help="in config order (fixes each model's colour)")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_scores_plot)
 
     p = sub.add_parser("calibration", help="pseudo-label J&F against true J&F, regret per video (needs ground truth)")
     p.add_argument("--summary", required=True)
+    p.add_argument("--models", nargs="*", help="in config order (fixes each model's colour)")
     p.add_argument("--out", required=True)
     p.add_argument("--table", required=True)
     p.set_defaults(func=cmd_calibration)

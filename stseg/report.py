@@ -22,12 +22,17 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from .masks import atomic_path, read_label_map, read_palette
+from .dataset import list_frames
+from .masks import atomic_path, object_ids, read_label_map, read_palette
 
-__all__ = ["overlay_strip", "kendall_tau", "calibration_plot", "calibration_table", "scores_plot"]
+__all__ = ["overlay_strip", "overlay_captions", "disagreement_frames", "kendall_tau", "calibration_plot", "calibration_table",
+           "scores_plot", "model_colours", "summary_page"]
 
 THUMB_WIDTH = 320
 LABEL_WIDTH = 230
+#: the report's copy of an overlay strip: this scale of the full PNG, as a JPEG of this quality (<= 0.3 MB per video)
+SMALL_SCALE = 0.75
+SMALL_QUALITY = 80
 
 
 def _overlay(frame: np.ndarray, labels: np.ndarray, palette: Sequence[int]) -> np.ndarray:
@@ -54,6 +59,67 @@ def _label_cell(lines: Sequence[str], height: int, chosen: bool) -> np.ndarray:
     return cell
 
 
+def overlay_captions(masks: Sequence[str], scores: pd.DataFrame, selection: pd.DataFrame, strategy: str,
+                     has_ground_truth: bool) -> tuple[str, dict[str, list[str]]]:
+    """The chosen model and each row's caption lines (model: pseudo and true J&F, selection score; the
+    pseudo-label, final and ground-truth rows)."""
+    from .selection import chosen_models
+
+    chosen, _ = chosen_models(selection)
+    means = scores.groupby(["reference", "model"])["JF"].mean()
+    level = selection[selection["level"] == "video"].set_index("model")
+    captions: dict[str, list[str]] = {}
+    for model in masks:
+        lines = [model, f"pseudo J&F {means[('pseudo', model)]:.3f}"]
+        if ("gt", model) in means.index:
+            lines.append(f"true J&F {means[('gt', model)]:.3f}")
+        if model in level.index and "score" in level:
+            lines.append(f"selection score {level.loc[model, 'score']:.3f}")
+        captions[model] = lines + (["CHOSEN"] if model == chosen else [])
+    captions["pseudo-label"] = ["pseudo-label", "box: green = average", "yellow = max fusion"]
+    captions["final"] = ["final masks", f"strategy: {strategy}"]
+    if has_ground_truth:
+        captions["ground truth"] = ["ground truth"]
+    return chosen, captions
+
+
+def disagreement_frames(files: Sequence[Path], mask_dirs: Mapping[str, str | os.PathLike[str]], count: int) -> list[int]:
+    """``count`` frame indices (after the first) where the models disagree most, at least a few frames apart.
+
+    Disagreement of a frame: the share of pixels labelled by some model where not
+    every model gives the same label.  Frames are taken greedily, highest first,
+    at least ``len(files) // (2 * count)`` frames from each other, then sorted.
+    """
+    scores = np.zeros(len(files))
+    for index in range(1, len(files)):
+        maps = [read_label_map(Path(d) / f"{files[index].stem}.png", allow_greyscale=True) for d in mask_dirs.values()]
+        stack = np.stack(maps)
+        labelled = (stack > 0).any(axis=0)
+        differ = (stack != stack[0]).any(axis=0)
+        scores[index] = np.count_nonzero(differ) / max(1, np.count_nonzero(labelled))
+    gap = max(1, len(files) // (2 * max(1, count)))
+    picks: list[int] = []
+    for index in np.argsort(-scores[1:], kind="stable") + 1:
+        if len(picks) == count:
+            break
+        if all(abs(int(index) - p) >= gap for p in picks):
+            picks.append(int(index))
+    return sorted(picks)
+
+
+def _legend(objects: Sequence[int], palette: Sequence[int], width: int) -> np.ndarray:
+    strip = np.full((30, width, 3), 255, np.uint8)
+    colours = np.array(palette, dtype=np.int64).reshape(-1, 3)
+    cv2.putText(strip, "objects:", (8, 21), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 0, 0), 1, cv2.LINE_AA)
+    x = 90
+    for obj in objects:
+        r, g, b = (int(c) for c in colours[obj])
+        cv2.rectangle(strip, (x, 8), (x + 18, 24), (b, g, r), -1)
+        cv2.putText(strip, str(obj), (x + 24, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 0, 0), 1, cv2.LINE_AA)
+        x += 60
+    return strip
+
+
 def overlay_strip(
     frames_dir: str | os.PathLike[str],
     rows: Mapping[str, str | os.PathLike[str]],
@@ -63,12 +129,22 @@ def overlay_strip(
     fused: pd.DataFrame | None = None,
     boxes_row: str = "pseudo-label",
     samples: int = 4,
+    models: Sequence[str] = (),
+    small: str | os.PathLike[str] | None = None,
 ) -> None:
-    """Write one video's overlay grid (rows: label -> mask folder) as a PNG."""
+    """Write one video's overlay grid (rows: label -> mask folder) as a PNG, and a downscaled JPEG at ``small``.
+
+    The frames shown are those where ``models`` (rows) disagree most (:func:`disagreement_frames`;
+    evenly spaced when no models are named), labelled with their frame names; a legend gives the object colours.
+    """
     frames_dir = Path(frames_dir)
-    files = sorted((p for p in frames_dir.glob("*.jpg")), key=lambda p: int(p.stem))
-    picks = sorted({int(round(i)) for i in np.linspace(1, len(files) - 1, min(samples, len(files) - 1))})
+    files = list_frames(frames_dir)
+    if models:
+        picks = disagreement_frames(files, {m: rows[m] for m in models}, min(samples, len(files) - 1))
+    else:
+        picks = sorted({int(round(i)) for i in np.linspace(1, len(files) - 1, min(samples, len(files) - 1))})
     first_row = next(iter(rows.values()))
+    annotation = read_label_map(Path(first_row) / f"{files[0].stem}.png", allow_greyscale=True)
     palette = read_palette(Path(first_row) / f"{files[0].stem}.png")
     grid = []
     for name, folder in rows.items():
@@ -79,20 +155,30 @@ def overlay_strip(
             cell = _overlay(frame, labels, palette)
             if name == boxes_row and fused is not None:
                 for row in fused[(fused["frame"] == files[index].stem) & (fused["kept"] == 1)].itertuples():
-                    cv2.rectangle(cell, (int(row.max_x0), int(row.max_y0)), (int(row.max_x1) - 1, int(row.max_y1) - 1), (0, 220, 255), 2)
-                    cv2.rectangle(cell, (int(row.avg_x0), int(row.avg_y0)), (int(row.avg_x1) - 1, int(row.avg_y1) - 1), (0, 255, 0), 2)
+                    cv2.rectangle(cell, (int(row.max_x0), int(row.max_y0)), (int(row.max_x1) - 1, int(row.max_y1) - 1),
+                                  (0, 220, 255), 2)
+                    cv2.rectangle(cell, (int(row.avg_x0), int(row.avg_y0)), (int(row.avg_x1) - 1, int(row.avg_y1) - 1),
+                                  (0, 255, 0), 2)
             cells.append(_thumb(cell))
         row_image = np.concatenate(cells, axis=1)
         label = _label_cell(captions.get(name, [name]), row_image.shape[0], name == chosen)
         grid.append(np.concatenate([label, row_image], axis=1))
     header = np.full((30, grid[0].shape[1], 3), 255, np.uint8)
+    cv2.putText(header, "most disagreement:" if models else "frames:", (8, 21),
+                cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
     for i, index in enumerate(picks):
         cv2.putText(header, f"frame {files[index].stem}", (LABEL_WIDTH + i * THUMB_WIDTH + 8, 21),
                     cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 0, 0), 1, cv2.LINE_AA)
-    image = np.concatenate([header, *grid], axis=0)
+    legend = _legend(object_ids(annotation), palette, grid[0].shape[1])
+    image = np.concatenate([header, legend, *grid], axis=0)
     ok, data = cv2.imencode(".png", image)
     with atomic_path(out) as tmp:
         tmp.write_bytes(data.tobytes())
+    if small is not None:
+        reduced = cv2.resize(image, None, fx=SMALL_SCALE, fy=SMALL_SCALE, interpolation=cv2.INTER_AREA)
+        ok, data = cv2.imencode(".jpg", reduced, [cv2.IMWRITE_JPEG_QUALITY, SMALL_QUALITY])
+        with atomic_path(small) as tmp:
+            tmp.write_bytes(data.tobytes())
 
 
 def kendall_tau(x: Sequence[float], y: Sequence[float]) -> float:
@@ -122,7 +208,14 @@ def calibration_table(per_video: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["video", "chosen", "best", "regret", "tau"])
 
 
-def calibration_plot(per_video: pd.DataFrame, out: str | os.PathLike[str]) -> dict[str, float]:
+def model_colours(models: Sequence[str]) -> dict[str, str]:
+    """One colour per model, fixed by its position in the config (matplotlib's tab10 cycle)."""
+    cycle = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink", "tab:gray",
+             "tab:olive", "tab:cyan"]
+    return {model: cycle[i % len(cycle)] for i, model in enumerate(models)}
+
+
+def calibration_plot(per_video: pd.DataFrame, out: str | os.PathLike[str], models: Sequence[str] = ()) -> dict[str, float]:
     """Scatter of pseudo-label J&F against true J&F, and the regret per video; return the figures."""
     import matplotlib
 
@@ -133,8 +226,9 @@ def calibration_plot(per_video: pd.DataFrame, out: str | os.PathLike[str]) -> di
     table = calibration_table(data)
     tau = kendall_tau(data["pseudo_JF"], data["gt_JF"])
     figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5))
+    colours = model_colours(list(models) or list(dict.fromkeys(per_video["model"])))
     for model, group in data.groupby("model", sort=False):
-        left.scatter(group["pseudo_JF"], group["gt_JF"], label=model, s=28)
+        left.scatter(group["pseudo_JF"], group["gt_JF"], label=model, s=28, color=colours[model])
     chosen = data[data["chosen_video"] == 1]
     left.scatter(chosen["pseudo_JF"], chosen["gt_JF"], facecolors="none", edgecolors="black", s=90, label="chosen")
     left.plot([0, 1], [0, 1], color="grey", linewidth=0.8)
@@ -154,21 +248,23 @@ def calibration_plot(per_video: pd.DataFrame, out: str | os.PathLike[str]) -> di
             "videos": len(table)}
 
 
-def scores_plot(per_video: pd.DataFrame, out: str | os.PathLike[str]) -> None:
+def scores_plot(per_video: pd.DataFrame, out: str | os.PathLike[str], models: Sequence[str] = ()) -> None:
     """Per video, every model's J&F against the pseudo-labels (bars; the chosen one outlined) and the true J&F (dots)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
 
     videos = list(dict.fromkeys(per_video["video"]))
-    models = list(dict.fromkeys(per_video["model"]))
+    models = list(models) or list(dict.fromkeys(per_video["model"]))
+    colours = model_colours(models)
     width = 0.8 / len(models)
     figure, axes = plt.subplots(figsize=(max(6, 1.2 * len(videos) + 2), 4.5))
     for m, model in enumerate(models):
         mine = per_video[per_video["model"] == model].set_index("video").reindex(videos)
         positions = np.arange(len(videos)) + (m - (len(models) - 1) / 2) * width
-        bars = axes.bar(positions, mine["pseudo_JF"], width, label=model)
+        bars = axes.bar(positions, mine["pseudo_JF"], width, color=colours[model])
         for bar, chosen in zip(bars, mine["chosen_video"].fillna(0)):
             if chosen:
                 bar.set_edgecolor("black")
@@ -179,8 +275,74 @@ def scores_plot(per_video: pd.DataFrame, out: str | os.PathLike[str]) -> None:
     axes.set_ylabel("J&F against the pseudo-labels (bars)\nagainst the ground truth (dots)")
     axes.set_ylim(0, 1.05)
     axes.set_title("every model per video; the chosen model's bar is outlined")
-    axes.legend(fontsize=8, ncols=min(4, len(models)))
+    # legend entries of their own: a bar outlined as chosen must not style the model's entry
+    axes.legend(handles=[Patch(facecolor=colours[m], label=m) for m in models], fontsize=8, ncols=min(4, len(models)))
     figure.tight_layout()
     with atomic_path(out) as tmp:
         figure.savefig(tmp, format="png", dpi=100, metadata={"Software": None})
     plt.close(figure)
+
+
+_SORT = (
+    "var t=this.closest('table'),b=t.tBodies[0],i=this.cellIndex,d=this.dataset.d==='1'?-1:1;"
+    "this.dataset.d=d===1?'1':'0';"
+    "Array.from(b.rows).sort(function(x,y){var p=x.cells[i].dataset.v,q=y.cells[i].dataset.v;"
+    "var u=parseFloat(p),w=parseFloat(q);if(!isNaN(u)&&!isNaN(w))return d*(u-w);return d*p.localeCompare(q);})"
+    ".forEach(function(r){b.appendChild(r);});"
+)
+
+
+def _html_table(table: pd.DataFrame, caption: str) -> str:
+    """An HTML table whose columns sort on a click (inline handlers: they work inside the Snakemake report)."""
+    import html
+
+    head = "".join(f'<th onclick="{_SORT}" style="cursor:pointer;padding:2px 8px;border-bottom:1px solid #888">'
+                   f"{html.escape(str(c))} &#8597;</th>" for c in table.columns)
+    body = []
+    for row in table.itertuples(index=False):
+        cells = []
+        for value in row:
+            if isinstance(value, float):
+                shown = "-" if np.isnan(value) else f"{value:.4f}"
+                key = "" if np.isnan(value) else repr(value)
+            else:
+                shown = key = html.escape(str(value))
+            cells.append(f'<td data-v="{key}" style="padding:2px 8px;text-align:right">{shown}</td>')
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return (f'<table style="border-collapse:collapse;font-family:sans-serif;font-size:13px;margin:8px 0">'
+            f'<caption style="text-align:left;font-weight:bold">{html.escape(caption)}</caption>'
+            f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>")
+
+
+def pooled_table(overall: pd.DataFrame) -> pd.DataFrame:
+    """``summary_overall.csv`` with ``recovered``: the share of the per-video oracle's gain over the best single
+    model that each selection strategy (and oracle) recovers (NaN without ground truth, and for single models)."""
+    table = overall.copy()
+    singles = table[~table["method"].str.contains(":")]
+    oracle = table.loc[table["method"] == "oracle:video", "JF"]
+    best = singles["JF"].max() if len(singles) and singles["JF"].notna().any() else np.nan
+    gain = float(oracle.iloc[0]) - best if len(oracle) and np.isfinite(best) else np.nan
+    table["recovered"] = (table["JF"] - best) / gain if np.isfinite(gain) and gain > 0 else np.nan
+    table.loc[~table["method"].str.contains(":"), "recovered"] = np.nan  # a share of the gain, for the methods only
+    return table
+
+
+def summary_page(per_video: pd.DataFrame, overall: pd.DataFrame, calibration_png: str | os.PathLike[str] | None,
+                 out: str | os.PathLike[str]) -> None:
+    """The report's first page: the pooled table, the per-(video, model) table (both sortable) and the
+    calibration figure, as one self-contained HTML fragment."""
+    import base64
+
+    parts = ['<div style="font-family:sans-serif">',
+             "<p>Did it work? J, F and J&amp;F of each model, each selection strategy and the oracles, pooled over "
+             "every object of every video (against the ground truth where there is some; the pseudo-label J&amp;F "
+             "always). <i>recovered</i>: the share of the per-video oracle's gain over the best single model. "
+             "Click a column to sort.</p>",
+             _html_table(pooled_table(overall), "pooled over all objects")]
+    if calibration_png is not None and Path(calibration_png).is_file():
+        data = base64.b64encode(Path(calibration_png).read_bytes()).decode()
+        parts.append('<p><b>calibration</b>: pseudo-label J&amp;F against true J&amp;F, and the regret per video</p>'
+                     f'<img style="max-width:100%" src="data:image/png;base64,{data}">')
+    parts += [_html_table(per_video, "per video and model (chosen_video: the per-video choice)"), "</div>"]
+    with atomic_path(out) as tmp:
+        tmp.write_text("\n".join(parts) + "\n")

@@ -146,7 +146,7 @@ def test_changing_one_models_option_reruns_only_its_jobs(run):
     result = snakemake(workdir, changed, "--dry-run")
     assert job_counts(result.stdout) == {
         "infer": 3, "fuse": 3, "pseudolabel": 3, "score": 3, "prior": 1, "select": 3,
-        "summarize": 1, "submission": 1, "overlay": 3, "calibration": 1, "scores_plot": 1, "all": 1,
+        "summarize": 1, "submission": 1, "overlay": 3, "calibration": 1, "scores_plot": 1, "report_summary": 1, "all": 1,
     }
     assert re.search(r"output: \S*masks/copy/", result.stdout) is None
     assert re.search(r"output: \S*masks/flow/twins", result.stdout)
@@ -216,7 +216,7 @@ def test_adding_a_video_runs_only_its_jobs(run, small_demo, tmp_path):
     # the new video's own jobs; the prior changes, so every video's (cheap) selection and overlay rerun
     assert job_counts(result.stdout) == {
         "infer": 4, "fuse": 1, "pseudolabel": 1, "score": 1, "prior": 1, "select": 4,
-        "summarize": 1, "submission": 1, "overlay": 4, "calibration": 1, "scores_plot": 1, "all": 1,
+        "summarize": 1, "submission": 1, "overlay": 4, "calibration": 1, "scores_plot": 1, "report_summary": 1, "all": 1,
     }
     assert re.search(r"output: \S*masks/\w+/still-flicker", result.stdout)
     assert re.search(r"output: \S*masks/\w+/(twins|crossing|fast-ball)\b", result.stdout) is None
@@ -238,7 +238,7 @@ def test_changing_one_first_frame_annotation_reruns_only_that_video(run, tmp_pat
     result = snakemake(tmp_path, moved, "--dry-run")
     assert job_counts(result.stdout) == {
         "infer": 4, "fuse": 1, "pseudolabel": 1, "score": 1, "prior": 1, "select": 3,
-        "summarize": 1, "submission": 1, "overlay": 3, "calibration": 1, "scores_plot": 1, "all": 1,
+        "summarize": 1, "submission": 1, "overlay": 3, "calibration": 1, "scores_plot": 1, "report_summary": 1, "all": 1,
     }
     assert re.search(r"output: \S*masks/flow/crossing", result.stdout) is None
 
@@ -249,13 +249,26 @@ def test_report_holds_the_overlays_and_tables(run, tmp_path):
     results = workdir / "results"
     for video in ("crossing", "fast-ball", "twins"):
         with Image.open(results / "report" / "overlays" / f"{video}.png") as image:
-            assert image.size[0] == 230 + 4 * 320 and image.size[1] > 6 * 150  # 4 frames; 4 models + pseudo + final
+            # 4 frames; header and object legend; 4 models + pseudo-label + final + ground truth, 180 px each
+            assert image.size == (230 + 4 * 320, 30 + 30 + 7 * 180)
+        small = results / "report" / "overlays" / f"{video}.jpg"
+        assert small.stat().st_size <= 300_000
+        with Image.open(small) as image:
+            assert image.format == "JPEG" and image.size == (round(0.75 * (230 + 4 * 320)), round(0.75 * 1320))
+    page = (results / "report" / "summary.html").read_text()
+    for needle in ("pooled over all objects", "selection:video", "selection:vote", "oracle:video", "recovered",
+                   "per video and model", "data:image/png;base64,", "onclick="):
+        assert needle in page
     report = tmp_path / "report.html"
     snakemake(workdir, config, "--report", str(report))
     html = report.read_text(errors="replace")
-    assert report.stat().st_size > 100_000
-    for needle in ("crossing.png", "fast-ball.png", "twins.png", "calibration.png", "scores.png", "summary.csv"):
+    for needle in ("crossing.jpg", "fast-ball.jpg", "twins.jpg", "calibration.png", "scores.png", "summary.csv",
+                   "summary.html"):
         assert needle in html
+    # the full-size strips stay on disk: the report holds the small copies (base64), about 4/3 of their bytes
+    smalls = sum((results / "report" / "overlays" / f"{v}.jpg").stat().st_size for v in ("crossing", "fast-ball", "twins"))
+    fulls = sum((results / "report" / "overlays" / f"{v}.png").stat().st_size for v in ("crossing", "fast-ball", "twins"))
+    assert smalls * 4 / 3 < report.stat().st_size < fulls
 
 
 def test_calibration_is_computed_from_the_summary(run):
