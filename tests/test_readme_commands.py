@@ -58,3 +58,36 @@ def test_config_overrides(my_config, small_demo):
     assert f"{my_config}/elsewhere/final/twins" in result.stdout and "final/crossing" not in result.stdout
     dotted = run(my_config, "--configfile", "my-config.yaml", "--config", "dataset.root=/x", "--dry-run")
     assert dotted.returncode != 0 and "Config entry must start with a valid identifier" in dotted.stdout + dotted.stderr
+
+
+def test_the_main_command_on_the_embedded_default(tmp_path):
+    """`snakemake --cores 2` on config.yaml: the demo is generated, every stage runs, and the numbers are the README's."""
+    import shutil
+
+    shutil.copy(REPO / "config.yaml", tmp_path / "config.yaml")
+    result = run(tmp_path, "--directory", str(tmp_path), "--cores", "2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    text = (tmp_path / "results" / "summary.txt").read_text()
+    assert "  selection:video         20  0.8593  0.8872  0.8733     0.7976" in text  # README: "Does it work?"
+    assert "  flow                    20  0.7865  0.7913  0.7889     0.8628" in text
+    assert (tmp_path / "results" / "submission.zip").is_file() and (tmp_path / "results" / "report" / "summary.html").is_file()
+    again = run(tmp_path, "--directory", str(tmp_path), "--cores", "2")
+    assert "Nothing to be done" in again.stdout + again.stderr
+
+
+def test_help_is_plain_text_and_evaluate_points_at_the_right_level(small_demo, tmp_path):
+    import shutil
+
+    help_text = subprocess.run([sys.executable, "-m", "stseg.cli", "--help"], capture_output=True, text=True, cwd=REPO).stdout
+    assert "``" not in help_text and "The stseg command" in help_text
+    masks = tmp_path / "results" / "masks"
+    for model in ("flow", "copy"):
+        shutil.copytree(small_demo / "Annotations", masks / model)
+    wrong = subprocess.run([sys.executable, "-m", "stseg.cli", "evaluate", "--gt", str(small_demo / "Annotations"),
+                            "--pred", str(masks)], capture_output=True, text=True, cwd=REPO)
+    assert wrong.returncode == 2
+    assert f"{masks} looks like a folder of several results (copy, flow hold 'crossing'): point --pred at one of them" \
+        in wrong.stderr
+    right = subprocess.run([sys.executable, "-m", "stseg.cli", "evaluate", "--gt", str(small_demo / "Annotations"),
+                            "--pred", str(masks / "flow")], capture_output=True, text=True, cwd=REPO)
+    assert right.returncode == 0 and "1.0000   J&F" in right.stdout
