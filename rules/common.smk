@@ -50,6 +50,13 @@ def final_outputs():
     outputs += [f"{RESULTS}/report/overlays/{video}.jpg" for video in VIDEOS]
     if any_ground_truth():
         outputs.append(f"{RESULTS}/report/calibration.png")
+    # every per-video intermediate too: one deleted after a run is made again, and what depends on it reruns
+    # (Snakemake would otherwise treat it like a temporary file whose consumers are up to date)
+    for video in VIDEOS:
+        outputs += [f"{RESULTS}/masks/{model}/{video}" for model in MODELS]
+        outputs += [PLAN.raw_masks(model, video) for model in PLAN.foreground_models]
+        outputs += [f"{RESULTS}/{stage}/{video}.csv" for stage in ("fused", "weights", "scores", "outcome")]
+        outputs += [f"{RESULTS}/pseudo/{video}"]
     return outputs
 
 

@@ -524,3 +524,17 @@ def test_a_failing_rerun_after_a_complete_run_is_reported(finished, tmp_path):
     report = pd.read_csv(base / "work" / "results" / "failed.csv").set_index("video")
     assert report.loc["twins", "stage"] == "score" and "cannot decode this PNG" in report.loc["twins", "reason"]
     assert "1 of 3 video(s) failed" in output
+
+
+def test_a_deleted_intermediate_is_made_again(finished, tmp_path):
+    """One model's masks of one video deleted after a run: that job and what depends on it rerun, nothing else."""
+    from test_workflow import job_counts
+
+    base = tmp_path / "copy"
+    shutil.copytree(finished, base, symlinks=True)
+    shutil.rmtree(base / "work" / "results" / "masks" / "flow" / "twins")
+    plan = job_counts(snakemake(base / "work", BASE_CONFIG, "--dry-run").stdout)
+    assert plan["infer"] == 1 and plan["fuse"] == 1 and plan["pseudolabel"] == 1 and plan["score"] == 1
+    assert plan["select"] == 3  # the prior follows the video's new scores
+    snakemake(base / "work", BASE_CONFIG, "--cores", "2")
+    assert len(list((base / "work" / "results" / "masks" / "flow" / "twins").glob("*.png"))) == 10
