@@ -409,19 +409,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    from .dataset import DatasetError
-    from .inference import InsufficientMemoryError
-    from .masks import MaskFormatError
-    from .metrics import EvaluationError
-    from .models import OptionError, UnknownModelError
-    from .models.sam2 import CheckpointError
-    from .models.upstream import UpstreamError
-    from .submission import SubmissionError
+    from .errors import StsegError
 
     try:
         args.func(args)
-    except (DatasetError, MaskFormatError, EvaluationError, OptionError, UnknownModelError, SubmissionError, CheckpointError,
-            UpstreamError, InsufficientMemoryError, FileNotFoundError, ValueError) as error:
+    except StsegError as error:  # an expected problem with the input: one line, no traceback; anything else raises
         print(f"stseg {args.command}: error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
 

@@ -29,6 +29,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from .errors import StsegError
 from .masks import MaskFormatError, atomic_path, object_ids, read_label_map, read_palette
 from .names import RULE, name_problem
 
@@ -37,7 +38,7 @@ __all__ = ["DatasetError", "VideoInfo", "list_videos", "inspect_video", "validat
 FRAME_SUFFIXES = (".jpg", ".jpeg")
 
 
-class DatasetError(ValueError):
+class DatasetError(StsegError, ValueError):
     """One or more problems with the input dataset; the message names each file and the fix."""
 
 

@@ -32,6 +32,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
+from .errors import MissingInputError
+
 __all__ = ["FinetuneSettings", "finetune", "compose_config", "RECIPE"]
 
 RECIPE = "configs/sam2.1_training/sam2.1_hiera_b+_MOSE_finetune.yaml"
@@ -211,7 +213,7 @@ def finetune(settings: FinetuneSettings) -> Path:
     from .masks import atomic_path
 
     if not Path(settings.init_checkpoint).is_file():
-        raise FileNotFoundError(
+        raise MissingInputError(
             f"{settings.init_checkpoint}: initial SAM2 checkpoint not found; the fine-tune rule starts from a "
             f"SAM 2.1 {settings.size} checkpoint (set finetune.init_checkpoint in the config)."
         )

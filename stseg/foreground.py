@@ -34,6 +34,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from .errors import MissingInputError
 from .fusion import fused_lookup
 from .masks import atomic_dir, object_ids, read_label_map, read_palette, write_label_map
 from .pseudolabel import box_prior
@@ -84,7 +85,7 @@ def split_foreground(
     objects = list(object_ids(labels0))
     frames = sorted((p.stem for p in foreground_dir.glob("*.png") if not p.name.startswith(".")), key=int)
     if not frames:
-        raise FileNotFoundError(f"{foreground_dir}: no foreground masks")
+        raise MissingInputError(f"{foreground_dir}: no foreground masks; the foreground-only model's job wrote none.")
     boxes = fused_lookup(fused) if fused is not None else None
     with atomic_dir(out_dir) as tmp:
         write_label_map(tmp / f"{frames[0]}.png", labels0, palette)

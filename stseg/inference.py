@@ -19,13 +19,14 @@ from typing import Any, Mapping
 from tqdm import tqdm
 
 from .dataset import DatasetError, list_frames, read_frames
+from .errors import StsegError
 from .masks import atomic_dir, object_ids, read_label_map, read_palette, write_label_map
 from .models import build_model
 
 __all__ = ["InsufficientMemoryError", "run_model"]
 
 
-class InsufficientMemoryError(MemoryError):
+class InsufficientMemoryError(StsegError, MemoryError):
     """The job's memory (``mem_mb``) is below what the model says it needs for this video."""
 
 

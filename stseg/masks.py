@@ -19,6 +19,8 @@ from typing import Iterator
 import numpy as np
 from PIL import Image
 
+from .errors import StsegError
+
 __all__ = [
     "MaskFormatError",
     "VOID",
@@ -41,7 +43,7 @@ def object_ids(labels: np.ndarray) -> tuple[int, ...]:
     return tuple(int(i) for i in np.unique(labels) if i not in (0, VOID))
 
 
-class MaskFormatError(ValueError):
+class MaskFormatError(StsegError, ValueError):
     """A label map file that stseg cannot use, with the reason and the fix."""
 
 

@@ -71,6 +71,7 @@ from typing import Iterable, Sequence
 import cv2
 import numpy as np
 
+from .errors import StsegError
 from .masks import object_ids, read_label_map
 
 __all__ = [
@@ -94,7 +95,7 @@ VARIANTS = ("davis", "mose")
 BOUND_TH = 0.008
 
 
-class EvaluationError(ValueError):
+class EvaluationError(StsegError, ValueError):
     """Inputs that cannot be scored, with the file and the fix."""
 
 
@@ -491,6 +492,9 @@ def evaluate(
     import pandas as pd
 
     gt_root, pred_root = Path(gt_root), Path(pred_root)
+    for name, root in (("--gt", gt_root), ("--pred", pred_root)):
+        if not root.is_dir():
+            raise EvaluationError(f"{root}: no such folder ({name}); give a folder of <video>/<frame>.png.")
     if videos is None:
         videos = sorted(p.name for p in gt_root.iterdir() if p.is_dir() and not p.name.startswith("."))
     tasks = [(gt_root / v, pred_root / v, v, variant) for v in videos]

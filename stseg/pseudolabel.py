@@ -41,6 +41,7 @@ from typing import Iterator, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from .errors import MissingInputError
 from .fusion import fused_lookup
 from .masks import atomic_dir, object_ids, read_label_map, read_palette, write_label_map
 from .settings import PseudoLabelSettings
@@ -177,7 +178,7 @@ def build_pseudo_labels(
     for name, folder in mask_dirs.items():
         missing = [f for f in frames if not (folder / f"{f}.png").is_file()]
         if missing:
-            raise FileNotFoundError(f"{folder}: masks of model {name!r} missing for frame(s) {missing[:5]}")
+            raise MissingInputError(f"{folder}: masks of model {name!r} missing for frame(s) {missing[:5]}; rerun its job.")
     boxes = fused_lookup(fused) if fused is not None and config.use_boxes else None
 
     def frames_of(weights: np.ndarray, fg_weights: np.ndarray) -> Iterator[tuple[str, list[np.ndarray], list[np.ndarray], np.ndarray]]:

@@ -25,6 +25,7 @@ from typing import Mapping, Sequence
 import cv2
 import numpy as np
 
+from .dataset import DatasetError
 from .masks import read_label_map
 from .metrics import boundary_map
 
@@ -67,7 +68,7 @@ def edge_alignment(
     for path in frames:
         frame = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if frame is None:
-            raise ValueError(f"{path}: cannot decode this JPEG (corrupt or truncated). Re-extract this frame.")
+            raise DatasetError(f"{path}: cannot decode this JPEG (corrupt or truncated). Re-extract this frame.")
         gradient = gradient_magnitude(frame)
         for model, folder in mask_dirs.items():
             values = edge_alignment_frame(gradient, read_label_map(Path(folder) / f"{path.stem}.png", allow_greyscale=True), objects)

@@ -18,6 +18,7 @@ from typing import Mapping, Sequence
 import numpy as np
 from PIL import Image
 
+from .errors import StsegError
 from .masks import atomic_path
 
 __all__ = ["SubmissionError", "write_submission", "check_submission"]
@@ -25,7 +26,7 @@ __all__ = ["SubmissionError", "write_submission", "check_submission"]
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 
 
-class SubmissionError(ValueError):
+class SubmissionError(StsegError, ValueError):
     """A submission the MOSE server would reject or mis-score."""
 
 

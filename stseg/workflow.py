@@ -21,6 +21,7 @@ import yaml
 
 from . import settings
 from .dataset import DatasetError, VideoInfo, list_videos, validate_dataset
+from .errors import StsegError
 from .models import OptionError, check_options, get_spec
 from .names import RULE, name_problem
 
@@ -29,7 +30,7 @@ __all__ = ["ConfigError", "ModelEntry", "Plan", "check_config_files", "check_fin
 SCHEMA = Path(__file__).with_name("schemas") / "config.schema.yaml"
 
 
-class ConfigError(ValueError):
+class ConfigError(StsegError, ValueError):
     """A config that passes the schema but names something that does not exist; the message says which."""
 
 

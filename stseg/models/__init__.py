@@ -12,6 +12,7 @@ import importlib
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from ..errors import StsegError
 from .base import OptionError, Propagator
 
 __all__ = ["ModelSpec", "REGISTRY", "UnknownModelError", "known_models", "get_spec", "build_model", "check_options", "model_class",
@@ -57,7 +58,7 @@ REGISTRY: dict[str, ModelSpec] = {
 }
 
 
-class UnknownModelError(KeyError):
+class UnknownModelError(StsegError, KeyError):
     def __str__(self) -> str:  # KeyError quotes its message; this one reads as a sentence
         return str(self.args[0])
 

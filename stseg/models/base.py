@@ -20,12 +20,13 @@ from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 
+from ..errors import StsegError
 from ..masks import object_ids
 
 __all__ = ["Propagator", "OptionError"]
 
 
-class OptionError(ValueError):
+class OptionError(StsegError, ValueError):
     """A model option that is unknown or out of range; the message names it."""
 
 

@@ -42,6 +42,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
+from ..errors import StsegError
 from ..masks import object_ids
 from .base import OptionError, Propagator
 
@@ -61,7 +62,7 @@ CHECKPOINT_NAMES = {
 }
 
 
-class CheckpointError(FileNotFoundError):
+class CheckpointError(StsegError, FileNotFoundError):
     """A SAM2 checkpoint that is missing or not configured."""
 
 

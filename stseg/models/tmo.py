@@ -35,6 +35,8 @@ from typing import Iterator, Sequence
 import cv2
 import numpy as np
 
+from ..dataset import DatasetError
+from ..errors import MissingInputError
 from .base import OptionError, Propagator
 from .upstream import (
     TORCHVISION_RESNET101,
@@ -65,7 +67,7 @@ def opencv_flows(files: Sequence[Path]) -> Iterator[np.ndarray]:
     def grey(path: Path) -> np.ndarray:
         image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
         if image is None:
-            raise ValueError(f"{path}: cannot decode this frame")
+            raise DatasetError(f"{path}: cannot decode this frame (corrupt or truncated). Re-extract it.")
         return image
 
     if len(files) == 1:
@@ -87,7 +89,7 @@ def folder_flows(files: Sequence[Path], root: Path) -> Iterator[np.ndarray]:
         flow_path = root / path.parent.name / f"{path.stem}.jpg"
         image = cv2.imread(str(flow_path), cv2.IMREAD_COLOR)
         if image is None:
-            raise FileNotFoundError(f"{flow_path}: flow image missing or unreadable (tmo option flow: {root}).")
+            raise MissingInputError(f"{flow_path}: flow image missing or unreadable (tmo option flow: {root}).")
         yield image[:, :, ::-1]
 
 

@@ -33,6 +33,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from ..errors import StsegError
+
 __all__ = [
     "UPSTREAM",
     "UpstreamError",
@@ -64,7 +66,7 @@ MODEL_ZOO_RESNETS = {"resnet18-5c106cde.pth": "resnet18", "resnet50-19c8e357.pth
 TORCHVISION_RESNET101 = {"resnet101-63fe2227.pth": "resnet101"}  # TMO (torchvision's resnet101(pretrained=True))
 
 
-class UpstreamError(RuntimeError):
+class UpstreamError(StsegError, RuntimeError):
     """An external model that cannot run: missing checkout, dependency, checkpoint or parameters."""
 
 
