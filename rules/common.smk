@@ -5,7 +5,7 @@ import sys
 
 from snakemake.utils import validate
 
-from stseg.workflow import Plan, load_schema, lock_results
+from stseg.workflow import Plan, ensure_demo, load_schema, lock_results
 
 
 envvars:
@@ -17,6 +17,7 @@ envvars:
 os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
 
 validate(config, schema=str(load_schema()))
+ensure_demo(config)  # the embedded demo dataset, generated when dataset.demo is set and the folder is absent
 PLAN = Plan.from_config(config)
 RESULTS = str(PLAN.results)
 VIDEOS = list(PLAN.videos)

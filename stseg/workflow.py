@@ -25,7 +25,7 @@ from .errors import StsegError
 from .models import OptionError, check_options, get_spec
 from .names import RULE, name_problem
 
-__all__ = ["ConfigError", "ModelEntry", "Plan", "check_config_files", "check_finite", "load_schema", "lock_results"]
+__all__ = ["ConfigError", "ModelEntry", "Plan", "check_config_files", "check_finite", "ensure_demo", "load_schema", "lock_results"]
 
 SCHEMA = Path(__file__).with_name("schemas") / "config.schema.yaml"
 
@@ -134,6 +134,117 @@ def check_writable(results: Path) -> None:
         )
 
 
+def ensure_demo(config: Mapping[str, Any]) -> None:
+    """Generate the embedded demo dataset at ``dataset.root`` when ``dataset.demo`` is set and the folder is absent."""
+    root = Path(config["dataset"]["root"])
+    if not root.exists() and config["dataset"].get("demo", False):
+        from .demo import write_demo
+
+        print(f"stseg: generating the demo dataset in {root} ...", file=sys.stderr)
+        write_demo(root)
+
+
+def check_locations(root: Path, results: Path) -> None:
+    """The results folder lies outside the dataset and can be written."""
+    if results.resolve() == root.resolve() or root.resolve() in results.resolve().parents:
+        raise ConfigError(
+            f"results: {results} lies inside the dataset folder {root}; the next run would read the results as "
+            "part of the dataset. Choose a 'results:' folder outside dataset.root; nothing was run."
+        )
+    check_writable(results)
+
+
+def check_names(models: Mapping[str, Any], finetune_runs: Mapping[str, Any]) -> None:
+    """Model and fine-tune run names follow the one name rule (:mod:`stseg.names`)."""
+    for kind, names in (("models", models), ("finetune", finetune_runs)):
+        for name in names:
+            problem = name_problem(name)
+            if problem:
+                raise ConfigError(f"{kind}: the name {name[:60]!r} cannot be used: {problem}; {RULE}. "
+                                  f"Rename it under '{kind}:' in the config; nothing was run.")
+
+
+def model_entry(name: str, entry: Mapping[str, Any], finetune_runs: Mapping[str, Any], results: Path) -> "ModelEntry":
+    """One configured model, checked: its type, fine-tune run, interpreter, options, checkpoint, folder, checkout."""
+    spec = get_spec(entry.get("type", name))  # unknown type: error listing the known ones
+    run = entry.get("finetuned")
+    if run is not None and run not in finetune_runs:
+        raise ConfigError(f"models.{name}.finetuned names {run!r}, which is not under finetune: ({sorted(finetune_runs)})")
+    python = entry.get("python")
+    if python is not None and not os.access(python, os.X_OK):
+        raise ConfigError(
+            f"models.{name}.python: {python} is not an executable Python. Create the model's environment "
+            f"(README: 'External models') or fix the path."
+        )
+    options = entry.get("options", {}) or {}
+    try:
+        check_options(spec.name, options, f"models.{name}.options")
+    except OptionError as error:
+        raise ConfigError(str(error)) from None
+    checkpoint = options.get("checkpoint")
+    if checkpoint is not None and not spec.external and not Path(checkpoint).expanduser().is_file():
+        raise ConfigError(
+            f"models.{name}.options.checkpoint: {checkpoint} not found. Download the model's weights "
+            "(README: 'Models') or fix the path."
+        )
+    if spec.name == "precomputed":
+        folder = options.get("path")
+        if not folder or not Path(folder).expanduser().is_dir():
+            raise ConfigError(
+                f"models.{name}.options.path: {folder!r} is not a folder. A precomputed model needs the "
+                "folder of its masks, <video>/<frame>.png for every video."
+            )
+    if spec.external:
+        from .models.upstream import configuration_problem
+
+        problem = configuration_problem(spec.name, options)
+        if problem:
+            raise ConfigError(f"models.{name}: {problem}")
+    return ModelEntry(
+        name=name, type=spec.name, options=options, external=spec.external, foreground_only=spec.foreground_only,
+        gpus=int(entry.get("gpus", 1 if spec.gpu else 0)),
+        threads=int(entry["threads"]), mem_mb=int(entry["mem_mb"]), runtime=int(entry["runtime"]),
+        checkpoint=None if run is None else str(results / "finetune" / run / "checkpoint.pt"),
+        python=python,
+    )
+
+
+def check_voters(pgmr: Mapping[str, Any], models: Mapping[str, "ModelEntry"]) -> None:
+    """``pgmr.models`` names configured models, at least one segments objects, and ``min_votes`` can be reached."""
+    unknown = sorted(set(pgmr.get("models", []) or []) - set(models))
+    if unknown:
+        raise ConfigError(f"pgmr.models names {unknown}, which are not under models: ({sorted(models)})")
+    chosen = pgmr.get("models") or list(models)
+    box_voters = [m for m in chosen if not models[m].foreground_only]
+    if not box_voters:
+        raise ConfigError(
+            f"pgmr.models ({chosen}) has only foreground-only models; the fused boxes need at least one model "
+            "that segments the annotation's objects."
+        )
+    if int(pgmr["min_votes"]) > len(box_voters):
+        raise ConfigError(
+            f"pgmr.min_votes is {pgmr['min_votes']} but only {len(box_voters)} model(s) vote for the fused boxes "
+            f"({box_voters}); no object could ever be kept. Lower pgmr.min_votes or add voting models."
+        )
+
+
+def validated_videos(dataset: Mapping[str, Any], root: Path, results: Path) -> tuple[dict[str, VideoInfo], dict[str, str]]:
+    """The dataset's videos, validated (cached under the results folder); invalid ones refused or skipped."""
+    names = list_videos(root, dataset.get("videos") or None, dataset.get("video_list"))
+    valid, invalid = validate_dataset(root, names, results / ".stseg" / "validated")
+    if invalid and dataset["on_invalid"] == "error":
+        details = "\n".join(f"[{video}]\n{problem}" for video, problem in invalid.items())
+        raise DatasetError(
+            f"{len(invalid)} of {len(names)} video(s) in {root} are invalid (set dataset.on_invalid: skip "
+            f"to run the others):\n{details}"
+        )
+    for video, problem in invalid.items():
+        print(f"stseg: skipping invalid video {video!r}:\n  {problem}", file=sys.stderr)
+    if not valid:
+        raise DatasetError(f"{root}: no valid video to process.")
+    return valid, invalid
+
+
 @dataclass(frozen=True)
 class ModelEntry:
     name: str
@@ -187,103 +298,20 @@ class Plan:
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "Plan":
-        dataset = config["dataset"]
-        root = Path(dataset["root"])
+        """The plan of a validated config, checked in named steps; each raises a clear error before any job runs.
+
+        The demo dataset is not generated here: :func:`ensure_demo` is its own step, called first by the workflow.
+        """
+        root = Path(config["dataset"]["root"])
         results = Path(config["results"])
-        if not root.exists() and dataset.get("demo", False):
-            from .demo import write_demo
-
-            print(f"stseg: generating the demo dataset in {root} ...", file=sys.stderr)
-            write_demo(root)
         check_finite(config)
-        if results.resolve() == root.resolve() or root.resolve() in results.resolve().parents:
-            raise ConfigError(
-                f"results: {results} lies inside the dataset folder {root}; the next run would read the results as "
-                "part of the dataset. Choose a 'results:' folder outside dataset.root; nothing was run."
-            )
-        check_writable(results)
+        check_locations(root, results)
         finetune_runs = dict(config.get("finetune", {}) or {})
-        for kind, names in (("models", config["models"]), ("finetune", finetune_runs)):
-            for name in names:
-                problem = name_problem(name)
-                if problem:
-                    raise ConfigError(f"{kind}: the name {name[:60]!r} cannot be used: {problem}; {RULE}. "
-                                      f"Rename it under '{kind}:' in the config; nothing was run.")
-        models = {}
-        for name, entry in config["models"].items():
-            spec = get_spec(entry.get("type", name))  # unknown type: error listing the known ones
-            run = entry.get("finetuned")
-            if run is not None and run not in finetune_runs:
-                raise ConfigError(
-                    f"models.{name}.finetuned names {run!r}, which is not under finetune: ({sorted(finetune_runs)})"
-                )
-            python = entry.get("python")
-            if python is not None and not os.access(python, os.X_OK):
-                raise ConfigError(
-                    f"models.{name}.python: {python} is not an executable Python. Create the model's environment "
-                    f"(README: 'External models') or fix the path."
-                )
-            options = entry.get("options", {}) or {}
-            try:
-                check_options(spec.name, options, f"models.{name}.options")
-            except OptionError as error:
-                raise ConfigError(str(error)) from None
-            checkpoint = options.get("checkpoint")
-            if checkpoint is not None and not spec.external and not Path(checkpoint).expanduser().is_file():
-                raise ConfigError(
-                    f"models.{name}.options.checkpoint: {checkpoint} not found. Download the model's weights "
-                    "(README: 'Models') or fix the path."
-                )
-            if spec.name == "precomputed":
-                folder = options.get("path")
-                if not folder or not Path(folder).expanduser().is_dir():
-                    raise ConfigError(
-                        f"models.{name}.options.path: {folder!r} is not a folder. A precomputed model needs the "
-                        "folder of its masks, <video>/<frame>.png for every video."
-                    )
-            if spec.external:
-                from .models.upstream import configuration_problem
-
-                problem = configuration_problem(spec.name, options)
-                if problem:
-                    raise ConfigError(f"models.{name}: {problem}")
-            models[name] = ModelEntry(
-                name=name, type=spec.name, options=options, external=spec.external,
-                foreground_only=spec.foreground_only,
-                gpus=int(entry.get("gpus", 1 if spec.gpu else 0)),
-                threads=int(entry.get("threads", 1)), mem_mb=int(entry.get("mem_mb", 2000)),
-                runtime=int(entry.get("runtime", 60)),
-                checkpoint=None if run is None else str(results / "finetune" / run / "checkpoint.pt"),
-                python=python,
-            )
+        check_names(config["models"], finetune_runs)
+        models = {name: model_entry(name, entry, finetune_runs, results) for name, entry in config["models"].items()}
         pgmr = dict(config.get("pgmr", {}) or {})
-        unknown = sorted(set(pgmr.get("models", []) or []) - set(models))
-        if unknown:
-            raise ConfigError(f"pgmr.models names {unknown}, which are not under models: ({sorted(models)})")
-        chosen = pgmr.get("models") or list(models)
-        box_voters = [m for m in chosen if not models[m].foreground_only]
-        if int(pgmr.get("min_votes", 1)) > len(box_voters):
-            raise ConfigError(
-                f"pgmr.min_votes is {pgmr['min_votes']} but only {len(box_voters)} model(s) vote for the fused boxes "
-                f"({box_voters}); no object could ever be kept. Lower pgmr.min_votes or add voting models."
-            )
-        if not any(not models[m].foreground_only for m in chosen):
-            raise ConfigError(
-                f"pgmr.models ({chosen}) has only foreground-only models; the fused boxes need at least one model "
-                "that segments the annotation's objects."
-            )
-        names = list_videos(root, dataset.get("videos") or None, dataset.get("video_list"))
-        valid, invalid = validate_dataset(root, names, results / ".stseg" / "validated")
-        if invalid and dataset.get("on_invalid", "error") == "error":
-            details = "\n".join(f"[{video}]\n{problem}" for video, problem in invalid.items())
-            raise DatasetError(
-                f"{len(invalid)} of {len(names)} video(s) in {root} are invalid (set dataset.on_invalid: skip "
-                f"to run the others):\n{details}"
-            )
-        for video, problem in invalid.items():
-            print(f"stseg: skipping invalid video {video!r}:\n  {problem}", file=sys.stderr)
-        if not valid:
-            raise DatasetError(f"{root}: no valid video to process.")
+        check_voters(pgmr, models)
+        valid, invalid = validated_videos(config["dataset"], root, results)
         stages = {name: settings.from_config(kind, config) for name, kind in settings.STAGES.items()}
         return cls(config=config, root=root, results=results, videos=valid, invalid=invalid, models=models, pgmr=pgmr,
                    finetune=finetune_runs, stages=stages)
@@ -308,7 +336,7 @@ class Plan:
         return str(self.root / "Annotations" / video / f"{self.videos[video].first_frame}.png")
 
     def has_ground_truth(self, video: str) -> bool:
-        mode = self.config["dataset"].get("ground_truth", "auto")
+        mode = self.config["dataset"]["ground_truth"]
         if mode == "no":
             return False
         if mode == "yes" and not self.videos[video].fully_annotated:
