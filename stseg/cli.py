@@ -155,7 +155,7 @@ def cmd_prior(args: argparse.Namespace) -> None:
 def cmd_summarize(args: argparse.Namespace) -> None:
     import pandas as pd
 
-    from .masks import atomic_path
+    from .files import atomic_path
     from .summary import format_summary, summarize
     from .tables import read_table, write_table
 
@@ -178,8 +178,8 @@ def cmd_submission(args: argparse.Namespace) -> None:
 
 
 def cmd_finetune(args: argparse.Namespace) -> None:
+    from .files import atomic_path
     from .finetune import FinetuneSettings, finetune
-    from .masks import atomic_path
 
     settings = json.loads(args.settings)
     losses = finetune(FinetuneSettings(**settings, out_checkpoint=args.out, workdir=args.workdir))

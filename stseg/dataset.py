@@ -30,7 +30,8 @@ import numpy as np
 from PIL import Image
 
 from .errors import StsegError
-from .masks import MaskFormatError, atomic_path, object_ids, read_label_map, read_palette
+from .files import atomic_path
+from .masks import MaskFormatError, object_ids, read_label_map, read_palette
 from .names import RULE, name_problem
 
 __all__ = ["DatasetError", "VideoInfo", "list_videos", "inspect_video", "validate_dataset", "video_paths"]

@@ -39,7 +39,8 @@ from typing import Callable, Sequence
 import cv2
 import numpy as np
 
-from .masks import atomic_path, davis_palette, write_label_map
+from .files import atomic_path
+from .masks import davis_palette, write_label_map
 
 __all__ = ["DEMO_VIDEOS", "write_demo", "render_video"]
 

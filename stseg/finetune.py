@@ -194,7 +194,7 @@ def verified_copy(checkpoint: str | os.PathLike[str], workdir: Path) -> Path:
     """
     import torch
 
-    from .masks import atomic_path
+    from .files import atomic_path
 
     state = torch.load(checkpoint, map_location="cpu", weights_only=True)
     target = workdir / "init-checkpoint.verified.pt"
@@ -210,7 +210,7 @@ def finetune(settings: FinetuneSettings) -> Path:
     from training.train import single_node_runner, single_proc_run
     from training.utils.train_utils import register_omegaconf_resolvers
 
-    from .masks import atomic_path
+    from .files import atomic_path
 
     if not Path(settings.init_checkpoint).is_file():
         raise MissingInputError(

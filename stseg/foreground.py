@@ -35,8 +35,9 @@ import numpy as np
 import pandas as pd
 
 from .errors import MissingInputError
+from .files import atomic_dir
 from .fusion import fused_lookup
-from .masks import atomic_dir, object_ids, read_label_map, read_palette, write_label_map
+from .masks import object_ids, read_label_map, read_palette, write_label_map
 from .pseudolabel import box_prior
 
 __all__ = ["split_frame", "split_foreground"]

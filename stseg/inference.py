@@ -20,7 +20,8 @@ from tqdm import tqdm
 
 from .dataset import DatasetError, list_frames, read_frames
 from .errors import StsegError
-from .masks import atomic_dir, object_ids, read_label_map, read_palette, write_label_map
+from .files import atomic_dir
+from .masks import object_ids, read_label_map, read_palette, write_label_map
 from .models import build_model
 
 __all__ = ["InsufficientMemoryError", "run_model"]

@@ -2,7 +2,7 @@
 
 A *label map* is a ``uint8`` array of shape ``(H, W)`` whose pixel value is the
 object id (0 = background), stored on disk as an indexed ('P' mode) PNG, as in
-DAVIS and MOSE.  Every file stseg writes goes through :func:`atomic_path`: the
+DAVIS and MOSE.  Every file stseg writes goes through :func:`stseg.files.atomic_path`: the
 content is written under a temporary name in the destination folder and then
 renamed with :func:`os.replace`, so a killed job never leaves a file that looks
 finished.
@@ -10,16 +10,14 @@ finished.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import shutil
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 from PIL import Image
 
 from .errors import StsegError
+from .files import atomic_path
 
 __all__ = [
     "MaskFormatError",
@@ -29,8 +27,6 @@ __all__ = [
     "read_label_map",
     "read_palette",
     "write_label_map",
-    "atomic_path",
-    "atomic_dir",
 ]
 
 
@@ -105,74 +101,6 @@ def read_palette(path: str | os.PathLike[str]) -> list[int]:
         return davis_palette()
     palette = list(palette)[:768]
     return palette + [0] * (768 - len(palette))
-
-
-def _remove_stale_partials(path: Path) -> None:
-    """Remove leftovers of killed writers of ``path`` (``.<name>.<pid>.partial`` of dead processes)."""
-    for leftover in path.parent.glob(f".{glob_escape(path.name)}.*.partial"):
-        pid = leftover.name[len(path.name) + 2 : -len(".partial")]
-        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
-            shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink(missing_ok=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def glob_escape(name: str) -> str:
-    import glob
-
-    return glob.escape(name)
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it onto ``path`` on success.
-
-    The temporary name starts with ``.`` and ends with ``.partial`` so that a
-    leftover from a killed process is never mistaken for a finished file; on an
-    exception it is removed.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_partials(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-@contextlib.contextmanager
-def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a temporary folder beside ``path``; rename it onto ``path`` when the block succeeds.
-
-    Used for per-video outputs made of many files (one PNG per frame): the folder
-    appears under its final name only once every file in it is written.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_partials(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
-    try:
-        yield tmp
-        if path.exists():
-            shutil.rmtree(path)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
 
 
 def write_label_map(path: str | os.PathLike[str], labels: np.ndarray, palette: list[int] | None = None) -> None:

@@ -42,8 +42,9 @@ import numpy as np
 import pandas as pd
 
 from .errors import MissingInputError
+from .files import atomic_dir
 from .fusion import fused_lookup
-from .masks import atomic_dir, object_ids, read_label_map, read_palette, write_label_map
+from .masks import object_ids, read_label_map, read_palette, write_label_map
 from .settings import PseudoLabelSettings
 
 __all__ = ["box_prior", "pseudo_label_frame", "build_pseudo_labels", "redundancy_weights"]

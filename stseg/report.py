@@ -23,7 +23,8 @@ import numpy as np
 import pandas as pd
 
 from .dataset import list_frames
-from .masks import atomic_path, object_ids, read_label_map, read_palette
+from .files import atomic_path
+from .masks import object_ids, read_label_map, read_palette
 
 __all__ = ["overlay_strip", "overlay_captions", "disagreement_frames", "kendall_tau", "calibration_plot", "calibration_table",
            "scores_plot", "model_colours", "summary_page"]

@@ -51,7 +51,8 @@ from typing import Iterator, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .masks import atomic_dir, read_label_map, read_palette, write_label_map
+from .files import atomic_dir
+from .masks import read_label_map, read_palette, write_label_map
 from .metrics import score_arrays, score_video
 from .settings import SelectSettings
 

@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 from .errors import StsegError
-from .masks import atomic_path
+from .files import atomic_path
 
 __all__ = ["SubmissionError", "write_submission", "check_submission"]
 

@@ -29,7 +29,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from .masks import glob_escape
+from .files import glob_escape
 
 __all__ = ["summarize", "format_summary", "failure_report", "format_failures"]
 

@@ -6,7 +6,7 @@ import os
 
 import pandas as pd
 
-from .masks import atomic_path
+from .files import atomic_path
 
 __all__ = ["write_table", "read_table"]
 

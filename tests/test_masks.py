@@ -3,7 +3,8 @@ import pytest
 from conftest import SHARED_DATA
 from PIL import Image
 
-from stseg.masks import MaskFormatError, atomic_path, davis_palette, read_label_map, read_palette, write_label_map
+from stseg.files import atomic_path
+from stseg.masks import MaskFormatError, davis_palette, read_label_map, read_palette, write_label_map
 
 
 def test_roundtrip_keeps_ids_and_palette(tmp_path):
@@ -75,7 +76,7 @@ def test_leftovers_of_a_killed_writer_are_removed(tmp_path):
     (tmp_path / f".masks.{dead}.partial").mkdir()
     (tmp_path / f".masks.{dead}.partial" / "00000.png").write_bytes(b"half")
     (tmp_path / f".t.csv.{dead}.partial").write_text("half")
-    from stseg.masks import atomic_dir
+    from stseg.files import atomic_dir
 
     with atomic_dir(tmp_path / "masks") as tmp:
         (tmp / "00000.png").write_bytes(b"whole")

@@ -1,0 +1,88 @@
+"""Files that appear only when complete, and the cleaning up after writers that were killed.
+
+* :func:`atomic_path` / :func:`atomic_dir`: write under a hidden temporary name
+  (``.<name>.<pid>.partial``) and rename onto the final name when the block
+  succeeds, so an interrupted job never leaves a file or folder that looks
+  finished; on an exception the partial is removed.
+* Leftovers of killed writers (partials whose process is gone) are removed by the
+  next writer of the same path.
+* :func:`glob_escape`: a name as a literal glob pattern.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import shutil
+from pathlib import Path
+from typing import Iterator
+
+__all__ = ["atomic_dir", "atomic_path", "glob_escape", "process_alive"]
+
+
+def _remove_stale_partials(path: Path) -> None:
+    """Remove leftovers of killed writers of ``path`` (``.<name>.<pid>.partial`` of dead processes)."""
+    for leftover in path.parent.glob(f".{glob_escape(path.name)}.*.partial"):
+        pid = leftover.name[len(path.name) + 2 : -len(".partial")]
+        if pid.isdigit() and int(pid) != os.getpid() and not process_alive(int(pid)):
+            shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink(missing_ok=True)
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process of this id exists (signal 0)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def glob_escape(name: str) -> str:
+    return glob.escape(name)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` on success.
+
+    The temporary name starts with ``.`` and ends with ``.partial`` so that a
+    leftover from a killed process is never mistaken for a finished file; on an
+    exception it is removed.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_partials(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary folder beside ``path``; rename it onto ``path`` when the block succeeds.
+
+    Used for per-video outputs made of many files (one PNG per frame): the folder
+    appears under its final name only once every file in it is written.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_partials(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    try:
+        yield tmp
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
