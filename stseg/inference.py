@@ -4,7 +4,7 @@ Output (``masks/<model>/<video>/``): one palette PNG per frame, named like the
 frame, at the frame's size, with the annotation's palette; frame 0 is the given
 annotation itself.  Beside them ``scores.csv`` (frame, object, score) holds the
 per-object confidence when the model gives one.  The folder is written under a
-temporary name and renamed when complete (:func:`stseg.masks.atomic_dir`).
+temporary name and renamed when complete (:func:`stseg.files.atomic_dir`).
 """
 
 from __future__ import annotations
