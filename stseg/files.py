@@ -30,14 +30,23 @@ def _remove_stale_partials(path: Path) -> None:
 
 
 def process_alive(pid: int) -> bool:
-    """Whether a process of this id exists (signal 0)."""
+    """Whether a process of this id exists and is not a zombie.
+
+    A writer killed with its parent is re-parented to the init process, and an
+    init that does not reap (some containers') leaves it a zombie forever: it
+    still answers signal 0 but will never finish its partial.
+    """
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True  # no /proc (not Linux): signal 0 is all we know
+    return state != "Z"
 
 
 def glob_escape(name: str) -> str:

@@ -91,3 +91,28 @@ def test_object_ids_leave_out_background_and_void():
     labels = np.array([[0, 3, 255], [1, 3, 0]], np.uint8)
     assert object_ids(labels) == (1, 3)
     assert object_ids(np.zeros((2, 2), np.uint8)) == ()
+
+
+def test_a_zombie_writer_counts_as_dead(tmp_path):
+    """A killed writer whose parent is gone can stay a zombie under an init that does not reap; its partial goes."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from stseg.files import atomic_path, process_alive
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    deadline = time.time() + 10
+    while time.time() < deadline:  # exited but not reaped yet: a zombie
+        with open(f"/proc/{child.pid}/stat") as handle:
+            if handle.read().rsplit(")", 1)[1].split()[0] == "Z":
+                break
+        time.sleep(0.02)
+    assert not process_alive(child.pid) and process_alive(os.getpid())
+    leftover = tmp_path / f".out.txt.{child.pid}.partial"
+    leftover.write_text("half")
+    with atomic_path(tmp_path / "out.txt") as tmp:
+        tmp.write_text("whole")
+    assert not leftover.exists() and (tmp_path / "out.txt").read_text() == "whole"
+    child.wait()
