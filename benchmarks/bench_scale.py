@@ -64,10 +64,11 @@ def fabricate_outputs(results: Path, videos: int) -> None:
         [results / "boxes" / f"{n}.csv" for n in names] + [results / "fused" / f"{n}.csv" for n in names],
         [results / "pseudo" / n for n in names] + [results / "weights" / f"{n}.csv" for n in names],
         [results / "scores" / f"{n}.csv" for n in names],
+        [results / "prior.csv"],
         [results / "final" / n for n in names] + [results / stage / f"{n}.csv" for n in names for stage in ("selection", "outcome")],
-        [results / "report" / "overlays" / f"{n}.png" for n in names]
+        [results / "report" / "overlays" / f"{n}.{ext}" for n in names for ext in ("png", "jpg")]
         + [results / f for f in ("summary.csv", "summary_overall.csv", "summary.txt", "submission.zip")],
-        [results / "report" / "scores.png"],
+        [results / "report" / "scores.png", results / "report" / "summary.html"],
     ]
     for stage in stages:
         for path in stage:
