@@ -31,7 +31,7 @@ import pandas as pd
 
 from .files import glob_escape
 
-__all__ = ["summarize", "format_summary", "failure_report", "format_failures"]
+__all__ = ["summarize", "format_summary", "failed_job_logs", "failure_report", "format_failures", "NOT_FINISHED", "WAITING"]
 
 
 def summarize(scores: pd.DataFrame, outcomes: pd.DataFrame, model_order: Sequence[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
