@@ -23,7 +23,7 @@ Speed: each frame's two PNGs are decoded once, by a reader thread a few frames
 ahead of the scoring (decoding releases the GIL); J for every object comes from one
 joint histogram of (ground truth, prediction); F is computed per object inside
 the union bounding box of its two masks grown by one pixel, which gives the same
-boundary pixels and matches as the full frame (see :func:`_object_crop`) at a
+boundary pixels and matches as the full frame (see :func:`object_crop`) at a
 fraction of the cost.
 
 The **MOSE variant** (``variant="mose"``) equals MOSEv2's official scorer
@@ -58,7 +58,6 @@ pipeline's own scoring use the ids that are present.
 
 from __future__ import annotations
 
-import glob
 import math
 import os
 import warnings
@@ -72,6 +71,7 @@ import cv2
 import numpy as np
 
 from .errors import StsegError
+from .files import glob_escape
 from .masks import object_ids, read_label_map
 
 __all__ = [
@@ -81,6 +81,7 @@ __all__ = [
     "boundary_map",
     "boundary_radius",
     "mose_boundary_radius",
+    "object_crop",
     "appearance_runs",
     "frame_scores",
     "joint_histogram",
@@ -162,7 +163,7 @@ def _f_from_counts(n_pred: int, n_gt: int, pred_match: int, gt_match: int) -> fl
     return 2 * precision * recall / (precision + recall)
 
 
-def _object_crop(pred: np.ndarray, gt: np.ndarray) -> tuple[slice, slice] | None:
+def object_crop(pred: np.ndarray, gt: np.ndarray) -> tuple[slice, slice] | None:
     """Union bounding box of two binary masks, grown by one pixel on every side (clipped).
 
     Inside it the boundary maps equal the full frame's: the pixel just above/left
@@ -188,7 +189,7 @@ def _object_crop(pred: np.ndarray, gt: np.ndarray) -> tuple[slice, slice] | None
 
 
 def _boundary_f(pred: np.ndarray, gt: np.ndarray, kernel: np.ndarray) -> float:
-    crop = _object_crop(pred, gt)
+    crop = object_crop(pred, gt)
     if crop is None:
         return 1.0  # neither mask has a boundary
     pred_b = boundary_map(pred[crop])
@@ -501,7 +502,7 @@ def evaluate(
     for _, pred_dir, video, _ in tasks:
         if not pred_dir.is_dir():
             hint = ""
-            nested = sorted(p.parent.name for p in pred_root.glob(f"*/{glob.escape(video)}") if p.is_dir())
+            nested = sorted(p.parent.name for p in pred_root.glob(f"*/{glob_escape(video)}") if p.is_dir())
             if nested:
                 hint = (f" {pred_root} looks like a folder of several results ({', '.join(nested[:3])}"
                         f"{', ...' if len(nested) > 3 else ''} hold {video!r}): point --pred at one of them, "

@@ -27,7 +27,7 @@ import numpy as np
 
 from .dataset import DatasetError
 from .masks import read_label_map
-from .metrics import boundary_map
+from .metrics import boundary_map, object_crop
 
 __all__ = ["gradient_magnitude", "edge_alignment_frame", "edge_alignment"]
 
@@ -45,11 +45,9 @@ def edge_alignment_frame(gradient: np.ndarray, labels: np.ndarray, objects: Sequ
     out = np.full(len(objects), np.nan)
     for k, obj in enumerate(objects):
         mask = labels == obj
-        if not mask.any():
+        crop = object_crop(mask, mask)  # the mask's box grown by one pixel: the boundary is the full frame's
+        if crop is None:
             continue
-        ys, xs = np.nonzero(mask)
-        top, left = max(0, ys.min() - 1), max(0, xs.min() - 1)
-        crop = (slice(top, ys.max() + 2), slice(left, xs.max() + 2))
         boundary = boundary_map(mask[crop])
         if boundary.any():
             out[k] = float(gradient[crop][boundary].mean())
