@@ -5,6 +5,7 @@ import sys
 
 from snakemake.utils import validate
 
+from stseg.freshness import refresh_output_stamps
 from stseg.workflow import Plan, ensure_demo, load_schema, lock_results
 
 
@@ -22,6 +23,10 @@ PLAN = Plan.from_config(config)
 RESULTS = str(PLAN.results)
 VIDEOS = list(PLAN.videos)
 MODELS = PLAN.model_names
+# a folder output edited in place after a run (a mask rewritten) reruns what reads it, one that lost a
+# frame is made again; the main process does this once, not every cluster job's re-parse (stseg.freshness)
+if workflow.is_main_process:
+    refresh_output_stamps(PLAN.folder_outputs())
 # the folder holding this workflow's `stseg` package: models in their own environment import it from here
 STSEG_SOURCE = workflow.basedir
 
@@ -71,6 +76,12 @@ def calibration_args(wildcards):
 
 def frames_dir(wildcards):
     return PLAN.frames_dir(wildcards.video)
+
+
+def input_stamps(wildcards):
+    """Digests of the folders a model's job reads that Snakemake sees only as one mtime: a frame (or a
+    precomputed mask) rewritten in place changes them, and a changed parameter reruns the job."""
+    return PLAN.input_stamps(wildcards.model, wildcards.video)
 
 
 def first_annotation(wildcards):

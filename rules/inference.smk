@@ -14,6 +14,7 @@ rule infer:
         stseg=model_command,
         model_type=model_type,
         options=model_options,
+        stamps=input_stamps,
     log:
         f"{RESULTS}/logs/infer/{{model}}/{{video}}.log",
     benchmark:

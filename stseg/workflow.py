@@ -22,6 +22,7 @@ import yaml
 from . import settings
 from .dataset import DatasetError, VideoInfo, list_videos, validate_dataset
 from .errors import StsegError
+from .freshness import folder_stamp
 from .models import OptionError, check_options, get_spec
 from .names import RULE, name_problem
 
@@ -295,6 +296,7 @@ class Plan:
     finetune: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     #: rule name -> its typed settings (stseg.settings), built once from the validated config
     stages: Mapping[str, Any] = field(default_factory=dict)
+    _stamps: dict[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "Plan":
@@ -331,6 +333,29 @@ class Plan:
         """Every frame's annotation PNG (for a video with ground truth on every frame)."""
         folder = self.root / "Annotations" / video
         return [str(folder / f"{frame}.png") for frame in self.videos[video].frames]
+
+    def input_stamps(self, model: str, video: str) -> str:
+        """The stamps (:func:`stseg.freshness.folder_stamp`) of the frame folder and, for a ``precomputed`` model,
+        of its mask folder: what a model's job reads inside folders."""
+        stamps = [self._stamp(self.frames_dir(video))]
+        entry = self.models[model]
+        if entry.type == "precomputed":
+            stamps.append(self._stamp(str(Path(entry.options["path"]).expanduser() / video)))
+        return " ".join(stamps)
+
+    def folder_outputs(self) -> list[tuple[Path, tuple[str, ...]]]:
+        """Every per-video folder output of the workflow, with the frames it holds a PNG for."""
+        folders = []
+        for video, info in self.videos.items():
+            folders += [(Path(self.raw_masks(m, video)), info.frames) for m in self.models]
+            folders += [(Path(self.result("masks", m, video)), info.frames) for m in self.foreground_models]
+            folders += [(Path(self.result(stage, video)), info.frames) for stage in ("pseudo", "final")]
+        return folders
+
+    def _stamp(self, folder: str) -> str:
+        if folder not in self._stamps:
+            self._stamps[folder] = folder_stamp(folder)
+        return self._stamps[folder]
 
     def first_annotation(self, video: str) -> str:
         return str(self.root / "Annotations" / video / f"{self.videos[video].first_frame}.png")

@@ -538,3 +538,61 @@ def test_a_deleted_intermediate_is_made_again(finished, tmp_path):
     assert plan["select"] == 3  # the prior follows the video's new scores
     snakemake(base / "work", BASE_CONFIG, "--cores", "2")
     assert len(list((base / "work" / "results" / "masks" / "flow" / "twins").glob("*.png"))) == 10
+
+
+def edit_png(path: Path) -> None:
+    """Rewrite a palette PNG in place with a few pixels changed (its folder's mtime does not move)."""
+    labels = np.array(Image.open(path))
+    labels[:6, :6] = 0
+    write_label_map(path, labels)
+
+
+def test_a_frame_edited_in_place_reruns_its_video(finished, tmp_path):
+    from test_workflow import job_counts
+
+    base = tmp_path / "copy"
+    shutil.copytree(finished, base, symlinks=True)
+    frame = base / "data" / "JPEGImages" / "twins" / "00004.jpg"
+    folder_mtime = frame.parent.stat().st_mtime_ns
+    pixels = np.array(Image.open(frame))
+    pixels[:30, :30] = 0
+    Image.fromarray(pixels).save(frame)
+    assert frame.parent.stat().st_mtime_ns == folder_mtime  # what Snakemake alone would look at
+    plan = job_counts(snakemake(base / "work", BASE_CONFIG, "--dry-run").stdout)
+    assert plan["infer"] == 2 and plan["fuse"] == 1 and plan["pseudolabel"] == 1 and plan["score"] == 1
+    before = results_digest(base / "work")
+    snakemake(base / "work", BASE_CONFIG, "--cores", "2")
+    after = results_digest(base / "work")
+    changed = {k for k in after if after[k] != before.get(k)}
+    assert not any(k.startswith(("masks/flow/crossing/", "masks/flow/fast-ball/", "pseudo/crossing/")) for k in changed)
+    assert "Nothing to be done" in snakemake(base / "work", BASE_CONFIG, "--dry-run").stdout
+
+
+def test_a_model_mask_edited_in_place_reruns_what_reads_it(finished, tmp_path):
+    """The edit is kept (the model does not rerun) and every stage after it uses it."""
+    from test_workflow import job_counts
+
+    base = tmp_path / "copy"
+    shutil.copytree(finished, base, symlinks=True)
+    mask = base / "work" / "results" / "masks" / "flow" / "crossing" / "00005.png"
+    edit_png(mask)
+    edited = mask.read_bytes()
+    plan = job_counts(snakemake(base / "work", BASE_CONFIG, "--dry-run").stdout)
+    assert "infer" not in plan and plan["fuse"] == 1 and plan["pseudolabel"] == 1 and plan["score"] == 1
+    snakemake(base / "work", BASE_CONFIG, "--cores", "2")
+    assert mask.read_bytes() == edited
+    assert "Nothing to be done" in snakemake(base / "work", BASE_CONFIG, "--dry-run").stdout
+
+
+def test_a_frame_deleted_from_an_intermediate_folder_is_made_again(finished, tmp_path):
+    from test_workflow import job_counts
+
+    base = tmp_path / "copy"
+    shutil.copytree(finished, base, symlinks=True)
+    pseudo = base / "work" / "results" / "pseudo" / "fast-ball"
+    kept = (pseudo / "00004.png").read_bytes()
+    (pseudo / "00003.png").unlink()
+    plan = job_counts(snakemake(base / "work", BASE_CONFIG, "--dry-run").stdout)
+    assert plan["pseudolabel"] == 1 and "infer" not in plan and "fuse" not in plan
+    snakemake(base / "work", BASE_CONFIG, "--cores", "2")
+    assert len(list(pseudo.glob("*.png"))) == 10 and (pseudo / "00004.png").read_bytes() == kept

@@ -1,0 +1,98 @@
+"""What Snakemake cannot see in a folder: in-place edits of the files inside it.
+
+Snakemake judges a folder by one time: the folder's own mtime for an input, its
+``.snakemake_timestamp`` for an output.  Neither moves when a file inside is
+rewritten in place, so a corrected frame or an edited mask would leave
+"Nothing to be done".  Two remedies, one per kind of folder:
+
+* **Folders the user owns** (a video's ``JPEGImages/<video>``, a ``precomputed``
+  model's ``<path>/<video>``): :func:`folder_stamp` digests every file's name,
+  size and mtime (one ``scandir`` with a ``stat`` per file, no reading).  The
+  inference rule takes the stamp as a parameter, and Snakemake reruns a job whose
+  parameters changed.  A file rewritten with the same bytes also reruns it (its
+  mtime moved); the dataset itself is never written to.
+* **Folders the workflow made** (``masks/``, ``foreground/``, ``pseudo/``,
+  ``final/``): :func:`refresh_output_stamps`, run when the workflow is parsed by
+  the main Snakemake process, moves a folder's ``.snakemake_timestamp`` forward to
+  the newest change inside it (a file edited, added, or deleted), so every job
+  that reads the folder reruns on what it now holds, as for an edited CSV.  The
+  job that made it does not rerun: an edit is kept, as ``make`` keeps an edited
+  object file.  To make a folder again from its inputs, delete it.  A folder
+  that lost a frame's PNG is incomplete: it is removed and made again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from pathlib import Path
+from typing import Iterable, Sequence
+
+__all__ = ["TIMESTAMP", "folder_stamp", "refresh_output_stamps", "refresh_stamp", "remove_if_incomplete"]
+
+#: Snakemake's own mtime carrier inside a folder output
+TIMESTAMP = ".snakemake_timestamp"
+
+def folder_stamp(folder: str | os.PathLike[str]) -> str:
+    """A digest of the names, sizes and mtimes of the files in ``folder`` (``absent`` when there is none).
+
+    Hidden files are left out (``.snakemake_timestamp``, partials of a writer).
+    """
+    try:
+        entries = [e for e in os.scandir(folder) if not e.name.startswith(".")]
+    except FileNotFoundError:
+        return "absent"
+    digest = hashlib.sha256()
+    for entry in sorted(entries, key=lambda e: e.name):
+        stat = entry.stat()
+        digest.update(f"{entry.name}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def refresh_stamp(folder: Path) -> bool:
+    """Move ``folder``'s Snakemake timestamp to its newest change inside; whether it moved.
+
+    The newest change is the latest mtime of its files and of the folder itself
+    (which moves when a file is added, renamed or deleted).  A folder without a
+    timestamp is left alone: Snakemake already reads the folder's own mtime.
+    """
+    stamp = folder / TIMESTAMP
+    try:
+        stamped = stamp.stat().st_mtime_ns
+        newest = folder.stat().st_mtime_ns
+        for entry in os.scandir(folder):
+            if entry.name != TIMESTAMP:
+                newest = max(newest, entry.stat(follow_symlinks=False).st_mtime_ns)
+    except FileNotFoundError:
+        return False
+    if newest <= stamped:
+        return False
+    os.utime(stamp, ns=(newest, newest))
+    return True
+
+
+def remove_if_incomplete(folder: Path, frames: Sequence[str]) -> bool:
+    """Remove a folder output that lacks a frame's PNG, so that it is made again; whether it was incomplete."""
+    try:
+        present = {e.name for e in os.scandir(folder)}
+    except FileNotFoundError:
+        return False
+    if all(f"{frame}.png" in present for frame in frames):
+        return False
+    shutil.rmtree(folder)
+    return True
+
+
+def refresh_output_stamps(folders: Iterable[tuple[Path, Sequence[str]]]) -> tuple[list[Path], list[Path]]:
+    """For each folder output and its video's frames: remove it when a frame's PNG is gone (it is made again),
+    else refresh its timestamp; the folders removed and the folders whose timestamp moved."""
+    removed, moved = [], []
+    for folder, frames in folders:
+        if not folder.is_dir():
+            continue
+        if remove_if_incomplete(folder, frames):
+            removed.append(folder)
+        elif refresh_stamp(folder):
+            moved.append(folder)
+    return removed, moved
