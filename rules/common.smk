@@ -1,6 +1,7 @@
 # Config validation, the dataset and model plan, and the small helpers the rules use.
 import os
 import re
+import shutil
 import sys
 
 from snakemake.utils import validate

@@ -55,6 +55,7 @@ onsuccess:
 
     if not len(failure_report(RESULTS, VIDEOS, [])):  # every video complete: an earlier run's failures are fixed
         Path(f"{RESULTS}/failed.csv").unlink(missing_ok=True)
+        shutil.rmtree(f"{RESULTS}/stale", ignore_errors=True)  # what an earlier failing run set aside is rewritten
     summary = Path(f"{RESULTS}/summary.txt")
     if summary.exists():
         print(summary.read_text(), end="")
@@ -65,10 +66,21 @@ onerror:
     from stseg.summary import failed_job_logs, failure_report, format_failures
     from stseg.tables import write_table
 
-    failures = failure_report(RESULTS, VIDEOS, failed_job_logs(log))
+    from stseg.freshness import described_videos, set_aside_stale
+
+    failures = failure_report(RESULTS, VIDEOS, failed_job_logs(log), PLAN.selection_inputs)
     if len(failures):
-        write_table(failures, f"{RESULTS}/failed.csv")
         print(format_failures(failures, len(VIDEOS)), end="", file=sys.stderr)
+        try:
+            write_table(failures, f"{RESULTS}/failed.csv")
+        except OSError as error:  # a full disk: the report above is all there is
+            print(f"stseg: could not write {RESULTS}/failed.csv ({error}); the report above is complete.", file=sys.stderr)
+    # the summary, zip and report must not describe masks this run removed or replaced: moved aside, not deleted
+    described = described_videos(PLAN.results / "summary.csv", PLAN.results / "submission.zip")
+    stale = set_aside_stale(PLAN.dataset_outputs, described, PLAN.video_outputs, PLAN.results / "stale")
+    if stale:
+        print(f"stseg: moved {len(stale)} output(s) that described earlier masks to {PLAN.results / 'stale'}/ "
+              f"({', '.join(p.name for p in stale)}); a complete run writes them again.", file=sys.stderr)
 
 
 rule overlay:

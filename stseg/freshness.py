@@ -23,13 +23,16 @@ rewritten in place, so a corrected frame or an edited mask would leave
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import os
 import shutil
+import zipfile
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
-__all__ = ["TIMESTAMP", "folder_stamp", "refresh_output_stamps", "refresh_stamp", "remove_if_incomplete"]
+__all__ = ["TIMESTAMP", "folder_stamp", "refresh_output_stamps", "refresh_stamp", "remove_if_incomplete", "set_aside_stale",
+           "described_videos"]
 
 #: Snakemake's own mtime carrier inside a folder output
 TIMESTAMP = ".snakemake_timestamp"
@@ -96,3 +99,56 @@ def refresh_output_stamps(folders: Iterable[tuple[Path, Sequence[str]]]) -> tupl
         elif refresh_stamp(folder):
             moved.append(folder)
     return removed, moved
+
+
+def described_videos(summary: Path, submission: Path) -> set[str]:
+    """The videos a summary table (its ``video`` column) and a submission zip (its top folders) describe."""
+    videos: set[str] = set()
+    if summary.is_file():
+        with open(summary, newline="") as table:
+            videos |= {row["video"] for row in csv.DictReader(table) if row.get("video")}
+    if submission.is_file():
+        with zipfile.ZipFile(submission) as archive:
+            videos |= {name.split("/", 1)[0] for name in archive.namelist() if "/" in name}
+    return videos
+
+
+def _changed_at(path: Path) -> int | None:
+    """When ``path`` last changed, as Snakemake judges it (a folder by its timestamp); None if it is gone."""
+    try:
+        if path.is_dir() and (path / TIMESTAMP).exists():
+            return (path / TIMESTAMP).stat().st_mtime_ns
+        return path.stat().st_mtime_ns
+    except FileNotFoundError:
+        return None
+
+
+def set_aside_stale(
+    outputs: Sequence[Path],
+    described: Iterable[str],
+    per_video: Callable[[str], Sequence[Path]],
+    stale_dir: Path,
+) -> list[Path]:
+    """Move the dataset-level ``outputs`` that no longer describe what is on disk into ``stale_dir``.
+
+    ``described`` are the videos those outputs describe (the zip's and the
+    summary's); ``per_video(video)`` lists that video's intermediate outputs.  An
+    output is stale when one of them is gone (Snakemake removed it before a job
+    that then failed) or newer than the output (remade in a run that stopped
+    before the output was).  A stale output is moved, not deleted (a rename needs no
+    space, so this works on a full disk too); the next complete run writes it again.
+    Returns the new paths of what was moved.
+    """
+    changes: list[int | None] = [_changed_at(p) for video in described for p in per_video(video)]
+    gone = any(c is None for c in changes)
+    newest = max((c for c in changes if c is not None), default=0)
+    moved = []
+    for output in outputs:
+        when = _changed_at(output)
+        if when is None or (not gone and newest <= when):
+            continue
+        target = stale_dir / output.name
+        stale_dir.mkdir(parents=True, exist_ok=True)
+        os.replace(output, target)
+        moved.append(target)
+    return moved

@@ -23,8 +23,9 @@ Files (in the results folder):
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -93,13 +94,24 @@ def format_summary(per_video: pd.DataFrame, overall: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _reason(text: str) -> str:
-    """The error line of a job's log: stseg's ``... error: ...`` line, else the last line."""
+#: below this much free space an empty log is blamed on a full disk
+FULL_DISK_BYTES = 1 << 20
+
+
+def _reason(text: str, results: Path | None = None) -> str:
+    """The error line of a job's log: stseg's ``... error: ...`` line, else the last line; for an empty log on a
+    full file system, that."""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     for line in reversed(lines):
         if ": error:" in line or line.startswith(("Error", "MemoryError", "RuntimeError", "OSError")):
             return line
-    return lines[-1] if lines else "(empty log: the job was killed or never started)"
+    if lines:
+        return lines[-1]
+    if results is not None and shutil.disk_usage(results).free < FULL_DISK_BYTES:
+        free = shutil.disk_usage(results).free
+        return (f"(empty log) the file system of {results} is full ({free // 1024} KiB free): the job could not "
+                "write its outputs or its log. Free some space and rerun; the finished jobs are kept.")
+    return "(empty log: the job was killed or never started)"
 
 
 #: the reason given for a video whose own jobs all succeeded but whose selection waits for the dataset prior
@@ -134,11 +146,25 @@ def failed_job_logs(snakemake_logs: str | os.PathLike[str] | Sequence[str | os.P
     return logs
 
 
+def _current(outcome: Path, inputs: Sequence[Path]) -> bool:
+    """Whether a selection ``outcome`` exists and is newer than every input it was made from (all present)."""
+    if not outcome.is_file():
+        return False
+    made = outcome.stat().st_mtime_ns
+    for path in inputs:
+        stamp = path / ".snakemake_timestamp" if path.is_dir() else path
+        if not stamp.exists() or stamp.stat().st_mtime_ns > made:
+            return False
+    return True
+
+
 def failure_report(results: str | os.PathLike[str], videos: Sequence[str],
-                   failed_logs: Sequence[str | os.PathLike[str]] = ()) -> pd.DataFrame:
+                   failed_logs: Sequence[str | os.PathLike[str]] = (),
+                   selection_inputs: Callable[[str], Sequence[Path]] | None = None) -> pd.DataFrame:
     """Every video whose job failed in this run (``failed_logs``: from :func:`failed_job_logs`), with the stage, log
-    and reason, and every other video without a selection outcome, saying why (waiting for the dataset prior,
-    or not finished)."""
+    and reason, and every other video without a current selection outcome, saying why (waiting for the dataset
+    prior, or not finished).  ``selection_inputs(video)`` lists what a video's outcome is made from: an outcome
+    older than one of them, or with one missing, is from an earlier run and does not count."""
     results = Path(results)
     failed = {Path(p).resolve() for p in failed_logs}
     rows = []
@@ -146,14 +172,15 @@ def failure_report(results: str | os.PathLike[str], videos: Sequence[str],
         logs = {p: p.read_text(errors="replace") for p in (results / "logs").rglob(f"{glob_escape(video)}.log")
                 if p.is_file()}
         failing = [p for p in logs if p.resolve() in failed]
-        if not failing and (results / "outcome" / f"{video}.csv").is_file():
+        inputs = selection_inputs(video) if selection_inputs is not None else []
+        if not failing and _current(results / "outcome" / f"{video}.csv", inputs):
             continue  # complete, and none of its jobs failed in this run
         failing = failing or [p for p, text in logs.items() if ": error:" in text or "Traceback" in text]
         if failing:
             chosen = max(failing, key=lambda p: p.stat().st_mtime)
             stage = "/".join(chosen.relative_to(results / "logs").parts[:-1])
-            rows.append((video, stage, str(chosen), _reason(logs[chosen])))
-        elif (results / "scores" / f"{video}.csv").is_file():
+            rows.append((video, stage, str(chosen), _reason(logs[chosen], results)))
+        elif all(p.exists() for p in inputs) and (results / "scores" / f"{video}.csv").is_file():
             rows.append((video, "select", "", WAITING))
         else:
             rows.append((video, "", "", NOT_FINISHED))

@@ -352,6 +352,29 @@ class Plan:
             folders += [(Path(self.result(stage, video)), info.frames) for stage in ("pseudo", "final")]
         return folders
 
+    def selection_inputs(self, video: str) -> list[Path]:
+        """What ``video``'s selection is made from: every model's masks, the pseudo-labels, the fused boxes, the
+        weights and the scores (none for a video no longer in the dataset)."""
+        if video not in self.videos:
+            return []
+        paths = [Path(self.raw_masks(m, video)) for m in self.models]
+        paths += [Path(self.result("masks", m, video)) for m in self.foreground_models]
+        paths.append(Path(self.result("pseudo", video)))
+        return paths + [Path(self.result(stage, f"{video}.csv")) for stage in ("fused", "weights", "scores")]
+
+    def video_outputs(self, video: str) -> list[Path]:
+        """Every per-video intermediate output of ``video``: the selection's inputs, its answer and its outcome."""
+        if video not in self.videos:
+            return []
+        return [*self.selection_inputs(video), Path(self.result("final", video)), Path(self.result("outcome", f"{video}.csv"))]
+
+    @property
+    def dataset_outputs(self) -> list[Path]:
+        """The outputs that describe every video at once: the summary, the zip, the report's figures and page."""
+        names = ["summary.csv", "summary_overall.csv", "summary.txt", "submission.zip", "report/summary.html",
+                 "report/scores.png", "report/calibration.png"]
+        return [self.results / name for name in names]
+
     def _stamp(self, folder: str) -> str:
         if folder not in self._stamps:
             self._stamps[folder] = folder_stamp(folder)

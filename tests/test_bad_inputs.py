@@ -8,6 +8,7 @@ other videos byte-identical.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -517,13 +518,31 @@ def test_a_failing_rerun_after_a_complete_run_is_reported(finished, tmp_path):
     base = tmp_path / "copy"
     shutil.copytree(finished, base, symlinks=True)
     assert not (base / "work" / "results" / "failed.csv").exists()
-    garbage(base / "data" / "Annotations" / "twins" / "00005.png")  # its scoring reruns, and fails
+    (base / "saved").mkdir()
+    for name in ("summary.csv", "submission.zip", "summary.txt"):
+        shutil.copy(base / "work" / "results" / name, base / "saved" / name)
+    results = base / "work" / "results"
+    before = results_digest(base / "work")
+    annotation = base / "data" / "Annotations" / "twins" / "00005.png"
+    good = annotation.read_bytes()
+    garbage(annotation)  # its scoring reruns, and fails
     result = snakemake(base / "work", BASE_CONFIG, "--cores", "1", "--keep-going", check=False)
     output = result.stdout + result.stderr
     assert result.returncode != 0
-    report = pd.read_csv(base / "work" / "results" / "failed.csv").set_index("video")
+    report = pd.read_csv(results / "failed.csv").set_index("video")
     assert report.loc["twins", "stage"] == "score" and "cannot decode this PNG" in report.loc["twins", "reason"]
     assert "1 of 3 video(s) failed" in output
+    # Snakemake removed twins' old scores before the failed job: the summary and zip no longer describe the
+    # results on disk, so they are moved aside, byte for byte, not left in place as if current
+    assert not (results / "scores" / "twins.csv").exists()
+    assert "moved 7 output(s) that described earlier masks to" in output
+    for name in ("summary.csv", "submission.zip", "summary.txt"):
+        assert not (results / name).exists() and (results / "stale" / name).read_bytes() == (base / "saved").joinpath(name).read_bytes()
+    annotation.write_bytes(good)  # fixed: a complete run writes them again and clears the stale folder
+    snakemake(base / "work", BASE_CONFIG, "--cores", "2")
+    assert not (results / "stale").exists() and not (results / "failed.csv").exists()
+    after = results_digest(base / "work")
+    assert after["submission.zip"] == before["submission.zip"] and after["summary.csv"] == before["summary.csv"]
 
 
 def test_a_deleted_intermediate_is_made_again(finished, tmp_path):
@@ -596,3 +615,46 @@ def test_a_frame_deleted_from_an_intermediate_folder_is_made_again(finished, tmp
     assert plan["pseudolabel"] == 1 and "infer" not in plan and "fuse" not in plan
     snakemake(base / "work", BASE_CONFIG, "--cores", "2")
     assert len(list(pseudo.glob("*.png"))) == 10 and (pseudo / "00004.png").read_bytes() == kept
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """A 16 MiB tmpfs to hold a results folder (root with mount rights only)."""
+    mount = tmp_path / "small-disk"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount)], capture_output=True, text=True) \
+        if os.geteuid() == 0 and shutil.which("mount") else None
+    if done is None or done.returncode != 0:
+        pytest.skip("a full disk is simulated with a small tmpfs: needs root and mount rights "
+                    f"({done.stderr.strip() if done else 'not root'})")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_disk_full_rerun_reports_and_keeps_what_it_can(small_demo, tmp_path, full_disk):
+    """A model added when the results' disk is full: its job fails with an empty log; the report says the disk is
+    full (printed, since failed.csv cannot be written) and the older summary and zip are moved aside."""
+    (tmp_path / "work").mkdir()
+    config = {**BASE_CONFIG, "dataset": {"root": str(small_demo)}, "results": str(full_disk / "results")}
+    snakemake(tmp_path / "work", config, "--cores", "2")
+    zip_before = (full_disk / "results" / "submission.zip").read_bytes()
+    masks_before = tree_digest(full_disk / "results" / "masks")
+    with open(full_disk / "filler", "wb") as filler:  # fill the disk to the last byte
+        with contextlib.suppress(OSError):
+            while True:
+                filler.write(b"\0" * 65536)
+                filler.flush()
+    bigger = {**config, "models": {**config["models"], "copy": MODELS["copy"]}}
+    result = snakemake(tmp_path / "work", bigger, "--cores", "1", check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "infer/copy: (empty log) the file system of" in output and "is full (0 KiB free)" in output
+    assert "Free some space and rerun; the finished jobs are kept." in output
+    assert "could not write" in output and "failed.csv" in output
+    assert "did not finish" in output
+    assert (full_disk / "results" / "stale" / "submission.zip").read_bytes() == zip_before
+    assert not (full_disk / "results" / "submission.zip").exists()
+    assert tree_digest(full_disk / "results" / "masks") == masks_before  # the earlier models' masks are intact
+    (full_disk / "filler").unlink()
+    snakemake(tmp_path / "work", bigger, "--cores", "2")
+    assert not (full_disk / "results" / "stale").exists() and (full_disk / "results" / "submission.zip").is_file()

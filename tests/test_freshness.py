@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 from stseg.freshness import TIMESTAMP, folder_stamp, refresh_output_stamps, refresh_stamp, remove_if_incomplete
@@ -63,3 +64,34 @@ def test_an_incomplete_folder_is_removed_and_others_refreshed(tmp_path):
     removed, moved = refresh_output_stamps([(whole, frames), (broken, frames), (tmp_path / "never-made", frames)])
     assert removed == [broken] and moved == [whole]
     assert not broken.exists() and whole.is_dir()
+
+
+def test_dataset_outputs_describing_removed_or_newer_masks_are_set_aside(tmp_path):
+    import csv
+    import zipfile
+
+    from stseg.freshness import described_videos, set_aside_stale
+
+    results = tmp_path / "results"
+    masks = {v: results / "masks" / "m" / v for v in ("a", "b")}
+    for folder in masks.values():
+        folder.mkdir(parents=True)
+        stamped(folder, 2 * 10**18)
+    summary, submission = results / "summary.csv", results / "submission.zip"
+    with open(summary, "w", newline="") as table:
+        csv.writer(table).writerows([["video", "model"], ["a", "m"]])
+    with zipfile.ZipFile(submission, "w") as archive:
+        archive.writestr("b/00000.png", b"")
+    for path in (summary, submission):
+        os.utime(path, ns=(3 * 10**18, 3 * 10**18))
+    assert described_videos(summary, submission) == {"a", "b"}
+    outputs = [summary, submission, results / "never-written.png"]
+    stale = results / "stale"
+    assert set_aside_stale(outputs, {"a", "b"}, lambda v: [masks[v]], stale) == []  # all older: current
+    os.utime(masks["b"] / TIMESTAMP, ns=(4 * 10**18, 4 * 10**18))  # remade after the zip, the run then stopped
+    assert set_aside_stale(outputs, {"a", "b"}, lambda v: [masks[v]], stale) == [stale / "summary.csv", stale / "submission.zip"]
+    assert not summary.exists() and (stale / "submission.zip").is_file()
+    (stale / "summary.csv").rename(summary)
+    os.utime(masks["b"] / TIMESTAMP, ns=(2 * 10**18, 2 * 10**18))
+    shutil.rmtree(masks["a"])  # removed by Snakemake before a job that then failed
+    assert set_aside_stale([summary], {"a", "b"}, lambda v: [masks[v]], stale) == [stale / "summary.csv"]
