@@ -6,7 +6,7 @@ import sys
 
 from snakemake.utils import validate
 
-from stseg.freshness import refresh_output_stamps
+from stseg.freshness import prepare_last_good, refresh_output_stamps
 from stseg.workflow import Plan, ensure_demo, load_schema, lock_results
 
 
@@ -28,6 +28,17 @@ MODELS = PLAN.model_names
 # frame is made again; the main process does this once, not every cluster job's re-parse (stseg.freshness)
 if workflow.is_main_process:
     refresh_output_stamps(PLAN.folder_outputs())
+    prepare_last_good(RESULTS)
+# the outputs this run is about to replace, kept until it ends, and per video the outputs of the jobs it has
+# to run (filled in onstart; read by onsuccess and onerror)
+LAST_GOOD = []
+PENDING = {}
+
+
+def left_undone(video):
+    """Whether this run had jobs of the video to do that did not finish (an output missing or older than the run)."""
+    started = PENDING.get("", 0.0)
+    return any(not os.path.exists(p) or os.path.getmtime(p) < started for p in PENDING.get(video, ()))
 # the folder holding this workflow's `stseg` package: models in their own environment import it from here
 STSEG_SOURCE = workflow.basedir
 
@@ -85,8 +96,9 @@ def input_stamps(wildcards):
     return PLAN.input_stamps(wildcards.model, wildcards.video)
 
 
-def first_annotation(wildcards):
-    return PLAN.first_annotation(wildcards.video)
+def given_annotations(wildcards):
+    """The first frame's annotation and any later ones that introduce objects (stseg.annotation)."""
+    return PLAN.given_annotations(wildcards.video)
 
 
 def model_type(wildcards):

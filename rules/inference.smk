@@ -6,7 +6,7 @@
 rule infer:
     input:
         frames=frames_dir,
-        annotation=first_annotation,
+        annotation=given_annotations,
         weights=model_weights,
     output:
         masks=directory(f"{RESULTS}/masks/{{model}}/{{video}}"),

@@ -48,10 +48,23 @@ rule submission:
 onstart:
     # one run at a time per results folder, whichever directory Snakemake starts in (dry runs only read)
     RESULTS_LOCK = lock_results(PLAN.results)
+    # Snakemake removes a job's outputs before it runs: keep the last good ones until the run ends
+    from stseg.freshness import keep_last_good
+
+    import time
+
+    PENDING[""] = time.time()
+    for job in workflow.dag.needrun_jobs():
+        if "video" in job.wildcards.keys():
+            PENDING.setdefault(job.wildcards.video, []).extend(str(f) for f in job.output)
+    LAST_GOOD.extend(keep_last_good(PLAN.results, [f for job in workflow.dag.needrun_jobs() for f in job.output]))
 
 
 onsuccess:
+    from stseg.freshness import settle_last_good
     from stseg.summary import failure_report
+
+    settle_last_good(PLAN.results, LAST_GOOD, failed=False)
 
     if not len(failure_report(RESULTS, VIDEOS, [])):  # every video complete: an earlier run's failures are fixed
         Path(f"{RESULTS}/failed.csv").unlink(missing_ok=True)
@@ -66,15 +79,20 @@ onerror:
     from stseg.summary import failed_job_logs, failure_report, format_failures
     from stseg.tables import write_table
 
-    from stseg.freshness import described_videos, set_aside_stale
+    from stseg.freshness import described_videos, set_aside_stale, settle_last_good
 
-    failures = failure_report(RESULTS, VIDEOS, failed_job_logs(log), PLAN.selection_inputs)
+    failures = failure_report(RESULTS, VIDEOS, failed_job_logs(log), PLAN.selection_inputs, left_undone)
     if len(failures):
         print(format_failures(failures, len(VIDEOS)), end="", file=sys.stderr)
         try:
             write_table(failures, f"{RESULTS}/failed.csv")
         except OSError as error:  # a full disk: the report above is all there is
             print(f"stseg: could not write {RESULTS}/failed.csv ({error}); the report above is complete.", file=sys.stderr)
+    # the last good outputs of the jobs that did not finish: in stale/ with their paths, not lost
+    restored = settle_last_good(PLAN.results, LAST_GOOD, failed=True)
+    if restored:
+        print(f"stseg: the last good outputs of {len(restored)} job output(s) that did not finish are kept in "
+              f"{PLAN.results / 'stale'}/ under their own paths (e.g. {max(restored, key=lambda p: len(p.parts))}).", file=sys.stderr)
     # the summary, zip and report must not describe masks this run removed or replaced: moved aside, not deleted
     described = described_videos(PLAN.results / "summary.csv", PLAN.results / "submission.zip")
     stale = set_aside_stale(PLAN.dataset_outputs, described, PLAN.video_outputs, PLAN.results / "stale")

@@ -5,7 +5,7 @@
 rule fuse:
     input:
         masks=masks_of(PLAN.box_voters),
-        annotation=first_annotation,
+        annotation=given_annotations,
     output:
         fused=f"{RESULTS}/fused/{{video}}.csv",
         boxes=f"{RESULTS}/boxes/{{video}}.csv",
@@ -28,7 +28,7 @@ rule split_foreground:
         foreground=f"{RESULTS}/foreground/{{model}}/{{video}}",
         masks=masks_of(PLAN.box_voters),
         fused=f"{RESULTS}/fused/{{video}}.csv",
-        annotation=first_annotation,
+        annotation=given_annotations,
     output:
         directory(f"{RESULTS}/masks/{{model}}/{{video}}"),
     params:
@@ -52,7 +52,7 @@ rule pseudolabel:
     input:
         masks=voter_masks,
         fused=f"{RESULTS}/fused/{{video}}.csv",
-        annotation=first_annotation,
+        annotation=given_annotations,
     output:
         labels=directory(f"{RESULTS}/pseudo/{{video}}"),
         weights=f"{RESULTS}/weights/{{video}}.csv",
@@ -78,6 +78,7 @@ rule score:
         pseudo=f"{RESULTS}/pseudo/{{video}}",
         gt=ground_truth_files,
         frames=frames_dir,
+        annotation=given_annotations,
     output:
         f"{RESULTS}/scores/{{video}}.csv",
     params:
@@ -92,7 +93,8 @@ rule score:
         "../envs/stseg.yaml"
     shell:
         "stseg score --video {wildcards.video:q} --masks {params.masks:q} --pseudo {input.pseudo:q}"
-        " --frames {input.frames:q} {params.gt:q} --settings {params.settings:q} --out {output:q} > {log:q} 2>&1"
+        " --frames {input.frames:q} --annotation {input.annotation:q} {params.gt:q} --settings {params.settings:q}"
+        " --out {output:q} > {log:q} 2>&1"
 
 
 # The dataset prior (pgmr.prior_margin): one job for the dataset, read by every video's selection.

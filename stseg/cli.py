@@ -24,12 +24,6 @@ def _pairs(values: Sequence[str] | None, what: str) -> dict[str, str]:
     return out
 
 
-def _objects(annotation: str) -> tuple[int, ...]:
-    from .masks import object_ids, read_label_map
-
-    return object_ids(read_label_map(annotation))
-
-
 def cmd_demo(args: argparse.Namespace) -> None:
     from .demo import write_demo
 
@@ -44,8 +38,9 @@ def cmd_validate(args: argparse.Namespace) -> None:
     videos = list_videos(args.root, args.videos or None, args.video_list)
     valid, invalid = validate_dataset(args.root, videos)
     for name, info in valid.items():
+        later = f", later: {', '.join(f'{o} on {f}' for o, f in info.appearing)}" if info.appearing else ""
         print(f"ok       {name}: {len(info.frames)} frames {info.width}x{info.height}, objects {list(info.objects)}"
-              f"{', ground truth on every frame' if info.fully_annotated else ''}")
+              f"{later}{', ground truth on every frame' if info.fully_annotated else ''}")
     for name, problem in invalid.items():
         print(f"INVALID  {name}:\n  " + problem.replace("\n", "\n  "))
     if invalid:
@@ -72,13 +67,14 @@ def cmd_infer(args: argparse.Namespace) -> None:
 def cmd_fuse(args: argparse.Namespace) -> None:
     import pandas as pd
 
+    from .annotation import read_annotation
     from .boxes import video_boxes
     from .fusion import fuse_boxes
     from .settings import FuseSettings, from_json
     from .tables import write_table
 
     settings = from_json(FuseSettings, args.settings)
-    objects = _objects(args.annotation)
+    objects = read_annotation(args.annotation).objects
     tables = {name: video_boxes(path, objects) for name, path in _pairs(args.masks, "--masks").items()}
     if args.boxes_out:
         write_table(pd.concat([t.assign(model=name)[["model", *t.columns]] for name, t in tables.items()],
@@ -111,6 +107,7 @@ def cmd_split_foreground(args: argparse.Namespace) -> None:
 
 
 def cmd_score(args: argparse.Namespace) -> None:
+    from .annotation import read_annotation
     from .dataset import list_frames
     from .scoring import score_models
     from .settings import ScoreSettings, from_json
@@ -118,7 +115,8 @@ def cmd_score(args: argparse.Namespace) -> None:
 
     settings = from_json(ScoreSettings, args.settings)
     frames = list_frames(args.frames) if args.frames else []
-    table = score_models(args.video, _pairs(args.masks, "--masks"), args.pseudo, settings, args.gt, frames)
+    given = read_annotation(args.annotation) if args.annotation else None
+    table = score_models(args.video, _pairs(args.masks, "--masks"), args.pseudo, settings, args.gt, frames, given)
     write_table(table, args.out)
 
 
@@ -276,7 +274,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model-type", required=True)
     p.add_argument("--options", default="{}", help="model options as JSON")
     p.add_argument("--frames", required=True, help="folder of the video's JPEG frames")
-    p.add_argument("--annotation", required=True, help="first-frame annotation (palette PNG)")
+    p.add_argument("--annotation", required=True, nargs="+",
+                   help="first-frame annotation (palette PNG), then any later PNGs that introduce objects")
     p.add_argument("--out", required=True, help="output folder of per-frame PNGs")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--mem-mb", type=int, help="the job's memory: fail at once if the model needs more")
@@ -285,7 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
     settings = "the stage's settings as JSON (written by the workflow from the config; stseg.settings)"
     p = sub.add_parser("fuse", help="the models' boxes and their average and max fusion (one video)")
     p.add_argument("--masks", nargs="+", required=True, metavar="MODEL=DIR", help="the voting models' masks")
-    p.add_argument("--annotation", required=True, help="first-frame annotation (the objects)")
+    p.add_argument("--annotation", required=True, nargs="+", help="first-frame annotation and later ones (the objects)")
     p.add_argument("--boxes-out", help="write every model's boxes here (one table, column `model` first)")
     p.add_argument("--settings", required=True, help=settings)
     p.add_argument("--out", required=True)
@@ -293,7 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("pseudolabel", help="pseudo-labels of one video from the models' masks and fused boxes")
     p.add_argument("--masks", nargs="+", required=True, metavar="MODEL=DIR")
-    p.add_argument("--annotation", required=True)
+    p.add_argument("--annotation", required=True, nargs="+")
     p.add_argument("--fused")
     p.add_argument("--out", required=True)
     p.add_argument("--weights-out")
@@ -304,7 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("split-foreground", help="a foreground-only model's masks (TMO) split into the annotation's objects")
     p.add_argument("--foreground", required=True, help="folder of the model's foreground PNGs")
     p.add_argument("--masks", nargs="*", metavar="MODEL=DIR", help="object-level voting models' masks")
-    p.add_argument("--annotation", required=True)
+    p.add_argument("--annotation", required=True, nargs="+")
     p.add_argument("--fused", help="fused boxes of the video")
     p.add_argument("--settings", required=True, help=settings)
     p.add_argument("--out", required=True)
@@ -316,6 +315,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pseudo", required=True)
     p.add_argument("--frames", help="the video's JPEG folder (for the edge alignment)")
     p.add_argument("--gt")
+    p.add_argument("--annotation", nargs="+", help="the given annotation: the objects and the frame each is scored after "
+                   "(default: the objects of the reference's first frame)")
     p.add_argument("--settings", required=True, help=settings)
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_score)

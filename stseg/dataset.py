@@ -53,10 +53,23 @@ class VideoInfo:
     height: int
     objects: tuple[int, ...]
     fully_annotated: bool
+    #: objects first annotated on a later frame (YouTube-VOS / LVOS style sparse annotations), as
+    #: ``(object id, frame)`` pairs in frame order; empty for a video with ground truth on every frame
+    appearing: tuple[tuple[int, str], ...] = ()
 
     @property
     def first_frame(self) -> str:
         return self.frames[0]
+
+    @property
+    def all_objects(self) -> tuple[int, ...]:
+        """The first frame's objects and those that appear later, sorted."""
+        return tuple(sorted({*self.objects, *(obj for obj, _ in self.appearing)}))
+
+    @property
+    def appearance_frames(self) -> tuple[str, ...]:
+        """The later frames whose annotation introduces an object, in frame order."""
+        return tuple(dict.fromkeys(frame for _, frame in self.appearing))
 
 
 def video_paths(root: str | os.PathLike[str], video: str) -> tuple[Path, Path]:
@@ -114,7 +127,7 @@ def _scan(folder: Path, suffixes: tuple[str, ...]) -> dict[str, os.DirEntry[str]
 
 
 #: bumped whenever the checks change, so a cached "valid" from older checks is not trusted
-VALIDATION_VERSION = "2"
+VALIDATION_VERSION = "3"
 
 
 def _fingerprint(entries: list[os.DirEntry[str]]) -> str:
@@ -139,7 +152,8 @@ def inspect_video(root: str | os.PathLike[str], video: str, cache_dir: str | os.
             cached = json.loads(cache_file.read_text())
             if cached.get("fingerprint") == fingerprint:
                 info = cached["info"]
-                return VideoInfo(**{**info, "frames": tuple(info["frames"]), "objects": tuple(info["objects"])})
+                return VideoInfo(**{**info, "frames": tuple(info["frames"]), "objects": tuple(info["objects"]),
+                                    "appearing": tuple((int(o), str(f)) for o, f in info.get("appearing", ()))})
         except (ValueError, KeyError, TypeError):
             pass
     info = _inspect(frame_dir, ann_dir, video, jpegs, pngs)
@@ -255,6 +269,10 @@ def _inspect(frame_dir: Path, ann_dir: Path, video: str, jpegs: dict, pngs: dict
             f"{ann_dir}: annotation(s) {', '.join(e + '.png' for e in extra[:5])} have no matching frame in "
             f"{frame_dir}. Remove them or restore the frames."
         )
+    fully_annotated = all(stem in pngs for stem in frames)
+    appearing: list[tuple[int, str]] = []
+    if not fully_annotated and not problems:
+        appearing = _later_objects(frames, pngs, objects, size, problems)
     if problems:
         raise DatasetError("\n".join(problems))
     assert size is not None
@@ -264,8 +282,48 @@ def _inspect(frame_dir: Path, ann_dir: Path, video: str, jpegs: dict, pngs: dict
         width=size[0],
         height=size[1],
         objects=objects,
-        fully_annotated=all(stem in pngs for stem in frames),
+        fully_annotated=fully_annotated,
+        appearing=tuple(appearing),
     )
+
+
+def _later_objects(frames: list[str], pngs: dict, objects: tuple[int, ...], size: tuple[int, int] | None,
+                   problems: list[str]) -> list[tuple[int, str]]:
+    """The objects that sparse later annotations introduce, with the frame of each one's first mask.
+
+    As SAM2's ``vos_inference.py --track_object_appearing_later_in_video`` reads
+    them: an object's first mask is its input; a later mask of an object already
+    known is not used.
+    """
+    seen = set(objects)
+    appearing = []
+    for stem in frames[1:]:
+        if stem not in pngs:
+            continue
+        path = pngs[stem].path
+        try:
+            labels = read_label_map(path)
+        except MaskFormatError as error:
+            problems.append(str(error))
+            continue
+        if size is not None and (labels.shape[1], labels.shape[0]) != size:
+            problems.append(f"{path}: annotation size {labels.shape[1]}x{labels.shape[0]} differs from the frame size "
+                            f"{size[0]}x{size[1]}. Annotations must have the frames' resolution.")
+            continue
+        background = background_index_problem(path, labels)
+        if background:
+            problems.append(background)
+            continue
+        for obj in object_ids(labels):
+            if obj not in seen:
+                seen.add(obj)
+                appearing.append((obj, stem))
+    late = [(obj, stem) for obj, stem in appearing if frames.index(stem) >= len(frames) - 2]
+    for obj, stem in late:
+        problems.append(f"{pngs[stem].path}: object {obj} is first annotated on frame {stem}, one of the video's last "
+                        "two frames; J&F scores the frames after an object's first mask but never the last, so it "
+                        "could not be scored. Remove it from this annotation (or give it on an earlier frame).")
+    return appearing
 
 
 def validate_dataset(

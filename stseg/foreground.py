@@ -34,10 +34,11 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from .annotation import read_annotation
 from .errors import MissingInputError
 from .files import atomic_dir
 from .fusion import fused_lookup
-from .masks import object_ids, read_label_map, read_palette, write_label_map
+from .masks import read_label_map, write_label_map
 from .pseudolabel import box_prior
 
 __all__ = ["split_frame", "split_foreground"]
@@ -74,16 +75,16 @@ def split_frame(
 def split_foreground(
     foreground_dir: str | os.PathLike[str],
     mask_dirs: Mapping[str, str | os.PathLike[str]],
-    annotation: str | os.PathLike[str],
+    annotation: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     fused: pd.DataFrame | None,
     out_dir: str | os.PathLike[str],
     ring_weight: float,
 ) -> int:
     """Write the label maps of one video's foreground masks; return the number of frames."""
     foreground_dir = Path(foreground_dir)
-    labels0 = read_label_map(annotation)
-    palette = read_palette(annotation)
-    objects = list(object_ids(labels0))
+    given = read_annotation(annotation)
+    labels0, palette = given.labels, given.palette
+    objects = list(given.objects)
     frames = sorted((p.stem for p in foreground_dir.glob("*.png") if not p.name.startswith(".")), key=int)
     if not frames:
         raise MissingInputError(f"{foreground_dir}: no foreground masks; the foreground-only model's job wrote none.")
@@ -94,5 +95,6 @@ def split_foreground(
             fg = read_label_map(foreground_dir / f"{frame}.png", allow_greyscale=True) > 0
             maps = [read_label_map(Path(d) / f"{frame}.png", allow_greyscale=True) for d in mask_dirs.values()]
             frame_boxes = None if boxes is None else boxes.get(frame, {})
-            write_label_map(tmp / f"{frame}.png", split_frame(fg, maps, objects, frame_boxes, ring_weight), palette)
+            labels = given.paste(frame, split_frame(fg, maps, objects, frame_boxes, ring_weight))
+            write_label_map(tmp / f"{frame}.png", labels, palette)
     return len(frames)

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 __all__ = ["TIMESTAMP", "folder_stamp", "refresh_output_stamps", "refresh_stamp", "remove_if_incomplete", "set_aside_stale",
-           "described_videos"]
+           "described_videos", "keep_last_good", "prepare_last_good", "settle_last_good"]
 
 #: Snakemake's own mtime carrier inside a folder output
 TIMESTAMP = ".snakemake_timestamp"
@@ -147,8 +147,81 @@ def set_aside_stale(
         when = _changed_at(output)
         if when is None or (not gone and newest <= when):
             continue
-        target = stale_dir / output.name
-        stale_dir.mkdir(parents=True, exist_ok=True)
+        target = stale_dir / output.relative_to(stale_dir.parent)  # stale/<its path under the results folder>
+        target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(output, target)
         moved.append(target)
+    return moved
+
+
+#: where the outputs a run is about to replace are kept until the run ends (one flat folder, made in advance)
+LAST_GOOD = Path(".stseg") / "last-good"
+
+
+def _flat(relative: Path) -> str:
+    return str(relative).replace("%", "%25").replace(os.sep, "%2F")
+
+
+def prepare_last_good(results: str | os.PathLike[str]) -> Path:
+    """Make the folder that keeps the last good outputs when the workflow is parsed, while there is room for it."""
+    keep = Path(results) / LAST_GOOD
+    keep.mkdir(parents=True, exist_ok=True)
+    return keep
+
+
+def keep_last_good(results: str | os.PathLike[str], outputs: Iterable[str | os.PathLike[str]]) -> list[Path]:
+    """Keep every existing ``output`` under ``results`` in ``<results>/.stseg/last-good/``; their relative paths.
+
+    Called when jobs are about to run: Snakemake removes a job's outputs before it
+    starts, so without this a job that then fails (a full disk, a crash) takes the
+    last good outputs with it.  Each is kept as hard links (no data space; the
+    output stays in place until its job starts); where even that does not fit (a
+    full disk) the output is moved there instead, as Snakemake would have removed
+    it.  :func:`settle_last_good` releases them when the run ends.
+    """
+    results = Path(results).resolve()
+    keep = results / LAST_GOOD
+    keep.mkdir(parents=True, exist_ok=True)
+    for leftover in os.scandir(keep):  # of a run that was killed (this run holds the results lock)
+        shutil.rmtree(leftover.path) if leftover.is_dir(follow_symlinks=False) else os.unlink(leftover.path)
+    kept = []
+    for output in outputs:
+        path = Path(output).resolve()
+        if not path.exists() or results not in path.parents or (results / ".stseg") in path.parents:
+            continue
+        relative = path.relative_to(results)
+        target = keep / _flat(relative)
+        try:
+            if path.is_dir():
+                shutil.copytree(path, target, copy_function=os.link, symlinks=True)
+            else:
+                os.link(path, target)
+        except OSError:  # no room even for links: move it (its job would remove it anyway)
+            if target.is_dir():
+                shutil.rmtree(target, ignore_errors=True)
+            elif target.exists():
+                target.unlink()
+            os.replace(path, target)
+        kept.append(relative)
+    return kept
+
+
+def settle_last_good(results: str | os.PathLike[str], kept: Sequence[Path], failed: bool) -> list[Path]:
+    """When a run ends: after a failure, move each ``kept`` output whose original is gone (Snakemake removed it
+    for a job that did not finish) to ``<results>/stale/<its path>``; then release the kept copies.  The moved
+    paths."""
+    results = Path(results)
+    keep = results / LAST_GOOD
+    moved = []
+    for relative in kept if failed else ():
+        copy = keep / _flat(relative)
+        if (results / relative).exists() or not copy.exists():
+            continue
+        target = results / "stale" / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.is_dir():
+            shutil.rmtree(target)
+        os.replace(copy, target)
+        moved.append(target)
+    shutil.rmtree(keep, ignore_errors=True)
     return moved

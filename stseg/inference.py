@@ -14,14 +14,15 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from tqdm import tqdm
 
+from .annotation import read_annotation
 from .dataset import DatasetError, list_frames, read_frames
 from .errors import StsegError
 from .files import atomic_dir
-from .masks import object_ids, read_label_map, read_palette, write_label_map
+from .masks import object_ids, write_label_map
 from .models import build_model
 
 __all__ = ["InsufficientMemoryError", "run_model"]
@@ -35,25 +36,28 @@ def run_model(
     model_type: str,
     options: Mapping[str, Any] | None,
     frame_dir: str | os.PathLike[str],
-    annotation: str | os.PathLike[str],
+    annotation: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     out_dir: str | os.PathLike[str],
     progress: bool = True,
     mem_mb: int | None = None,
 ) -> dict[str, float]:
     """Segment every frame of one video with one model; return timing figures.
 
+    ``annotation``: the first frame's PNG, then any later PNGs that introduce objects (:mod:`stseg.annotation`).
     ``mem_mb``: the job's memory; a model whose estimate exceeds it fails before starting.
     """
     files = list_frames(frame_dir)
-    labels0 = read_label_map(annotation)
-    palette = read_palette(annotation)
+    given = read_annotation(annotation)
+    labels0, palette = given.labels, given.palette
+    first_png = annotation if isinstance(annotation, (str, os.PathLike)) else annotation[0]
     if not object_ids(labels0):
-        raise DatasetError(f"{annotation}: the first-frame annotation has no object; nothing to segment.")
+        raise DatasetError(f"{first_png}: the first-frame annotation has no object; nothing to segment.")
+    later = given.later_by_index([f.stem for f in files])
     model = build_model(model_type, options)
     first = next(read_frames(files[:1]))
     if first.shape[:2] != labels0.shape:
         raise DatasetError(
-            f"{annotation}: annotation size {labels0.shape[1]}x{labels0.shape[0]} differs from the frame size "
+            f"{first_png}: annotation size {labels0.shape[1]}x{labels0.shape[0]} differs from the frame size "
             f"{first.shape[1]}x{first.shape[0]} of {files[0]}."
         )
     need = model.memory_estimate_mb(len(files), *labels0.shape)
@@ -70,7 +74,7 @@ def run_model(
         bar = tqdm(total=len(files), desc=f"{model_type} {Path(frame_dir).name}", file=sys.stderr,
                    disable=not progress, mininterval=2.0, initial=1)
         written = 1
-        for path, labels in zip(files[1:], model.segment_video(files, labels0)):
+        for path, labels in zip(files[1:], model.segment_video(files, labels0, later)):
             if labels.shape != labels0.shape:
                 raise RuntimeError(f"{model_type} returned a {labels.shape} label map for {path} ({labels0.shape} expected)")
             written += 1

@@ -65,7 +65,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
 import cv2
 import numpy as np
@@ -315,6 +315,8 @@ class VideoScores:
     f: np.ndarray
     empty: np.ndarray | None = None
     variant: str = "davis"
+    #: per object and scored frame: whether the frame comes after the object's first given mask (None: all do)
+    after_start: np.ndarray | None = None
 
     def rows(self, skip_absent: bool = False) -> list[dict]:
         """One dict per object: J/F mean, recall, decay and J&F mean (MOSE: and the disappearance /
@@ -325,9 +327,10 @@ class VideoScores:
         """
         out = []
         for index, obj in enumerate(self.objects):
-            keep = np.ones(len(self.frames), dtype=bool)
-            if skip_absent and self.empty is not None and not self.empty[index].all():
-                keep = ~self.empty[index]
+            scored = np.ones(len(self.frames), dtype=bool) if self.after_start is None else self.after_start[index]
+            keep = scored
+            if skip_absent and self.empty is not None and not self.empty[index][scored].all():
+                keep = scored & ~self.empty[index]
             jm, jr, jd = sequence_statistics(self.j[index][keep])
             fm, fr, fd = sequence_statistics(self.f[index][keep])
             row = {
@@ -343,9 +346,9 @@ class VideoScores:
                 "F_decay": fd,
             }
             if self.variant == "mose" and self.empty is not None:
-                gone, back = appearance_runs(self.empty[index])
+                gone, back = appearance_runs(self.empty[index][scored])
                 for name, runs in (("disappear", gone), ("reappear", back)):
-                    j_run, f_run = _runs_mean(self.j[index], runs), _runs_mean(self.f[index], runs)
+                    j_run, f_run = _runs_mean(self.j[index][scored], runs), _runs_mean(self.f[index][scored], runs)
                     row.update({f"{name}_J": j_run, f"{name}_F": f_run, f"{name}_JF": (j_run + f_run) / 2})
             out.append(row)
         return out
@@ -364,6 +367,7 @@ def score_video(
     variant: str = "davis",
     objects: Sequence[int] | None = None,
     count_to_max: bool = False,
+    starts: Mapping[int, str] | None = None,
 ) -> VideoScores:
     """Score one video's predictions against its ground truth, the official way.
 
@@ -371,7 +375,10 @@ def score_video(
     the predicted PNGs for (at least) the same frame names.  ``objects`` defaults
     to the ids in the first ground-truth frame; with ``count_to_max`` to
     ``1..max id`` as the official DAVIS 2017 evaluation counts them (a warning
-    names the ids that are missing from the first frame).
+    names the ids that are missing from the first frame).  ``starts``: object id ->
+    the frame of its first given mask, for objects first annotated later; each is
+    scored only on the frames after it (YouTube-VOS / MOSE), the others on every
+    frame but the first and the last.
     """
     gt_dir, pred_dir = Path(gt_dir), Path(pred_dir)
     video = video or gt_dir.name
@@ -409,7 +416,12 @@ def score_video(
     def read_pair(frame: str) -> tuple[np.ndarray, np.ndarray, str]:
         return read_label_map(gt_files[frame]), read_label_map(pred_files[frame], allow_greyscale=True), str(pred_files[frame])
 
-    return score_arrays(_prefetch(read_pair, scored), objects, video, scored, variant)
+    result = score_arrays(_prefetch(read_pair, scored), objects, video, scored, variant)
+    if starts:
+        position = {frame: i for i, frame in enumerate(frames)}
+        first = np.array([position.get(starts.get(obj, frames[0]), 0) for obj in objects])
+        result.after_start = np.arange(1, len(frames) - 1)[None, :] > first[:, None]
+    return result
 
 
 def _prefetch(function, items: Sequence, ahead: int = 4):

@@ -41,10 +41,11 @@ from typing import Iterator, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from .annotation import read_annotation
 from .errors import MissingInputError
 from .files import atomic_dir
 from .fusion import fused_lookup
-from .masks import object_ids, read_label_map, read_palette, write_label_map
+from .masks import read_label_map, write_label_map
 from .settings import PseudoLabelSettings
 
 __all__ = ["box_prior", "pseudo_label_frame", "build_pseudo_labels", "redundancy_weights"]
@@ -156,7 +157,7 @@ def _frames(mask_dirs: Mapping[str, Path]) -> list[str]:
 
 def build_pseudo_labels(
     mask_dirs: Mapping[str, str | os.PathLike[str]],
-    annotation: str | os.PathLike[str],
+    annotation: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     fused: pd.DataFrame | None,
     out_dir: str | os.PathLike[str],
     config: PseudoLabelSettings,
@@ -164,6 +165,8 @@ def build_pseudo_labels(
 ) -> pd.DataFrame:
     """Write one video's pseudo-labels; return the model weights table.
 
+    ``annotation``: the first frame's PNG, then any later PNGs that introduce objects (:mod:`stseg.annotation`):
+    a given mask is the pseudo-label of its object on its frame.
     ``foreground_models``: the models among ``mask_dirs`` whose masks are foreground only (TMO).
     """
     mask_dirs = {name: Path(d) for name, d in mask_dirs.items()}
@@ -172,9 +175,9 @@ def build_pseudo_labels(
         raise ValueError(f"foreground-only model(s) {sorted(unknown_fg)} have no masks here")
     object_models = [m for m in mask_dirs if m not in foreground_models]
     fg_models = [m for m in mask_dirs if m in foreground_models]
-    labels0 = read_label_map(annotation)
-    palette = read_palette(annotation)
-    objects = list(object_ids(labels0))
+    given = read_annotation(annotation)
+    labels0, palette = given.labels, given.palette
+    objects = list(given.objects)
     frames = _frames(mask_dirs)
     for name, folder in mask_dirs.items():
         missing = [f for f in frames if not (folder / f"{f}.png").is_file()]
@@ -187,7 +190,7 @@ def build_pseudo_labels(
             maps = [read_label_map(mask_dirs[m] / f"{frame}.png", allow_greyscale=True) for m in object_models]
             fgs = [read_label_map(mask_dirs[m] / f"{frame}.png", allow_greyscale=True) > 0 for m in fg_models]
             frame_boxes = None if boxes is None else boxes.get(frame, {})
-            label = pseudo_label_frame(maps, weights, objects, frame_boxes, config, fgs, fg_weights)
+            label = given.paste(frame, pseudo_label_frame(maps, weights, objects, frame_boxes, config, fgs, fg_weights))
             yield frame, maps, fgs, label
 
     weights = np.ones((len(object_models), len(objects)))

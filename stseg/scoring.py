@@ -2,8 +2,9 @@
 
 On-disk format (``scores/<video>.csv``), one row per (reference, model, object):
 ``video, reference`` (``pseudo`` or ``gt``), ``model, object, frames`` (scored
-frames: all but the first and last; against the pseudo-labels with
-``pgmr.absent: skip`` only those where the pseudo-label shows the object),
+frames: all but the first and last, and for an object first annotated on a later
+frame only those after it; against the pseudo-labels with ``pgmr.absent: skip``
+only those where the pseudo-label shows the object),
 ``J, F, JF`` (means over those frames), ``J_recall, F_recall, J_decay,
 F_decay``, all at full float precision, computed with :mod:`stseg.metrics` (the
 official DAVIS definitions, or MOSE's with ``evaluation.variant: mose``), and
@@ -25,6 +26,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from .annotation import Annotation
 from .metrics import score_video
 from .settings import ScoreSettings
 from .signals import edge_alignment
@@ -42,9 +44,14 @@ def score_models(
     settings: ScoreSettings,
     gt_dir: str | os.PathLike[str] | None = None,
     frame_files: Sequence[str | os.PathLike[str]] = (),
+    annotation: Annotation | None = None,
 ) -> pd.DataFrame:
     """J&F of every model against the pseudo-labels (and the ground truth when ``gt_dir`` is given), and
-    each model's edge alignment when ``frame_files`` (the video's JPEGs, in order) are given."""
+    each model's edge alignment when ``frame_files`` (the video's JPEGs, in order) are given.
+
+    ``annotation``: the objects (the first frame's and those first annotated later), each scored on the frames
+    after its first mask, as the YouTube-VOS and MOSE evaluations do; by default the objects of the reference's
+    first frame, scored from the second."""
     if settings.absent not in ("score", "skip"):
         raise ValueError(f"pgmr.absent must be 'score' or 'skip', not {settings.absent!r}")
     references = {"pseudo": Path(pseudo_dir)}
@@ -55,7 +62,9 @@ def score_models(
     for reference, ref_dir in references.items():
         skip = reference == "pseudo" and settings.absent == "skip"
         for model, mask_dir in mask_dirs.items():
-            result = score_video(ref_dir, mask_dir, video, settings.variant)
+            result = score_video(ref_dir, mask_dir, video, settings.variant,
+                                 objects=None if annotation is None else annotation.objects,
+                                 starts=None if annotation is None else annotation.starts)
             objects = result.objects
             rows.extend({"reference": reference, "model": model, **row} for row in result.rows(skip_absent=skip))
     table = pd.DataFrame(rows)

@@ -383,6 +383,12 @@ class Plan:
     def first_annotation(self, video: str) -> str:
         return str(self.root / "Annotations" / video / f"{self.videos[video].first_frame}.png")
 
+    def given_annotations(self, video: str) -> list[str]:
+        """The annotation a video's jobs are given: the first frame's PNG, then each later PNG that introduces an
+        object (sparse annotations; :mod:`stseg.annotation`)."""
+        folder = self.root / "Annotations" / video
+        return [self.first_annotation(video), *(str(folder / f"{f}.png") for f in self.videos[video].appearance_frames)]
+
     def has_ground_truth(self, video: str) -> bool:
         mode = self.config["dataset"]["ground_truth"]
         if mode == "no":

@@ -8,7 +8,9 @@ with exactly these edits, nothing else:
    appended to its ``hydra_overrides_extra`` (a 256-pixel model, for CPU speed).
 
 Everything else runs at the script's defaults: first-frame masks only,
-``score_thresh`` 0, no ``--apply_postprocessing``, DAVIS-format PNGs.
+``score_thresh`` 0, no ``--apply_postprocessing``, DAVIS-format PNGs; and, for
+the sparse case (an object first annotated on a later frame, :func:`sparse_dataset`),
+with ``--track_object_appearing_later_in_video``.
 ``python tests/sam2_reference.py SAM2_CHECKOUT`` stores a digest of its masks
 for the test video (per frame: sha256 of the label map and each object's pixel
 count) in ``tests/data/sam2_vos_inference.json``, which CI compares with when no
@@ -61,18 +63,48 @@ def edited_script(checkout: Path, out: Path) -> Path:
     return out
 
 
-def run_vos_inference(checkout: Path, checkpoint: Path, dataset: Path, work: Path) -> Path:
-    """Run the edited script on ``VIDEO`` of ``dataset``; return its output folder of PNGs."""
+def run_vos_inference(checkout: Path, checkpoint: Path, dataset: Path, work: Path, *flags: str) -> Path:
+    """Run the edited script on ``VIDEO`` of ``dataset`` (with ``flags``); return its output folder of PNGs."""
     script = edited_script(checkout, work / "vos_inference.py")
     (work / "videos.txt").write_text(VIDEO + "\n")
     out = work / "vos_inference_out"
     subprocess.run(
         [sys.executable, str(script), "--sam2_cfg", "configs/sam2.1/sam2.1_hiera_t.yaml", "--sam2_checkpoint", str(checkpoint),
          "--base_video_dir", str(dataset / "JPEGImages"), "--input_mask_dir", str(dataset / "Annotations"),
-         "--video_list_file", str(work / "videos.txt"), "--output_mask_dir", str(out)],
+         "--video_list_file", str(work / "videos.txt"), "--output_mask_dir", str(out), *flags],
         check=True, cwd=work, env={**os.environ, **ONE_THREAD}, capture_output=True,
     )
     return out / VIDEO
+
+
+#: the sparse case: object 2 of ``VIDEO`` is first annotated on this frame (YouTube-VOS style)
+LATER_FRAME = "00005"
+STORED_LATER = HERE / "data" / "sam2_vos_inference_later.json"
+LATER_FLAG = "--track_object_appearing_later_in_video"
+
+
+def sparse_dataset(dataset: Path, root: Path) -> Path:
+    """``VIDEO`` with object 2 left out of the first frame's annotation and given on ``LATER_FRAME`` instead.
+
+    Its mask there is real: the shared set's OSVOS result for object 2 on that frame, cut to the frame's ground
+    truth foreground (per-object ground truth exists for frame 0 only).
+    """
+    from PIL import Image
+
+    from stseg.masks import read_label_map, read_palette, write_label_map
+
+    (root / "JPEGImages").mkdir(parents=True)
+    os.symlink((dataset / "JPEGImages" / VIDEO).resolve(), root / "JPEGImages" / VIDEO)
+    annotations = root / "Annotations" / VIDEO
+    annotations.mkdir(parents=True)
+    first = dataset / "Annotations" / VIDEO / "00000.png"
+    labels = read_label_map(first)
+    write_label_map(annotations / "00000.png", np.where(labels == 2, 0, labels).astype(np.uint8), read_palette(first))
+    osvos = np.array(Image.open(dataset / "Results" / "osvos" / VIDEO / f"{LATER_FRAME}.png"))
+    union = read_label_map(dataset / "Annotations_union" / VIDEO / f"{LATER_FRAME}.png") > 0
+    write_label_map(annotations / f"{LATER_FRAME}.png", np.where((osvos == 2) & union, 2, 0).astype(np.uint8),
+                    read_palette(first))
+    return root
 
 
 def digest(masks: dict[str, np.ndarray]) -> dict[str, dict]:
@@ -99,11 +131,17 @@ if __name__ == "__main__":
 
     checkout = Path(sys.argv[1])
     dataset = Path(sys.argv[2]) if len(sys.argv) > 2 else HERE.parents[1] / "shared" / "data" / "davis-multiobj"
-    with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        masks = pack(run_vos_inference(checkout, make_checkpoint(work / "tiny.pt"), dataset, work))
     import json
 
-    STORED.parent.mkdir(exist_ok=True)
-    STORED.write_text(json.dumps({"video": VIDEO, "image_size": IMAGE_SIZE, "frames": digest(masks)}, indent=1) + "\n")
-    print(f"{STORED}: {len(masks)} frames, {STORED.stat().st_size} bytes")
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        checkpoint = make_checkpoint(work / "tiny.pt")
+        (work / "first").mkdir()
+        masks = pack(run_vos_inference(checkout, checkpoint, dataset, work / "first"))
+        sparse = sparse_dataset(dataset, work / "sparse")
+        (work / "later").mkdir()
+        later = pack(run_vos_inference(checkout, checkpoint, sparse, work / "later", LATER_FLAG))
+    for path, found in ((STORED, masks), (STORED_LATER, later)):
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(json.dumps({"video": VIDEO, "image_size": IMAGE_SIZE, "frames": digest(found)}, indent=1) + "\n")
+        print(f"{path}: {len(found)} frames, {path.stat().st_size} bytes")

@@ -143,7 +143,7 @@ def case_missing_checkpoint(data, config):
 
 def case_missing_checkout(data, config):
     config["models"]["cutie"] = {"type": "cutie", "options": {"repo": "/nowhere/Cutie", "checkpoint": "/nowhere/c.pth"}}
-    return ["models.cutie: upstream checkout /nowhere/Cutie is missing", "Clone https://github.com/hkchengrex/Cutie"]
+    return ["models.cutie: upstream checkout /nowhere/Cutie is missing", "Install it from PyPI (pip install \"stseg[cutie]\", which brings rf-cutie), or clone https://github.com/hkchengrex/Cutie"]
 
 
 def case_missing_environment(data, config):
@@ -632,8 +632,9 @@ def full_disk(tmp_path):
 
 
 def test_a_disk_full_rerun_reports_and_keeps_what_it_can(small_demo, tmp_path, full_disk):
-    """A model added when the results' disk is full: its job fails with an empty log; the report says the disk is
-    full (printed, since failed.csv cannot be written) and the older summary and zip are moved aside."""
+    """A model added and another changed when the results' disk is full: the report says the disk is full (printed,
+    since failed.csv cannot be written), the older summary and zip are moved aside, and the masks Snakemake
+    removed for jobs that then failed are kept in stale/, byte for byte."""
     (tmp_path / "work").mkdir()
     config = {**BASE_CONFIG, "dataset": {"root": str(small_demo)}, "results": str(full_disk / "results")}
     snakemake(tmp_path / "work", config, "--cores", "2")
@@ -644,17 +645,72 @@ def test_a_disk_full_rerun_reports_and_keeps_what_it_can(small_demo, tmp_path, f
             while True:
                 filler.write(b"\0" * 65536)
                 filler.flush()
-    bigger = {**config, "models": {**config["models"], "copy": MODELS["copy"]}}
+    flow = {**MODELS["flow"], "options": {**MODELS["flow"]["options"], "preset": "medium"}}
+    bigger = {**config, "models": {"flow": flow, "appearance": MODELS["appearance"], "copy": MODELS["copy"]}}
     result = snakemake(tmp_path / "work", bigger, "--cores", "1", check=False)
     output = result.stdout + result.stderr
     assert result.returncode != 0
-    assert "infer/copy: (empty log) the file system of" in output and "is full (0 KiB free)" in output
-    assert "Free some space and rerun; the finished jobs are kept." in output
+    assert "(empty log) the file system of" in output or "No space left on device" in output
     assert "could not write" in output and "failed.csv" in output
     assert "did not finish" in output
     assert (full_disk / "results" / "stale" / "submission.zip").read_bytes() == zip_before
     assert not (full_disk / "results" / "submission.zip").exists()
-    assert tree_digest(full_disk / "results" / "masks") == masks_before  # the earlier models' masks are intact
+    now = tree_digest(full_disk / "results" / "masks")
+    kept = tree_digest(full_disk / "results" / "stale" / "masks") if (full_disk / "results" / "stale" / "masks").is_dir() else {}
+    for name, digest in masks_before.items():  # every earlier mask is in place (flow's may be redone) or in stale/
+        assert now.get(name) == digest or kept.get(name) == digest or (name.startswith("flow/") and name in now), name
+    assert all(kept[name] == masks_before[name] for name in kept)
+    assert "the last good outputs of" in output
     (full_disk / "filler").unlink()
     snakemake(tmp_path / "work", bigger, "--cores", "2")
     assert not (full_disk / "results" / "stale").exists() and (full_disk / "results" / "submission.zip").is_file()
+
+
+def sparse_copy(data: Path, name: str, new_object: int, frame: str) -> None:
+    """A copy of 'crossing' whose object ``new_object`` is left out of frame 0 and first annotated on ``frame``."""
+    shutil.copytree(data / "JPEGImages" / "crossing", data / "JPEGImages" / name)
+    source, target = data / "Annotations" / "crossing", data / "Annotations" / name
+    target.mkdir()
+    first, later = np.array(Image.open(source / "00000.png")), np.array(Image.open(source / f"{frame}.png"))
+    write_label_map(target / "00000.png", np.where(first == new_object, 0, first).astype(np.uint8))
+    write_label_map(target / f"{frame}.png", np.where(later == new_object, new_object, 0).astype(np.uint8))
+
+
+def test_an_object_first_annotated_later_is_segmented_and_scored_from_there(finished, tmp_path):
+    """Sparse annotations (YouTube-VOS / LVOS): every model adds the object at its frame, the pseudo-label and the
+    final masks carry it from there, the zip has it, and it is scored on the frames after its first mask."""
+    import zipfile
+
+    base = tmp_path / "copy"
+    shutil.copytree(finished, base, symlinks=True)
+    before = results_digest(base / "work")
+    sparse_copy(base / "data", "sparse", 3, "00004")
+    result = subprocess.run([sys.executable, "-m", "stseg.cli", "validate", str(base / "data")], capture_output=True, text=True)
+    assert "ok       sparse: 10 frames 320x180, objects [1, 2], later: 3 on 00004" in result.stdout, result.stdout + result.stderr
+    snakemake(base / "work", BASE_CONFIG, "--cores", "2")
+    results = base / "work" / "results"
+    for stage in ("masks/flow", "masks/appearance", "pseudo", "final"):
+        maps = [np.array(Image.open(results / stage / "sparse" / f"{t:05d}.png")) for t in range(10)]
+        assert all(3 not in m for m in maps[:4]) and all(3 in m for m in maps[4:]), stage
+    given = np.array(Image.open(base / "data" / "Annotations" / "sparse" / "00004.png")) == 3
+    assert np.array_equal(np.array(Image.open(results / "pseudo" / "sparse" / "00004.png")) == 3, given)
+    scores = pd.read_csv(results / "scores" / "sparse.csv")
+    frames = scores.groupby("object")["frames"].max()
+    assert frames[3] == 4 and frames[1] == 8  # after frame 4 (and before the last) / every frame but the first and last
+    with zipfile.ZipFile(results / "submission.zip") as archive:
+        assert 3 in np.array(Image.open(archive.open("sparse/00006.png")))
+    after = results_digest(base / "work")
+    kept = {k: v for k, v in before.items() if not k.startswith(("summary", "submission", "report/", "prior", "selection/",
+                                                                  "outcome/", "final/"))}
+    assert {k: after[k] for k in kept} == kept  # the other videos' masks, pseudo-labels and scores are untouched
+
+
+def test_an_object_first_annotated_on_the_last_frames_is_refused(finished, tmp_path):
+    base = tmp_path / "copy"
+    shutil.copytree(finished, base, symlinks=True)
+    sparse_copy(base / "data", "late", 3, "00008")
+    result = snakemake(base / "work", BASE_CONFIG, "--cores", "1", check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "late/00008.png: object 3 is first annotated on frame 00008, one of the video's last two frames" in output
+    assert "Remove it from this annotation (or give it on an earlier frame)." in output

@@ -1,6 +1,6 @@
 """Cutie, XMem, LiVOS and TMO: configuration errors (always) and the real drivers on the real upstream code.
 
-The upstream tests need a checkout of each repository: set ``STSEG_CUTIE_REPO``,
+The upstream tests need a checkout of each repository (for Cutie, rf-cutie from PyPI serves): set ``STSEG_CUTIE_REPO``,
 ``STSEG_XMEM_REPO``, ``STSEG_LIVOS_REPO``, ``STSEG_TMO_REPO`` (and, when the
 upstream dependencies live in another environment, ``STSEG_<MODEL>_PYTHON`` to
 its interpreter).  Each test saves a randomly initialised network (no download),
@@ -22,7 +22,7 @@ from test_workflow import MODELS, snakemake
 
 from stseg.masks import read_label_map
 from stseg.models.tmo import flow_image
-from stseg.models.upstream import UPSTREAM, UpstreamError, load_state, require_complete
+from stseg.models.upstream import UPSTREAM, UpstreamError, installed_package, load_state, require_complete
 
 torch = pytest.importorskip("torch", reason="torch is not installed (the external-model tests need it)")
 
@@ -31,11 +31,11 @@ EXTERNAL = ("cutie", "xmem", "livos", "tmo")
 
 def upstream(model: str) -> tuple[str, str]:
     """(checkout, interpreter) for ``model``, or skip with the reason."""
-    repo = os.environ.get(f"STSEG_{model.upper()}_REPO")
+    repo = os.environ.get(f"STSEG_{model.upper()}_REPO") or installed_package(model)  # Cutie: rf-cutie from PyPI
     if not repo:
         pytest.skip(f"no {model} checkout: set STSEG_{model.upper()}_REPO to a clone of {UPSTREAM[model][0]} "
                     f"(tested at {UPSTREAM[model][1][:12]}) to run the real driver")
-    return repo, os.environ.get(f"STSEG_{model.upper()}_PYTHON", sys.executable)
+    return str(repo), os.environ.get(f"STSEG_{model.upper()}_PYTHON", sys.executable)
 
 
 def run_python(python: str, *args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -53,8 +53,10 @@ def test_missing_checkout_or_checkpoint_is_a_clear_parse_time_error(model, small
     monkeypatch.delenv(f"STSEG_{model.upper()}_REPO", raising=False)
     base = {"dataset": {"root": str(small_demo)}, "results": str(tmp_path / "results")}
     voters = {"flow": MODELS["flow"]}
+    nothing = (f"no {model} checkpoint configured: set options.checkpoint" if installed_package(model)  # from PyPI
+               else f"no upstream checkout of {model} configured (options.repo or $STSEG_{model.upper()}_REPO)")
     cases = [
-        ({}, f"no upstream checkout of {model} configured (options.repo or $STSEG_{model.upper()}_REPO)"),
+        ({}, nothing),
         ({"repo": str(tmp_path / "nowhere")}, f"upstream checkout {tmp_path}/nowhere is missing or has no {UPSTREAM[model][2]}"),
     ]
     fake = tmp_path / "checkout"

@@ -95,3 +95,27 @@ def test_dataset_outputs_describing_removed_or_newer_masks_are_set_aside(tmp_pat
     os.utime(masks["b"] / TIMESTAMP, ns=(2 * 10**18, 2 * 10**18))
     shutil.rmtree(masks["a"])  # removed by Snakemake before a job that then failed
     assert set_aside_stale([summary], {"a", "b"}, lambda v: [masks[v]], stale) == [stale / "summary.csv"]
+
+
+def test_the_last_good_outputs_are_kept_until_the_run_ends(tmp_path):
+    from stseg.freshness import keep_last_good, prepare_last_good, settle_last_good
+
+    results = tmp_path / "results"
+    masks = results / "masks" / "m" / "v"
+    masks.mkdir(parents=True)
+    (masks / "00000.png").write_bytes(b"old mask")
+    (results / "summary.csv").write_text("old summary")
+    prepare_last_good(results)
+    kept = keep_last_good(results, [masks, results / "summary.csv", results / "never-made.csv", tmp_path / "outside"])
+    assert kept == [Path("masks/m/v"), Path("summary.csv")]
+    assert (masks / "00000.png").read_bytes() == b"old mask"  # still in place: kept as hard links
+    shutil.rmtree(masks)  # as Snakemake does before the job, which then fails
+    (results / "summary.csv").unlink()
+    (results / "summary.csv").write_text("new summary")  # this one's job finished
+    moved = settle_last_good(results, kept, failed=True)
+    assert moved == [results / "stale" / "masks" / "m" / "v"]
+    assert (results / "stale" / "masks" / "m" / "v" / "00000.png").read_bytes() == b"old mask"
+    assert (results / "summary.csv").read_text() == "new summary" and not (results / ".stseg" / "last-good").exists()
+    prepare_last_good(results)
+    kept = keep_last_good(results, [results / "summary.csv"])
+    assert settle_last_good(results, kept, failed=False) == [] and (results / "summary.csv").read_text() == "new summary"

@@ -87,8 +87,9 @@ def test_bounded_memory_gives_the_unmodified_predictors_masks(checkpoint, long_v
     assert scores[0] == "frame,object,score" and len(scores) == 1 + 21 * 3
 
 
-def stseg_sam2_job(checkpoint, dataset, video, out, **options):
-    """``stseg infer`` with the sam2 model at its defaults (only size, image size and device set), one thread."""
+def stseg_sam2_job(checkpoint, dataset, video, out, annotations=("00000",), **options):
+    """``stseg infer`` with the sam2 model at its defaults (only size, image size and device set), one thread;
+    ``annotations``: the frames whose annotation PNGs the job is given (the first, then later ones)."""
     import os
     import subprocess
     import sys
@@ -99,7 +100,8 @@ def stseg_sam2_job(checkpoint, dataset, video, out, **options):
     settings = {"size": "tiny", "image_size": IMAGE_SIZE, "device": "cpu", "checkpoint": str(checkpoint), **options}
     subprocess.run(
         [sys.executable, "-m", "stseg.cli", "infer", "--model-type", "sam2", "--options", json.dumps(settings), "--quiet",
-         "--frames", str(dataset / "JPEGImages" / video), "--annotation", str(dataset / "Annotations" / video / "00000.png"),
+         "--frames", str(dataset / "JPEGImages" / video), "--annotation",
+         *(str(dataset / "Annotations" / video / f"{a}.png") for a in annotations),
          "--out", str(out)],
         check=True, cwd=REPO, env={**os.environ, **ONE_THREAD, "PYTHONPATH": str(REPO)}, capture_output=True,
     )
@@ -137,6 +139,36 @@ def test_defaults_give_the_masks_of_sam2s_vos_inference_script(upstream_checkpoi
     assert got.keys() == expected.keys()
     wrong = [f for f in expected if got[f] != expected[f]]
     assert not wrong, f"frames {wrong[:5]} differ from vos_inference.py's stored output: e.g. {got[wrong[0]]} vs {expected[wrong[0]]}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("bounded", [True, False])
+def test_an_object_first_annotated_later_as_vos_inference_tracks_it(upstream_checkpoint, tmp_path, bounded):
+    """A video whose second object is first annotated on frame 5 (sparse annotations, YouTube-VOS style): stseg's
+    sam2 job equals vos_inference.py with --track_object_appearing_later_in_video (the script itself, or its
+    stored output) on every frame after the first."""
+    import os
+
+    from conftest import shared_dataset
+    from sam2_reference import LATER_FLAG, LATER_FRAME, STORED_LATER, VIDEO, digest, pack, run_vos_inference, sparse_dataset
+
+    sparse = sparse_dataset(shared_dataset("davis-multiobj"), tmp_path / "sparse")
+    ours = pack(stseg_sam2_job(upstream_checkpoint, sparse, VIDEO, tmp_path / "stseg", ("00000", LATER_FRAME),
+                               bounded_memory=bounded))
+    assert all(2 not in np.unique(ours[f]) for f in ours if f < LATER_FRAME)  # absent before its first mask
+    assert all(2 in np.unique(ours[f]) for f in ours if f == LATER_FRAME)
+    checkout = os.environ.get("STSEG_SAM2_REPO")
+    if checkout:
+        (tmp_path / "upstream").mkdir()
+        theirs = pack(run_vos_inference(Path(checkout), upstream_checkpoint, sparse, tmp_path / "upstream", LATER_FLAG))
+        assert theirs.keys() == ours.keys() and len(ours) == 49
+        for frame in theirs:
+            differ = int((theirs[frame] != ours[frame]).sum())
+            assert differ == 0, f"frame {frame}: {differ} pixels differ from vos_inference.py {LATER_FLAG}"
+    expected = json.loads(STORED_LATER.read_text())["frames"]
+    got = digest(ours)
+    wrong = [f for f in expected if got.get(f) != expected[f]]
+    assert got.keys() == expected.keys() and not wrong, f"frames {wrong[:5]} differ from vos_inference.py's stored output"
 
 
 def test_postprocessing_is_an_option_and_changes_the_masks(upstream_checkpoint, long_video, tmp_path):

@@ -130,7 +130,7 @@ def test_precomputed_masks_are_read_and_validated(small_demo, tmp_path):
     labels = read_label_map(brought / "twins" / "00006.png")
     labels[:3, :3] = 7
     write_label_map(brought / "twins" / "00006.png", labels)
-    with pytest.raises(PrecomputedError, match=r"00006.png: object id\(s\) \[7\] are not in the first-frame annotation"):
+    with pytest.raises(PrecomputedError, match=r"00006.png: object id\(s\) \[7\] are not in the video's annotation"):
         run_model("precomputed", {"path": str(brought)}, video, annotation, tmp_path / "out", progress=False)
     write_label_map(brought / "twins" / "00006.png", np.zeros((90, 160), np.uint8))
     with pytest.raises(PrecomputedError, match=r"00006.png: mask is 160x90 but the video's frames are 320x180"):

@@ -68,16 +68,34 @@ class Propagator(ABC):
         """
         return None
 
-    def segment_video(self, files: Sequence[Path], labels: np.ndarray) -> Iterator[np.ndarray]:
+    def segment_video(self, files: Sequence[Path], labels: np.ndarray,
+                      later: Mapping[int, np.ndarray] | None = None) -> Iterator[np.ndarray]:
         """Label maps of frames 1, 2, ... of the video whose frame files are ``files``.
 
-        The default decodes each frame and calls :meth:`start` / :meth:`step`;
-        a model that reads the files itself (SAM2) overrides this.  After each
-        yielded map, :attr:`scores` holds that frame's per-object confidences.
+        ``later``: frame index -> the masks of the objects first annotated on that
+        frame (0 elsewhere; :mod:`stseg.annotation`), added to the model there by
+        :meth:`add_objects`.  The default decodes each frame and calls
+        :meth:`start` / :meth:`step`; a model that reads the files itself (SAM2)
+        overrides this.  After each yielded map, :attr:`scores` holds that frame's
+        per-object confidences.
         """
         from ..dataset import read_frames
 
+        later = later or {}
         frames = read_frames(list(files))
         self.start(next(frames), labels)
-        for frame in frames:
-            yield self.step(frame)
+        for index, frame in enumerate(frames, start=1):
+            yield self.add_objects(frame, later[index]) if index in later else self.step(frame)
+
+    def add_objects(self, frame: np.ndarray, given: np.ndarray) -> np.ndarray:
+        """Segment a frame on which objects are first annotated (``given``: their ids, 0 elsewhere).
+
+        The default segments the frame, sets the new objects to their given masks
+        and starts again from that map (the model's memory of earlier frames is
+        lost); a model with its own way to add objects mid-video overrides this.
+        """
+        merged = np.where(given > 0, given, self.step(frame)).astype(np.uint8)
+        scores = dict(self.scores)
+        self.start(frame, merged)
+        self.scores = {**scores, **{obj: 1.0 for obj in object_ids(given)}}
+        return merged

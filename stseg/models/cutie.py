@@ -5,11 +5,14 @@ The driver builds the network from the checkout's own Hydra configuration
 ``mem_every`` 5, no long-term memory, at most ``max_mem_frames`` working-memory
 frames, so memory stays bounded on long videos), loads the checkpoint and
 streams the video frame by frame: ``step(image, mask, objects)`` on frame 0,
-``step(image)`` after, exactly the upstream scripting API.  The shorter side is
-brought to ``size`` inside Cutie (``max_internal_size``; 480 as in the MOSE
-evaluation, -1 keeps the original) and the probabilities are restored to the
-frame size; per-object scores are the mean probability of the pixels an object
-wins.  Runs on CUDA or CPU (``device``).
+``step(image)`` after, exactly the upstream scripting API.  A frame whose
+shorter side is longer than ``size`` (480, the MOSE evaluation's; -1 keeps the
+original) is brought to it as ``eval_vos.py``'s data loader does (torchvision's
+antialiased bilinear resize, the mask nearest-neighbour), and the probabilities
+are restored to the frame size bilinearly, as its ``ResultSaver`` does; so the
+masks equal ``eval_vos.py``'s at its MOSE settings (``tests/cutie_reference.py``).
+Per-object scores are the mean probability of the pixels an object wins.  Runs
+on CUDA or CPU (``device``).
 
 Options: ``repo`` (checkout; else ``$STSEG_CUTIE_REPO``), ``checkpoint``
 (e.g. ``cutie-base-mega.pth``), ``model`` (base | small, must match the
@@ -26,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from ..masks import object_ids
 from .base import OptionError, Propagator
 from .upstream import (
     MODEL_ZOO_RESNETS,
@@ -108,21 +112,68 @@ class CutiePropagator(Propagator):
             network, cfg = build_network(
                 o["repo"], o["checkpoint"], o["model"], str(self._device), o["random_init"],
                 {"mem_every": int(o["mem_every"]), "max_mem_frames": int(o["max_mem_frames"]),
-                 "use_long_term": bool(o["long_term"]), "max_internal_size": int(o["size"])},
+                 "use_long_term": bool(o["long_term"]), "max_internal_size": -1},
             )
             core = import_upstream("cutie", "cutie.inference.inference_core")
             self._processor = core.InferenceCore(network, cfg=cfg)
-            self._processor.max_internal_size = int(o["size"])
-            mask = torch.from_numpy(labels.astype(np.int64)).to(self._device)
             with self._autocast:
-                self._processor.step(rgb_tensor(frame, self._device), mask, objects=list(self.objects))
+                self._processor.step(self._image(frame), self._mask(labels), objects=list(self.objects))
+
+    def _resized(self, shape: tuple[int, int]) -> bool:
+        """Whether frames of this shape are brought to ``size`` (shorter side), as ``eval_vos.py``'s data loader
+        does (``VideoReader``: only frames whose shorter side is longer than ``size``)."""
+        size = int(self.options["size"])
+        return size > 0 and min(shape) > size
+
+    def _image(self, frame: np.ndarray):
+        """The frame as Cutie's evaluation loader gives it: RGB in [0, 1], resized bilinearly with antialiasing."""
+        from torchvision import transforms
+
+        image = rgb_tensor(frame, self._device)
+        if self._resized(frame.shape[:2]):
+            image = transforms.Resize(int(self.options["size"]), transforms.InterpolationMode.BILINEAR, antialias=True)(image)
+        return image
+
+    @staticmethod
+    def _full_size(prob, shape: tuple[int, int]):
+        """Probabilities back at the frame's size as ``ResultSaver.process`` brings them (each channel bilinearly,
+        as a batch of one-channel maps: the same float rounding, so the same arg-max)."""
+        import torch.nn.functional as F
+
+        if tuple(prob.shape[-2:]) == tuple(shape):
+            return prob
+        return F.interpolate(prob.unsqueeze(1), shape, mode="bilinear", align_corners=False)[:, 0]
+
+    def _mask(self, labels: np.ndarray):
+        """A label map as Cutie's evaluation loader gives it (nearest-neighbour resizing of the PNG)."""
+        import torch
+        from PIL import Image
+        from torchvision import transforms
+
+        if self._resized(labels.shape):
+            resize = transforms.Resize(int(self.options["size"]), transforms.InterpolationMode.NEAREST, antialias=True)
+            labels = np.array(resize(Image.fromarray(labels)))
+        return torch.from_numpy(labels.astype(np.int64)).to(self._device)
+
+    def add_objects(self, frame: np.ndarray, given: np.ndarray) -> np.ndarray:
+        """Cutie's own way (its ``eval_vos.py`` on YouTube-VOS): a mask holding only the new objects, with their
+        ids; Cutie segments the others and merges."""
+        import torch
+
+        new = list(object_ids(given))
+        self.objects = tuple(sorted({*self.objects, *new}))
+        with torch.inference_mode(), self._autocast:
+            prob = self._processor.step(self._image(frame), self._mask(given), objects=new)
+        ids = [self._processor.object_manager.tmp_id_to_obj[t].id for t in range(1, prob.shape[0])]
+        labels, self.scores = labels_from_probabilities(self._full_size(prob, frame.shape[:2]), ids, frame.shape[:2])
+        return labels
 
     def step(self, frame: np.ndarray) -> np.ndarray:
         import torch
 
         with torch.inference_mode(), self._autocast:
-            prob = self._processor.step(rgb_tensor(frame, self._device))
+            prob = self._processor.step(self._image(frame))
         # channel i of prob is Cutie's temporary id i; map it back to the annotation's object ids
         ids = [self._processor.object_manager.tmp_id_to_obj[t].id for t in range(1, prob.shape[0])]
-        labels, self.scores = labels_from_probabilities(prob, ids, frame.shape[:2])
+        labels, self.scores = labels_from_probabilities(self._full_size(prob, frame.shape[:2]), ids, frame.shape[:2])
         return labels

@@ -62,10 +62,22 @@ class LiVOSPropagator(Propagator):
 
     #: index of the video's last frame (LiVOS skips the state update there); -1 when unknown
     _last = -1
+    #: index of the frame being segmented
+    _index = 0
 
-    def segment_video(self, files, labels):
+    def segment_video(self, files, labels, later=None):
         self._last = len(files) - 1
-        yield from super().segment_video(files, labels)
+        self._index = 0
+        self._network = None
+        yield from super().segment_video(files, labels, later)
+
+    def add_objects(self, frame: np.ndarray, given: np.ndarray) -> np.ndarray:
+        """LiVOS takes masks on its first frame only (``livos/eval.py``): it starts again from this frame with the
+        merged map of every object (the base class's way), keeping the network and the frame count."""
+        index = self._index + 1
+        merged = super().add_objects(frame, given)
+        self._index = index
+        return merged
 
     def _start(self, frame: np.ndarray, labels: np.ndarray) -> None:
         import torch
@@ -73,15 +85,15 @@ class LiVOSPropagator(Propagator):
 
         o = self.options
         self._device = resolve_device(o["device"])
-        network = build_network(o["repo"], o["checkpoint"], o["model"], str(self._device), o["random_init"])
+        if getattr(self, "_network", None) is None:
+            self._network = build_network(o["repo"], o["checkpoint"], o["model"], str(self._device), o["random_init"])
         evaluation = import_upstream("livos", "livos.eval")
-        self._processor = evaluation.InferenceCore(network)
-        self._index = 0
+        self._processor = evaluation.InferenceCore(self._network)
         image = resize_shorter(rgb_tensor(frame, self._device), int(o["size"]))
         mask = torch.from_numpy(labels.astype(np.float32)).to(self._device)
         mask = F.interpolate(mask[None, None], size=image.shape[-2:], mode="nearest")[0, 0].long()
         with torch.inference_mode():
-            self._processor.step(image, mask, list(self.objects), self._last == 0)
+            self._processor.step(image, mask, list(self.objects), self._index == self._last)
 
     def step(self, frame: np.ndarray) -> np.ndarray:
         import torch

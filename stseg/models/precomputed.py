@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -43,7 +43,8 @@ class PrecomputedMasks(Propagator):
             raise OptionError("precomputed: set options.path to a folder of <video>/<frame>.png")
         return Path(self.options["path"]).expanduser() / video
 
-    def segment_video(self, files: Sequence[Path], labels: np.ndarray) -> Iterator[np.ndarray]:
+    def segment_video(self, files: Sequence[Path], labels: np.ndarray,
+                      later: Mapping[int, np.ndarray] | None = None) -> Iterator[np.ndarray]:
         files = [Path(f) for f in files]
         folder = self.folder(files[0].parent.name)
         if not folder.is_dir():
@@ -57,7 +58,7 @@ class PrecomputedMasks(Propagator):
                 f"{folder}: precomputed masks missing for {len(missing)} frame(s) ({', '.join(missing[:5])}"
                 f"{' ...' if len(missing) > 5 else ''}). Every frame needs a PNG named like its JPEG."
             )
-        self.objects = object_ids(labels)
+        self.objects = tuple(sorted({*object_ids(labels), *(o for given in (later or {}).values() for o in object_ids(given))}))
         allowed = np.zeros(256, dtype=bool)
         allowed[[0, *self.objects]] = True
         confidences = self._confidences(folder)
@@ -72,7 +73,7 @@ class PrecomputedMasks(Propagator):
             unknown = [int(i) for i in np.flatnonzero(np.bincount(mask.ravel(), minlength=256)) if not allowed[i]]
             if unknown:
                 raise PrecomputedError(
-                    f"{png}: object id(s) {unknown} are not in the first-frame annotation (objects "
+                    f"{png}: object id(s) {unknown} are not in the video's annotation (objects "
                     f"{list(self.objects)}). The masks must use the annotation's ids."
                 )
             self.scores = confidences.get(path.stem, {})

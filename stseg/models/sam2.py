@@ -38,7 +38,7 @@ import os
 import tempfile
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -193,28 +193,50 @@ class SAM2Propagator(Propagator):
         return build_predictor(self.options["size"], checkpoint, resolve_device(self.options["device"]),
                                int(self.options["image_size"]), bool(self.options["apply_postprocessing"]))
 
-    def segment_video(self, files: Sequence[Path], labels: np.ndarray) -> Iterator[np.ndarray]:
+    def _autocast(self, device):
+        import torch
+
+        if device.type == "cuda" and self.options["bfloat16"]:
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return nullcontext()
+
+    def _state(self, predictor, files: list[Path], first_only: str):
+        if self.options["bounded_memory"]:
+            os.symlink(files[0].resolve(), Path(first_only) / f"0{files[0].suffix.lower()}")
+            state = predictor.init_state(first_only)
+            state["images"] = LazyFrames(files, predictor.image_size, predictor.device)
+            state["num_frames"] = len(files)
+            return state
+        state = predictor.init_state(str(files[0].parent))
+        if state["num_frames"] != len(files):
+            raise RuntimeError(f"{files[0].parent}: sam2 found {state['num_frames']} frames, expected {len(files)}")
+        return state
+
+    def _forget(self, state, obj_idx: int, frame_idx: int, window: int) -> None:
+        """Bounded memory: drop the outputs that have left the memory window."""
+        outputs = state["output_dict_per_obj"][obj_idx]["non_cond_frame_outputs"]
+        for old in [t for t in outputs if t <= frame_idx - window]:
+            del outputs[old]
+        prompted = state["output_dict_per_obj"][obj_idx]["cond_frame_outputs"]
+        tracked = state["frames_tracked_per_obj"][obj_idx]
+        for old in [t for t in tracked if t not in prompted and t <= frame_idx - window]:
+            del tracked[old]
+
+    def segment_video(self, files: Sequence[Path], labels: np.ndarray,
+                      later: Mapping[int, np.ndarray] | None = None) -> Iterator[np.ndarray]:
+        """All objects propagated together from frame 0, as ``tools/vos_inference.py`` does; a video with
+        objects first annotated later is segmented as that script's ``--track_object_appearing_later_in_video``
+        does it (:meth:`_segment_per_object`)."""
+        if later:
+            yield from self._segment_per_object([Path(f) for f in files], labels, later)
+            return
         import torch
 
         files = [Path(f) for f in files]
         self.objects = object_ids(labels)
         predictor = self._predictor()
-        device = predictor.device
-        autocast = (
-            torch.autocast("cuda", dtype=torch.bfloat16)
-            if device.type == "cuda" and self.options["bfloat16"]
-            else nullcontext()
-        )
-        with torch.inference_mode(), autocast, tempfile.TemporaryDirectory() as first_only:
-            if self.options["bounded_memory"]:
-                os.symlink(files[0].resolve(), Path(first_only) / f"0{files[0].suffix.lower()}")
-                state = predictor.init_state(first_only)
-                state["images"] = LazyFrames(files, predictor.image_size, device)
-                state["num_frames"] = len(files)
-            else:
-                state = predictor.init_state(str(files[0].parent))
-                if state["num_frames"] != len(files):
-                    raise RuntimeError(f"{files[0].parent}: sam2 found {state['num_frames']} frames, expected {len(files)}")
+        with torch.inference_mode(), self._autocast(predictor.device), tempfile.TemporaryDirectory() as first_only:
+            state = self._state(predictor, files, first_only)
             for obj in self.objects:
                 predictor.add_new_mask(state, frame_idx=0, obj_id=obj, mask=torch.from_numpy(labels == obj))
             window = memory_window(predictor)
@@ -235,9 +257,50 @@ class SAM2Propagator(Propagator):
                     if score is not None:
                         self.scores[int(obj)] = float(torch.sigmoid(score.float()).flatten()[0])
                     if self.options["bounded_memory"]:
-                        for old in [t for t in outputs if t <= frame_idx - window]:
-                            del outputs[old]
-                        tracked = state["frames_tracked_per_obj"][obj_idx]
-                        for old in [t for t in tracked if 0 < t <= frame_idx - window]:
-                            del tracked[old]
+                        self._forget(state, obj_idx, frame_idx, window)
                 yield out
+
+    def _segment_per_object(self, files: list[Path], labels: np.ndarray,
+                            later: Mapping[int, np.ndarray]) -> Iterator[np.ndarray]:
+        """Each object tracked on its own from the frame of its first mask (``vos_separate_inference_per_object``):
+        the state reset, its mask added, propagated forward; then, per frame, each pixel goes to the object of
+        the highest logit when that logit is positive (SAM2's non-overlap constraint), the objects in id order
+        and absent before their first mask.  Instead of holding every object's logits for every frame, the
+        running best logit and its object are kept per frame (on disk, in a temporary folder)."""
+        import torch
+
+        first_masks = {obj: (0, labels == obj) for obj in object_ids(labels)}
+        for index in sorted(later):
+            for obj in object_ids(later[index]):
+                first_masks.setdefault(obj, (index, later[index] == obj))
+        self.objects = tuple(sorted(first_masks))
+        height, width = labels.shape
+        predictor = self._predictor()
+        scores: dict[int, dict[int, float]] = {}
+        with torch.inference_mode(), self._autocast(predictor.device), tempfile.TemporaryDirectory() as work:
+            first_only = Path(work) / "first"
+            first_only.mkdir()
+            state = self._state(predictor, files, str(first_only))
+            window = memory_window(predictor)
+            top = np.lib.format.open_memmap(Path(work) / "top.npy", "w+", np.float32, (len(files), height, width))
+            best = np.lib.format.open_memmap(Path(work) / "best.npy", "w+", np.uint8, (len(files), height, width))
+            top[:] = -np.inf
+            for obj in self.objects:
+                start, mask = first_masks[obj]
+                predictor.reset_state(state)
+                predictor.add_new_mask(state, frame_idx=start, obj_id=obj, mask=torch.from_numpy(mask))
+                for frame_idx, _, logits in predictor.propagate_in_video(state, start_frame_idx=start, reverse=False):
+                    logit = logits[0, 0].float().cpu().numpy()
+                    higher = logit > top[frame_idx]
+                    top[frame_idx][higher] = logit[higher]
+                    best[frame_idx][higher] = obj
+                    outputs = state["output_dict_per_obj"][0]
+                    output = outputs["non_cond_frame_outputs"].get(frame_idx) or outputs["cond_frame_outputs"].get(frame_idx)
+                    score = None if output is None else output.get("object_score_logits")
+                    if score is not None:
+                        scores.setdefault(frame_idx, {})[obj] = float(torch.sigmoid(score.float()).flatten()[0])
+                    if self.options["bounded_memory"]:
+                        self._forget(state, 0, frame_idx, window)
+            for frame_idx in range(1, len(files)):
+                self.scores = scores.get(frame_idx, {})
+                yield np.where(top[frame_idx] > 0, best[frame_idx], 0).astype(np.uint8)

@@ -30,7 +30,7 @@ Options: ``repo`` (checkout; else ``$STSEG_TMO_REPO``), ``checkpoint``
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Iterator, Mapping, Sequence
 
 import cv2
 import numpy as np
@@ -128,7 +128,10 @@ class TMOForeground(Propagator):
     def step(self, frame: np.ndarray) -> np.ndarray:  # pragma: no cover - TMO reads files
         raise NotImplementedError("tmo reads the frame files itself: use segment_video")
 
-    def segment_video(self, files: Sequence[Path], labels: np.ndarray) -> Iterator[np.ndarray]:
+    def segment_video(self, files: Sequence[Path], labels: np.ndarray,
+                      later: Mapping[int, np.ndarray] | None = None) -> Iterator[np.ndarray]:
+        """TMO is unsupervised: it ignores the annotation, and the objects first annotated later reach its
+        foreground through :mod:`stseg.foreground`, as the first frame's do."""
         import torch
 
         from ..dataset import read_frames

@@ -40,6 +40,7 @@ __all__ = [
     "UpstreamError",
     "checkout",
     "configuration_problem",
+    "installed_package",
     "prepare",
     "import_upstream",
     "offline_backbones",
@@ -72,16 +73,36 @@ class UpstreamError(StsegError, RuntimeError):
 
 def _fix(model: str) -> str:
     url, commit, _ = UPSTREAM[model]
+    pypi = f'Install it from PyPI (pip install "stseg[{model}]", which brings {PYPI[model][0]}), or c' if model in PYPI else "C"
     return (
-        f"Clone {url} and check out commit {commit[:12]} (git clone {url} && git -C <dir> checkout {commit[:12]}), "
+        f"{pypi}lone {url} and check out commit {commit[:12]} (git clone {url} && git -C <dir> checkout {commit[:12]}), "
         f"then set models.<name>.options.repo to that folder (README: 'External models')."
     )
 
 
+#: model -> (the package on PyPI that brings its code, the top-level package it installs)
+PYPI = {"cutie": ("rf-cutie", "cutie")}
+
+
+def installed_package(model: str) -> Path | None:
+    """The folder holding ``model``'s code installed from PyPI (``pip install "stseg[cutie]"``), or None.
+
+    It has the checkout's layout (``site-packages/cutie/...``), so it serves as one."""
+    if model not in PYPI:
+        return None
+    import importlib.util
+
+    spec = importlib.util.find_spec(PYPI[model][1])
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []  # a namespace package
+    found = [Path(p).resolve().parent for p in locations if (Path(p).parent / UPSTREAM[model][2]).is_file()]
+    return found[0] if found else None
+
+
 def _repo_setting(model: str, repo: str | os.PathLike[str] | None) -> tuple[str | os.PathLike[str] | None, str]:
-    """The configured checkout (the option, else ``$STSEG_<MODEL>_REPO``) and that variable's name."""
+    """The configured checkout (the option, else ``$STSEG_<MODEL>_REPO``, else the package installed from PyPI)
+    and the variable's name."""
     variable = f"STSEG_{model.upper()}_REPO"
-    return repo or os.environ.get(variable), variable
+    return repo or os.environ.get(variable) or installed_package(model), variable
 
 
 def checkout(model: str, repo: str | os.PathLike[str] | None) -> Path:
@@ -95,7 +116,7 @@ def checkout(model: str, repo: str | os.PathLike[str] | None) -> Path:
         what = "does not exist" if not path.exists() else f"has no {marker}, so it is not a {model} checkout"
         raise UpstreamError(f"{model}: upstream checkout {path} {what}. {_fix(model)}")
     commit = checkout_commit(path)
-    if commit is not None and commit != UPSTREAM[model][1]:
+    if commit is not None and commit != UPSTREAM[model][1]:  # (the PyPI package has a version, not a commit)
         print(f"stseg: warning: {model} checkout {path} is at commit {commit[:12]}; the driver was tested with "
               f"{UPSTREAM[model][1][:12]}", file=sys.stderr)
     if str(path) not in sys.path:

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from ..masks import object_ids
 from .base import Propagator
 from .upstream import (
     MODEL_ZOO_RESNETS,
@@ -121,6 +122,24 @@ class XMemPropagator(Propagator):
         self._processor.set_all_labels(channels)
         with torch.inference_mode(), self._autocast:
             self._processor.step(image, one_hot, channels)
+
+    def add_objects(self, frame: np.ndarray, given: np.ndarray) -> np.ndarray:
+        """XMem's own way (its ``eval.py`` on YouTube-VOS): one channel per object known so far, the new objects'
+        masks in theirs, and ``valid_labels`` naming them; XMem segments the others and merges."""
+        import torch
+        import torch.nn.functional as F
+
+        new = [obj for obj in object_ids(given) if obj not in self.objects]
+        self.objects = (*self.objects, *new)  # channel order: an object keeps its channel
+        image = self._image(frame)
+        one_hot = torch.stack([torch.from_numpy(given == obj) for obj in self.objects]).float().to(self._device)
+        one_hot = F.interpolate(one_hot[None], size=image.shape[-2:], mode="nearest")[0]
+        channels = list(range(1, len(self.objects) + 1))
+        self._processor.set_all_labels(channels)
+        with torch.inference_mode(), self._autocast:
+            prob = self._processor.step(image, one_hot, channels[len(channels) - len(new):])
+        labels, self.scores = labels_from_probabilities(prob, self.objects, frame.shape[:2])
+        return labels
 
     def step(self, frame: np.ndarray) -> np.ndarray:
         import torch
