@@ -48,10 +48,10 @@ def cmd_validate(args: argparse.Namespace) -> None:
 
 
 def cmd_models(args: argparse.Namespace) -> None:
-    from .models import REGISTRY
+    from .models import REGISTRY, readiness
 
     for spec in REGISTRY.values():
-        print(f"{spec.name:<16} {'gpu' if spec.gpu else 'cpu'}  {spec.summary}")
+        print(f"{spec.name:<16} {'gpu' if spec.gpu else 'cpu'}  {readiness(spec.name):<44} {spec.summary}")
 
 
 def cmd_infer(args: argparse.Namespace) -> None:

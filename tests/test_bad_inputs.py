@@ -143,7 +143,8 @@ def case_missing_checkpoint(data, config):
 
 def case_missing_checkout(data, config):
     config["models"]["cutie"] = {"type": "cutie", "options": {"repo": "/nowhere/Cutie", "checkpoint": "/nowhere/c.pth"}}
-    return ["models.cutie: upstream checkout /nowhere/Cutie is missing", "Install it from PyPI (pip install \"stseg[cutie]\", which brings rf-cutie), or clone https://github.com/hkchengrex/Cutie"]
+    return ["models.cutie: upstream checkout /nowhere/Cutie is missing",
+            'Install it from PyPI (pip install "stseg[cutie]", which brings rf-cutie), or clone https://github.com/hkchengrex/Cutie']
 
 
 def case_missing_environment(data, config):

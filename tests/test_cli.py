@@ -32,3 +32,19 @@ def test_models_lists_every_type():
     assert result.returncode == 0
     for name in ("copy", "flow", "global", "appearance", "precomputed", "sam2", "cutie", "xmem", "livos", "tmo"):
         assert any(line.startswith(name + " ") for line in result.stdout.splitlines()), name
+
+
+def test_models_says_which_are_ready():
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "stseg.cli", "models"], capture_output=True, text=True, check=True)
+    lines = {line.split()[0]: line for line in result.stdout.splitlines()}
+    assert "ready (built in)" in lines["flow"] and "ready (built in)" in lines["copy"]
+    import importlib.util
+
+    assert ("ready (sam2 installed)" in lines["sam2"]) == (importlib.util.find_spec("sam2") is not None)
+    from stseg.models.upstream import installed_package
+
+    assert ("ready (installed from PyPI)" in lines["cutie"]) == (installed_package("cutie") is not None)
+    assert "needs options.repo or $STSEG_XMEM_REPO" in lines["xmem"] or "checkout $STSEG_XMEM_REPO" in lines["xmem"]

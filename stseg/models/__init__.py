@@ -16,7 +16,7 @@ from ..errors import StsegError
 from .base import OptionError, Propagator
 
 __all__ = ["ModelSpec", "REGISTRY", "UnknownModelError", "known_models", "get_spec", "build_model", "check_options", "model_class",
-           "OptionError", "Propagator"]
+           "OptionError", "Propagator", "readiness"]
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ REGISTRY: dict[str, ModelSpec] = {
         ModelSpec("sam2", "stseg.models.sam2:SAM2Propagator", True,
                   "SAM 2.1 video predictor (sam2 package), memory bounded in video length"),
         ModelSpec("cutie", "stseg.models.cutie:CutiePropagator", True,
-                  "Cutie (hkchengrex/Cutie) from its checkout, own environment", external=True),
+                  "Cutie (hkchengrex/Cutie): rf-cutie from PyPI, or a checkout in its own environment", external=True),
         ModelSpec("xmem", "stseg.models.xmem:XMemPropagator", True,
                   "XMem (hkchengrex/XMem) from its checkout, own environment", external=True),
         ModelSpec("livos", "stseg.models.livos:LiVOSPropagator", True,
@@ -119,3 +119,26 @@ def check_options(model_type: str, options: Mapping[str, Any], where: str = "opt
 def build_model(model_type: str, options: Mapping[str, Any] | None = None) -> Propagator:
     """Instantiate a registered model with its options (unknown options are an error)."""
     return model_class(model_type)(**dict(options or {}))
+
+
+def readiness(model_type: str) -> str:
+    """Whether this Python can run ``model_type`` now, and from where (``stseg models``).
+
+    Built-in models always can; ``sam2`` needs the ``sam2`` package; the external models need a checkout
+    (``$STSEG_<MODEL>_REPO``, or ``options.repo`` in a config) or, for Cutie, rf-cutie installed from PyPI.
+    A checkpoint is still needed for the models that use one."""
+    import importlib.util
+
+    spec = get_spec(model_type)
+    if model_type == "sam2":
+        return "ready (sam2 installed)" if importlib.util.find_spec("sam2") else 'not installed (README: "SAM 2")'
+    if not spec.external:
+        return "ready (built in)"
+    from .upstream import _repo_setting, installed_package
+
+    repo, variable = _repo_setting(model_type, None)
+    if repo is None:
+        return f"needs options.repo or ${variable}"
+    if installed_package(model_type) is not None and str(repo) == str(installed_package(model_type)):
+        return "ready (installed from PyPI)"
+    return f"checkout ${variable}"
