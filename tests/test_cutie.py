@@ -2,7 +2,7 @@
 
 These run wherever ``pip install "stseg[cutie]"`` was done (CI does it) and skip
 otherwise.  The reference is the package's own evaluation script, run unmodified
-on the CPU by ``tests/cutie_reference.py`` at its MOSE settings
+on the CPU by ``tests/run_on_cpu.py`` at its MOSE settings
 (``dataset=mose-val``: shorter side 480, ``mem_every`` 5, no long-term memory),
 on a real DAVIS video brought to 1280x720 so that the 480-pixel resizing of the
 script's data loader is exercised.  One thread everywhere.
@@ -18,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO, shared_dataset
+from conftest import HD_FRAMES, HD_VIDEO, REPO
 from PIL import Image
 
-from stseg.masks import read_label_map, read_palette, write_label_map
+from stseg.masks import read_label_map, write_label_map
 
 pytest.importorskip("torch", reason="torch is not installed")
 from stseg.models.upstream import installed_package  # noqa: E402
@@ -30,8 +30,7 @@ pytestmark = pytest.mark.skipif(installed_package("cutie") is None,
                                 reason='Cutie is not installed from PyPI (pip install "stseg[cutie]")')
 
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
-VIDEO = "horsejump-high"
-FRAMES = 8
+VIDEO, FRAMES = HD_VIDEO, HD_FRAMES
 
 
 def env(cache: Path) -> dict[str, str]:
@@ -39,29 +38,19 @@ def env(cache: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def cutie_setup(tmp_path_factory):
+def cutie_setup(hd_clip, tmp_path_factory):
     """A random-weight Cutie checkpoint, and the first frames of a real two-object video at 1280x720."""
     root = tmp_path_factory.mktemp("cutie")
     cache = root / "cache"
     checkpoint = root / "cutie-random.pth"
     subprocess.run([sys.executable, "-c", "from stseg.models.cutie import write_random_checkpoint; "
                     f"write_random_checkpoint(None, {str(checkpoint)!r})"], check=True, env=env(cache))
-    source = shared_dataset("davis-multiobj")
-    data = root / "data"
-    (data / "JPEGImages" / VIDEO).mkdir(parents=True)
-    (data / "Annotations" / VIDEO).mkdir(parents=True)
-    for t in range(FRAMES):
-        frame = Image.open(source / "JPEGImages" / VIDEO / f"{t:05d}.jpg")
-        frame.resize((1280, 720), Image.BICUBIC).save(data / "JPEGImages" / VIDEO / f"{t:05d}.jpg", quality=95)
-    first = source / "Annotations" / VIDEO / "00000.png"
-    labels = np.array(Image.fromarray(read_label_map(first)).resize((1280, 720), Image.NEAREST))
-    write_label_map(data / "Annotations" / VIDEO / "00000.png", labels, read_palette(first))
-    return data, checkpoint, cache
+    return hd_clip, checkpoint, cache
 
 
 def eval_vos(data: Path, checkpoint: Path, cache: Path, out: Path) -> Path:
     """Cutie's own eval_vos.py at its MOSE settings; its output folder of PNGs for the video."""
-    subprocess.run([sys.executable, str(REPO / "tests" / "cutie_reference.py"), "dataset=mose-val",
+    subprocess.run([sys.executable, str(REPO / "tests" / "run_on_cpu.py"), "--module", "cutie.eval_vos", "dataset=mose-val",
                     f"image_directory={data / 'JPEGImages'}", f"mask_directory={data / 'Annotations'}",
                     f"weights={checkpoint}", f"output_dir={out}", f"hydra.run.dir={out / 'hydra'}"],
                    check=True, cwd=out.parent, env=env(cache), capture_output=True)

@@ -214,3 +214,106 @@ def test_all_four_through_the_workflow(small_demo, tmp_path):
     assert (results / "foreground" / "tmo" / "twins").is_dir()
     summary = (results / "summary.csv").read_text()
     assert all(f",{m}," in summary for m in EXTERNAL)
+
+
+# --- with an upstream checkout: the driver at its defaults against the upstream evaluation script itself ----------
+
+#: the evaluation script of each checkout and its arguments at the script's defaults (MOSE settings where it has
+#: them), for a DAVIS-layout ``data`` root, a checkpoint and an output folder; where the masks land
+EVAL_SCRIPTS = {
+    "xmem": ("eval.py", lambda data, weights, out: ["--model", str(weights), "--dataset", "G", "--generic_path", str(data),
+                                                    "--output", str(out)], lambda out, video: out / video),
+    "livos": ("livos/eval.py", lambda data, weights, out: ["dataset=mose-val", f"image_directory={data / 'JPEGImages'}",
+                                                           f"mask_directory={data / 'Annotations'}", f"weights={weights}",
+                                                           f"output_dir={out}", f"hydra.run.dir={out / 'hydra'}"],
+              lambda out, video: out / "Annotations" / video),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", sorted(EVAL_SCRIPTS))
+def test_defaults_give_the_masks_of_the_upstream_evaluation_script(model, hd_clip, tmp_path):
+    """stseg's job at its defaults equals the upstream's own evaluation script at its defaults (run unmodified on
+    the CPU by tests/run_on_cpu.py), on every frame after the first of a real video at 1280x720, one thread."""
+    import json
+
+    from conftest import HD_FRAMES, HD_VIDEO
+
+    repo, python = upstream(model)
+    one_thread = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "STSEG_CACHE": str(tmp_path / "cache")}
+    checkpoint = tmp_path / f"{model}-random.pth"
+    run_python(python, "-c", f"from stseg.models.{model} import write_random_checkpoint; "
+               f"write_random_checkpoint({repo!r}, {str(checkpoint)!r})", env=one_thread)
+    script, arguments, masks_of = EVAL_SCRIPTS[model]
+    out = tmp_path / "upstream"
+    run_python(python, str(REPO / "tests" / "run_on_cpu.py"), str(Path(repo) / script), *arguments(hd_clip, checkpoint, out),
+               env={**one_thread, "PYTHONPATH": f"{repo}{os.pathsep}{REPO}"})
+    theirs = masks_of(out, HD_VIDEO)
+    ours = tmp_path / "stseg"
+    run_python(python, "-m", "stseg.cli", "infer", "--model-type", model, "--quiet", "--options",
+               json.dumps({"repo": repo, "checkpoint": str(checkpoint), "device": "cpu"}),
+               "--frames", str(hd_clip / "JPEGImages" / HD_VIDEO), "--annotation",
+               str(hd_clip / "Annotations" / HD_VIDEO / "00000.png"), "--out", str(ours), env=one_thread)
+    for t in range(1, HD_FRAMES):
+        mine, reference = read_label_map(ours / f"{t:05d}.png"), read_label_map(theirs / f"{t:05d}.png", allow_greyscale=True)
+        assert mine.shape == reference.shape == (720, 1280)
+        assert int((mine != reference).sum()) == 0, f"{model} frame {t}: {(mine != reference).sum()} pixels differ"
+
+
+#: TMO's run.py has no options: its test stage, DAVIS part, as its __main__ runs it (model built, weights loaded
+#: from weights/TMO_rn101.pth, no_grad, test_davis), from a folder whose ../DB/VOS/DAVIS holds the data
+TMO_TEST_STAGE = """
+import runpy, sys, torch
+sys.path.insert(0, {tests!r}); from run_on_cpu import cuda_on_cpu; cuda_on_cpu()
+from stseg.models.upstream import TORCHVISION_RESNET101, offline_backbones; offline_backbones(TORCHVISION_RESNET101)
+sys.path.insert(0, {repo!r}); run = runpy.run_path({repo!r} + "/run.py", run_name="tmo_run")
+model = run["TMO"]("rn101", False).eval()
+model.load_state_dict(torch.load("weights/TMO_rn101.pth", map_location="cpu"))
+with torch.no_grad():
+    run["test_davis"](model)
+"""
+
+
+@pytest.mark.slow
+def test_tmo_gives_the_masks_of_its_run_script(tmp_path):
+    """TMO with a folder of flow images equals its own run.py test stage (DAVIS 2016 layout, the same flow
+    images) on a real video, every frame after the first, one thread."""
+    import json
+    import shutil
+
+    from conftest import shared_dataset
+    from PIL import Image
+
+    from stseg.models.tmo import opencv_flows
+
+    repo, python = upstream("tmo")
+    source, video, frames = shared_dataset("davis-multiobj"), "horsejump-high", 9
+    one_thread = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "STSEG_CACHE": str(tmp_path / "cache")}
+    davis = tmp_path / "DB" / "VOS" / "DAVIS"
+    for sub in ("JPEGImages/480p", "JPEGFlows/480p", "Annotations/480p"):
+        (davis / sub / video).mkdir(parents=True)
+    for t in range(frames):
+        shutil.copy(source / "JPEGImages" / video / f"{t:05d}.jpg", davis / "JPEGImages/480p" / video)
+        shutil.copy(source / "Annotations_union" / video / f"{t:05d}.png", davis / "Annotations/480p" / video)
+    files = sorted((davis / "JPEGImages/480p" / video).glob("*.jpg"))
+    for path, flow in zip(files, opencv_flows(files)):  # any flow images: both sides read the same files
+        Image.fromarray(flow).save(davis / "JPEGFlows/480p" / video / f"{path.stem}.jpg", quality=95)
+    (davis / "ImageSets" / "2016").mkdir(parents=True)
+    (davis / "ImageSets" / "2016" / "val.txt").write_text(video + "\n")
+    work = tmp_path / "work"
+    (work / "weights").mkdir(parents=True)
+    checkpoint = work / "weights" / "TMO_rn101.pth"
+    run_python(python, "-c", f"from stseg.models.tmo import write_random_checkpoint; "
+               f"write_random_checkpoint({repo!r}, {str(checkpoint)!r})", env=one_thread)
+    run_python(python, "-c", TMO_TEST_STAGE.format(tests=str(REPO / "tests"), repo=repo), cwd=work, env=one_thread)
+    theirs = work / "outputs" / "DAVIS16_val" / video
+    ours = tmp_path / "stseg"
+    options = {"repo": repo, "checkpoint": str(checkpoint), "device": "cpu", "flow": str(davis / "JPEGFlows/480p")}
+    run_python(python, "-m", "stseg.cli", "infer", "--model-type", "tmo", "--quiet", "--options", json.dumps(options),
+               "--frames", str(davis / "JPEGImages/480p" / video), "--annotation",
+               str(source / "Annotations" / video / "00000.png"), "--out", str(ours), env=one_thread)
+    for t in range(1, frames):
+        mine = read_label_map(ours / f"{t:05d}.png", allow_greyscale=True) > 0
+        reference = read_label_map(theirs / f"{t:05d}.png", allow_greyscale=True) > 0
+        assert int((mine != reference).sum()) == 0, f"tmo frame {t}: {(mine != reference).sum()} pixels differ"
+    assert mine.any() and not mine.all()

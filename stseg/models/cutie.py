@@ -10,7 +10,7 @@ shorter side is longer than ``size`` (480, the MOSE evaluation's; -1 keeps the
 original) is brought to it as ``eval_vos.py``'s data loader does (torchvision's
 antialiased bilinear resize, the mask nearest-neighbour), and the probabilities
 are restored to the frame size bilinearly, as its ``ResultSaver`` does; so the
-masks equal ``eval_vos.py``'s at its MOSE settings (``tests/cutie_reference.py``).
+masks equal ``eval_vos.py``'s at its MOSE settings (``tests/test_cutie.py``).
 Per-object scores are the mean probability of the pixels an object wins.  Runs
 on CUDA or CPU (``device``).
 

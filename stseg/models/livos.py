@@ -27,7 +27,6 @@ from .upstream import (
     labels_from_probabilities,
     prepare,
     require_complete,
-    resize_shorter,
     resolve_device,
     rgb_tensor,
 )
@@ -81,27 +80,48 @@ class LiVOSPropagator(Propagator):
 
     def _start(self, frame: np.ndarray, labels: np.ndarray) -> None:
         import torch
-        import torch.nn.functional as F
 
         o = self.options
         self._device = resolve_device(o["device"])
         if getattr(self, "_network", None) is None:
-            self._network = build_network(o["repo"], o["checkpoint"], o["model"], str(self._device), o["random_init"])
+            # built in inference mode, as livos/eval.py builds it (inference tensors select other CPU kernels)
+            with torch.inference_mode():
+                self._network = build_network(o["repo"], o["checkpoint"], o["model"], str(self._device), o["random_init"])
         evaluation = import_upstream("livos", "livos.eval")
         self._processor = evaluation.InferenceCore(self._network)
-        image = resize_shorter(rgb_tensor(frame, self._device), int(o["size"]))
-        mask = torch.from_numpy(labels.astype(np.float32)).to(self._device)
-        mask = F.interpolate(mask[None, None], size=image.shape[-2:], mode="nearest")[0, 0].long()
         with torch.inference_mode():
-            self._processor.step(image, mask, list(self.objects), self._index == self._last)
+            self._processor.step(self._image(frame), self._mask(labels), list(self.objects), self._index == self._last)
+
+    def _image(self, frame: np.ndarray):
+        """As ``livos/eval.py``'s ``VideoReader`` gives a frame: RGB in [0, 1], brought to ``size`` (shorter side,
+        whenever ``size`` > 0) by torchvision's antialiased bilinear resize."""
+        from torchvision import transforms
+
+        image = rgb_tensor(frame, self._device)
+        if int(self.options["size"]) > 0:
+            image = transforms.Resize(int(self.options["size"]), transforms.InterpolationMode.BILINEAR, antialias=True)(image)
+        return image
+
+    def _mask(self, labels: np.ndarray):
+        """A label map as that reader gives it (nearest-neighbour resizing of the PNG)."""
+        import torch
+        from PIL import Image
+        from torchvision import transforms
+
+        if int(self.options["size"]) > 0:
+            resize = transforms.Resize(int(self.options["size"]), transforms.InterpolationMode.NEAREST, antialias=True)
+            labels = np.array(resize(Image.fromarray(labels)))
+        return torch.from_numpy(labels.astype(np.int64)).to(self._device)
 
     def step(self, frame: np.ndarray) -> np.ndarray:
         import torch
+        import torch.nn.functional as F
 
         self._index += 1
-        image = resize_shorter(rgb_tensor(frame, self._device), int(self.options["size"]))
         with torch.inference_mode():
-            prob = self._processor.step(image, None, None, self._index == self._last)
+            prob = self._processor.step(self._image(frame), None, None, self._index == self._last)
+        if int(self.options["size"]) > 0:  # as its ResultSaver: each channel bilinearly, as a batch of one-channel maps
+            prob = F.interpolate(prob.unsqueeze(1), frame.shape[:2], mode="bilinear", align_corners=False)[:, 0]
         ids = [self._processor.object_manager.tmp_id_to_obj[t].id for t in range(1, prob.shape[0])]
         labels, self.scores = labels_from_probabilities(prob, ids, frame.shape[:2])
         return labels

@@ -33,7 +33,6 @@ from .upstream import (
     labels_from_probabilities,
     prepare,
     require_complete,
-    resize_shorter,
     resolve_device,
     rgb_tensor,
 )
@@ -44,19 +43,25 @@ MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
 
 
-def xmem_config(options: dict[str, Any]) -> dict[str, Any]:
-    """The configuration dict XMem's ``InferenceCore`` and ``MemoryManager`` read (eval.py's defaults)."""
-    return {
+def xmem_config(options: dict[str, Any], frames: int | None = None) -> dict[str, Any]:
+    """The configuration dict XMem's ``InferenceCore`` and ``MemoryManager`` read (eval.py's defaults).
+
+    ``frames``: the video's length; eval.py counts long-term memory usage only for a video long enough to fill
+    it (``frames / (max_mid - min_mid) * num_prototypes >= max_long_term_elements``)."""
+    config = {
         "top_k": int(options.get("top_k", 30)),
         "mem_every": int(options.get("mem_every", 5)),
         "deep_update_every": -1,
         "enable_long_term": bool(options.get("long_term", True)),
-        "enable_long_term_count_usage": bool(options.get("long_term", True)),
         "min_mid_term_frames": int(options.get("min_mid_term_frames", 5)),
         "max_mid_term_frames": int(options.get("max_mid_term_frames", 10)),
         "max_long_term_elements": int(options.get("max_long_term_elements", 10000)),
         "num_prototypes": int(options.get("num_prototypes", 128)),
     }
+    long_video = frames is None or (frames / (config["max_mid_term_frames"] - config["min_mid_term_frames"])
+                                    * config["num_prototypes"]) >= config["max_long_term_elements"]
+    config["enable_long_term_count_usage"] = config["enable_long_term"] and long_video
+    return config
 
 
 def build_network(repo: str | None, checkpoint: str | None, config: dict[str, Any], device: str = "cpu",
@@ -96,17 +101,52 @@ class XMemPropagator(Propagator):
         "random_init": False,
     }
 
-    def _image(self, frame: np.ndarray):
-        image = resize_shorter(rgb_tensor(frame, self._device), int(self.options["size"]))
-        return (image - self._mean) / self._std
+    #: frames of the video, and the index of the frame being segmented (XMem's eval.py uses both)
+    _length = 0
+    _index = 0
 
-    def _start(self, frame: np.ndarray, labels: np.ndarray) -> None:
+    def segment_video(self, files, labels, later=None):
+        self._length, self._index = len(files), 0
+        yield from super().segment_video(files, labels, later)
+
+    def _image(self, frame: np.ndarray):
+        """As eval.py's ``VideoReader`` gives a frame: RGB in [0, 1], normalised, then resized with torchvision's
+        ``Resize(size)`` at the installed torchvision's defaults (whenever ``size`` >= 0, as there)."""
+        image = (rgb_tensor(frame, self._device) - self._mean) / self._std
+        if int(self.options["size"]) >= 0:
+            from torchvision import transforms
+
+            image = transforms.Resize(int(self.options["size"]), interpolation=transforms.InterpolationMode.BILINEAR)(image)
+        return image
+
+    def _channels(self, labels: np.ndarray):
+        """One channel per object, brought to the network's size as eval.py's ``resize_mask`` does (nearest)."""
         import torch
         import torch.nn.functional as F
 
+        one_hot = torch.stack([torch.from_numpy(labels == obj) for obj in self.objects]).float().to(self._device)
+        size = int(self.options["size"])
+        if size >= 0:
+            h, w = labels.shape
+            one_hot = F.interpolate(one_hot[None], (int(h / min(h, w) * size), int(w / min(h, w) * size)),
+                                    mode="nearest")[0]
+        return one_hot
+
+    def _labels(self, prob, shape: tuple[int, int]) -> np.ndarray:
+        """eval.py's upsampling (each channel bilinearly, as a batch of one-channel maps), then the arg-max."""
+        import torch.nn.functional as F
+
+        if int(self.options["size"]) >= 0:
+            prob = F.interpolate(prob.unsqueeze(1), shape, mode="bilinear", align_corners=False)[:, 0]
+        labels, self.scores = labels_from_probabilities(prob, self.objects, shape)
+        return labels
+
+    def _start(self, frame: np.ndarray, labels: np.ndarray) -> None:
+        import torch
+
         o = self.options
         self._device = resolve_device(o["device"])
-        config = xmem_config(o)
+        config = xmem_config(o, self._length)
         network = build_network(o["repo"], o["checkpoint"], config, str(self._device), o["random_init"])
         core = import_upstream("xmem", "inference.inference_core")
         self._processor = core.InferenceCore(network, config=config)
@@ -115,36 +155,30 @@ class XMemPropagator(Propagator):
         self._autocast = (
             torch.autocast("cuda", dtype=torch.float16) if self._device.type == "cuda" and o["amp"] else nullcontext()
         )
-        image = self._image(frame)
-        one_hot = torch.stack([torch.from_numpy(labels == obj) for obj in self.objects]).float().to(self._device)
-        one_hot = F.interpolate(one_hot[None], size=image.shape[-2:], mode="nearest")[0]
         channels = list(range(1, len(self.objects) + 1))
         self._processor.set_all_labels(channels)
         with torch.inference_mode(), self._autocast:
-            self._processor.step(image, one_hot, channels)
+            self._processor.step(self._image(frame), self._channels(labels), channels, end=self._length == 1)
 
     def add_objects(self, frame: np.ndarray, given: np.ndarray) -> np.ndarray:
         """XMem's own way (its ``eval.py`` on YouTube-VOS): one channel per object known so far, the new objects'
         masks in theirs, and ``valid_labels`` naming them; XMem segments the others and merges."""
         import torch
-        import torch.nn.functional as F
 
         new = [obj for obj in object_ids(given) if obj not in self.objects]
         self.objects = (*self.objects, *new)  # channel order: an object keeps its channel
-        image = self._image(frame)
-        one_hot = torch.stack([torch.from_numpy(given == obj) for obj in self.objects]).float().to(self._device)
-        one_hot = F.interpolate(one_hot[None], size=image.shape[-2:], mode="nearest")[0]
+        self._index += 1
         channels = list(range(1, len(self.objects) + 1))
         self._processor.set_all_labels(channels)
         with torch.inference_mode(), self._autocast:
-            prob = self._processor.step(image, one_hot, channels[len(channels) - len(new):])
-        labels, self.scores = labels_from_probabilities(prob, self.objects, frame.shape[:2])
-        return labels
+            prob = self._processor.step(self._image(frame), self._channels(given), channels[len(channels) - len(new):],
+                                        end=self._index == self._length - 1)
+        return self._labels(prob, frame.shape[:2])
 
     def step(self, frame: np.ndarray) -> np.ndarray:
         import torch
 
+        self._index += 1
         with torch.inference_mode(), self._autocast:
-            prob = self._processor.step(self._image(frame))
-        labels, self.scores = labels_from_probabilities(prob, self.objects, frame.shape[:2])
-        return labels
+            prob = self._processor.step(self._image(frame), end=self._index == self._length - 1)
+        return self._labels(prob, frame.shape[:2])
