@@ -35,10 +35,14 @@ LAST_GOOD = []
 PENDING = {}
 
 
-def left_undone(video):
-    """Whether this run had jobs of the video to do that did not finish (an output missing or older than the run)."""
+def left_undone(video, before_selection=False):
+    """Whether this run had jobs of the video to do that did not finish (an output missing or older than the run);
+    with before_selection, only the jobs before its selection count."""
     started = PENDING.get("", 0.0)
-    return any(not os.path.exists(p) or os.path.getmtime(p) < started for p in PENDING.get(video, ()))
+    early = tuple(os.path.join(RESULTS, stage, "") for stage in ("masks", "foreground", "boxes", "fused", "pseudo",
+                                                                  "weights", "scores"))
+    pending = [p for p in PENDING.get(video, ()) if not before_selection or p.startswith(early)]
+    return any(not os.path.exists(p) or os.path.getmtime(p) < started for p in pending)
 # the folder holding this workflow's `stseg` package: models in their own environment import it from here
 STSEG_SOURCE = workflow.basedir
 

@@ -161,12 +161,13 @@ def _current(outcome: Path, inputs: Sequence[Path]) -> bool:
 def failure_report(results: str | os.PathLike[str], videos: Sequence[str],
                    failed_logs: Sequence[str | os.PathLike[str]] = (),
                    selection_inputs: Callable[[str], Sequence[Path]] | None = None,
-                   left_undone: Callable[[str], bool] | None = None) -> pd.DataFrame:
+                   left_undone: Callable[[str, bool], bool] | None = None) -> pd.DataFrame:
     """Every video whose job failed in this run (``failed_logs``: from :func:`failed_job_logs`), with the stage, log
     and reason, and every other video without a current selection outcome, saying why (waiting for the dataset
     prior, or not finished).  ``selection_inputs(video)`` lists what a video's outcome is made from: an outcome
     older than one of them, or with one missing, is from an earlier run and does not count; nor does a video for
-    which ``left_undone(video)`` says this run had jobs to do that it did not finish."""
+    which ``left_undone(video, before_selection)`` says this run had jobs to do that it did not finish (all its
+    jobs, or only those before the selection: a video whose selection alone is left waits for the prior)."""
     results = Path(results)
     failed = {Path(p).resolve() for p in failed_logs}
     rows = []
@@ -175,7 +176,7 @@ def failure_report(results: str | os.PathLike[str], videos: Sequence[str],
                 if p.is_file()}
         failing = [p for p in logs if p.resolve() in failed]
         inputs = selection_inputs(video) if selection_inputs is not None else []
-        undone = left_undone is not None and left_undone(video)
+        undone = left_undone is not None and left_undone(video, False)
         if not failing and not undone and _current(results / "outcome" / f"{video}.csv", inputs):
             continue  # complete, and none of its jobs failed in this run
         failing = failing or [p for p, text in logs.items() if ": error:" in text or "Traceback" in text]
@@ -183,7 +184,8 @@ def failure_report(results: str | os.PathLike[str], videos: Sequence[str],
             chosen = max(failing, key=lambda p: p.stat().st_mtime)
             stage = "/".join(chosen.relative_to(results / "logs").parts[:-1])
             rows.append((video, stage, str(chosen), _reason(logs[chosen], results)))
-        elif not undone and all(p.exists() for p in inputs) and (results / "scores" / f"{video}.csv").is_file():
+        elif (not (left_undone is not None and left_undone(video, True)) and all(p.exists() for p in inputs)
+              and (results / "scores" / f"{video}.csv").is_file()):
             rows.append((video, "select", "", WAITING))
         else:
             rows.append((video, "", "", NOT_FINISHED))
