@@ -82,26 +82,24 @@ class Annotation:
 
 def read_annotation(paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> Annotation:
     """Read the first frame's PNG and the later PNGs that introduce objects (in frame order)."""
-    if isinstance(paths, (str, os.PathLike)):
-        paths = [paths]
-    paths = [Path(p) for p in paths]
-    if not paths:
+    files = [Path(paths)] if isinstance(paths, (str, os.PathLike)) else [Path(p) for p in paths]
+    if not files:
         raise AnnotationError("no annotation given: the first frame's PNG is needed.")
-    labels = read_label_map(paths[0])
+    labels = read_label_map(files[0])
     later: dict[str, np.ndarray] = {}
     seen = set(object_ids(labels))
-    previous = paths[0]
-    for path in paths[1:]:
+    previous = files[0]
+    for path in files[1:]:
         if not (path.stem.isdigit() and previous.stem.isdigit() and int(path.stem) > int(previous.stem)):
             raise AnnotationError(f"{path}: later annotations must follow the first one in frame order "
                                   f"(after {previous.name}).")
         more = read_label_map(path)
         if more.shape != labels.shape:
             raise AnnotationError(f"{path}: annotation size {more.shape[1]}x{more.shape[0]} differs from "
-                                  f"{paths[0]} ({labels.shape[1]}x{labels.shape[0]}).")
+                                  f"{files[0]} ({labels.shape[1]}x{labels.shape[0]}).")
         new = [obj for obj in object_ids(more) if obj not in seen]
         seen.update(new)
         if new:
             later[path.stem] = np.where(np.isin(more, new), more, 0).astype(np.uint8)
         previous = path
-    return Annotation(frame=paths[0].stem, labels=labels, palette=read_palette(paths[0]), later=later)
+    return Annotation(frame=files[0].stem, labels=labels, palette=read_palette(files[0]), later=later)

@@ -57,7 +57,7 @@ def video_boxes(mask_dir: str | os.PathLike[str], objects: Sequence[int]) -> pd.
     """The box table of one model's masks for one video (every PNG in ``mask_dir``, in frame order)."""
     mask_dir = Path(mask_dir)
     files = sorted((p for p in mask_dir.glob("*.png") if not p.name.startswith(".")), key=lambda p: int(p.stem))
-    rows = []
+    rows: list[tuple] = []
     for path in files:
         labels = read_label_map(path, allow_greyscale=True)
         rows.extend((path.stem, *row) for row in label_map_boxes(labels, objects))

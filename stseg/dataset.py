@@ -105,8 +105,7 @@ def list_videos(
         names = [line.strip() for line in list_path.read_text().splitlines() if line.strip()]
     else:
         names = sorted(entry.name for entry in os.scandir(frames_root) if entry.is_dir() and not entry.name.startswith("."))
-    seen: set[str] = set()
-    unique = [n for n in names if not (n in seen or seen.add(n))]
+    unique = list(dict.fromkeys(names))  # first occurrence of each name, in order
     bad = {n: problem for n in unique if (problem := name_problem(n))}
     if bad:
         listed = "; ".join(f"{n[:60]!r}{'...' if len(n) > 60 else ''}: {why}" for n, why in bad.items())

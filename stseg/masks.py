@@ -45,7 +45,7 @@ class MaskFormatError(StsegError, ValueError):
 
 def davis_palette() -> list[int]:
     """The DAVIS / PASCAL VOC colour map as a flat list of 768 ints (256 RGB triples)."""
-    palette = []
+    palette: list[int] = []
     for index in range(256):
         r = g = b = 0
         c = index

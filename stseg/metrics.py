@@ -256,6 +256,7 @@ def frame_scores(
         if variant == "mose":
             object_kernel = _disk(mose_boundary_radius(int(gt_area[obj]), height, width))
         else:
+            assert kernel is not None
             object_kernel = kernel
         f_values[index] = _boundary_f(pred == obj, gt == obj, object_kernel)
     return j_values, f_values
@@ -286,13 +287,13 @@ def appearance_runs(empty: Sequence[bool]) -> tuple[list[slice], list[slice]]:
     is a disappearance, a run of non-empty frames a reappearance, except a run that
     starts at the first scored frame (nothing disappeared or reappeared there).
     """
-    empty = np.asarray(empty, dtype=bool)
-    starts = [0, *(np.flatnonzero(empty[1:] != empty[:-1]) + 1).tolist()]
-    ends = starts[1:] + [len(empty)]
+    flags = np.asarray(empty, dtype=bool)
+    starts = [0, *(np.flatnonzero(flags[1:] != flags[:-1]) + 1).tolist()]
+    ends = starts[1:] + [len(flags)]
     gone: list[slice] = []
     back: list[slice] = []
     for start, end in zip(starts[1:], ends[1:]):
-        (gone if empty[start] else back).append(slice(start, end))
+        (gone if flags[start] else back).append(slice(start, end))
     return gone, back
 
 
@@ -430,7 +431,7 @@ def _prefetch(function, items: Sequence, ahead: int = 4):
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(max_workers=1) as reader:
-        pending = deque()
+        pending: deque = deque()
         for item in items:
             pending.append(reader.submit(function, item))
             if len(pending) > ahead:

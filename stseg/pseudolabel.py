@@ -79,7 +79,7 @@ def pseudo_label_frame(
     boxes: Mapping[int, tuple | None] | None,
     config: PseudoLabelSettings,
     foreground: Sequence[np.ndarray] = (),
-    foreground_weights: Sequence[float] = (),
+    foreground_weights: Sequence[float] | np.ndarray = (),
 ) -> np.ndarray:
     """One frame's pseudo-label.
 
@@ -124,8 +124,8 @@ def redundancy_weights(frames: Iterator[Sequence[np.ndarray]], objects: Sequence
     agree get half a vote each, a model unlike the others keeps a whole one, so a
     family of correlated models cannot outvote the rest by numbers alone.
     """
-    sums = None
-    counts = None
+    sums: np.ndarray | None = None
+    counts = np.zeros(0)
     for maps in frames:
         n = len(maps)
         if sums is None:
@@ -169,17 +169,17 @@ def build_pseudo_labels(
     a given mask is the pseudo-label of its object on its frame.
     ``foreground_models``: the models among ``mask_dirs`` whose masks are foreground only (TMO).
     """
-    mask_dirs = {name: Path(d) for name, d in mask_dirs.items()}
-    unknown_fg = set(foreground_models) - set(mask_dirs)
+    folders = {name: Path(d) for name, d in mask_dirs.items()}
+    unknown_fg = set(foreground_models) - set(folders)
     if unknown_fg:
         raise ValueError(f"foreground-only model(s) {sorted(unknown_fg)} have no masks here")
-    object_models = [m for m in mask_dirs if m not in foreground_models]
-    fg_models = [m for m in mask_dirs if m in foreground_models]
+    object_models = [m for m in folders if m not in foreground_models]
+    fg_models = [m for m in folders if m in foreground_models]
     given = read_annotation(annotation)
     labels0, palette = given.labels, given.palette
     objects = list(given.objects)
-    frames = _frames(mask_dirs)
-    for name, folder in mask_dirs.items():
+    frames = _frames(folders)
+    for name, folder in folders.items():
         missing = [f for f in frames if not (folder / f"{f}.png").is_file()]
         if missing:
             raise MissingInputError(f"{folder}: masks of model {name!r} missing for frame(s) {missing[:5]}; rerun its job.")
@@ -187,8 +187,8 @@ def build_pseudo_labels(
 
     def frames_of(weights: np.ndarray, fg_weights: np.ndarray) -> Iterator[tuple[str, list[np.ndarray], list[np.ndarray], np.ndarray]]:
         for frame in frames[1:]:
-            maps = [read_label_map(mask_dirs[m] / f"{frame}.png", allow_greyscale=True) for m in object_models]
-            fgs = [read_label_map(mask_dirs[m] / f"{frame}.png", allow_greyscale=True) > 0 for m in fg_models]
+            maps = [read_label_map(folders[m] / f"{frame}.png", allow_greyscale=True) for m in object_models]
+            fgs = [read_label_map(folders[m] / f"{frame}.png", allow_greyscale=True) > 0 for m in fg_models]
             frame_boxes = None if boxes is None else boxes.get(frame, {})
             label = given.paste(frame, pseudo_label_frame(maps, weights, objects, frame_boxes, config, fgs, fg_weights))
             yield frame, maps, fgs, label
@@ -197,13 +197,13 @@ def build_pseudo_labels(
     fg_weights = np.ones(len(fg_models))
     redundancy = np.ones_like(weights)
     if config.redundancy_power > 0 and len(object_models) > 1:
-        streamed = ([read_label_map(mask_dirs[m] / f"{f}.png", allow_greyscale=True) for m in object_models] for f in frames[1:])
+        streamed = ([read_label_map(folders[m] / f"{f}.png", allow_greyscale=True) for m in object_models] for f in frames[1:])
         redundancy = redundancy_weights(streamed, objects, config.redundancy_power)
         weights = redundancy.copy()
     iou_table = None
     if config.weighting not in WEIGHTINGS:
         raise ValueError(f"pseudo-label weighting {config.weighting!r} is not one of {WEIGHTINGS}")
-    if config.weighting == "adaptive" and len(mask_dirs) > 1:
+    if config.weighting == "adaptive" and len(folders) > 1:
         inter = np.zeros((len(object_models), len(objects)))
         union = np.zeros_like(inter)
         fg_inter = np.zeros(len(fg_models))

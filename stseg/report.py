@@ -97,7 +97,7 @@ def disagreement_frames(files: Sequence[Path], mask_dirs: Mapping[str, str | os.
         stack = np.stack(maps)
         labelled = (stack > 0).any(axis=0)
         differ = (stack != stack[0]).any(axis=0)
-        scores[index] = np.count_nonzero(differ) / max(1, np.count_nonzero(labelled))
+        scores[index] = np.count_nonzero(differ) / max(1, int(np.count_nonzero(labelled)))
     gap = max(1, len(files) // (2 * max(1, count)))
     picks: list[int] = []
     for index in np.argsort(-scores[1:], kind="stable") + 1:
@@ -152,6 +152,7 @@ def overlay_strip(
         cells = []
         for index in picks:
             frame = cv2.imread(str(files[index]))
+            assert frame is not None, files[index]  # validated when the workflow was parsed
             labels = read_label_map(Path(folder) / f"{files[index].stem}.png", allow_greyscale=True)
             cell = _overlay(frame, labels, palette)
             if name == boxes_row and fused is not None:
@@ -184,11 +185,11 @@ def overlay_strip(
 
 def kendall_tau(x: Sequence[float], y: Sequence[float]) -> float:
     """Kendall's τ-b (ties in either variable accounted for); NaN with fewer than two pairs."""
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    if len(x) < 2:
+    xs, ys = np.asarray(x, float), np.asarray(y, float)
+    if len(xs) < 2:
         return float("nan")
-    dx = np.sign(x[:, None] - x[None, :])
-    dy = np.sign(y[:, None] - y[None, :])
+    dx = np.sign(xs[:, None] - xs[None, :])
+    dy = np.sign(ys[:, None] - ys[None, :])
     upper = np.triu_indices(len(x), 1)
     concordance = (dx * dy)[upper].sum()
     tied_x = (dx[upper] == 0).sum()

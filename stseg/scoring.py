@@ -57,7 +57,7 @@ def score_models(
     references = {"pseudo": Path(pseudo_dir)}
     if gt_dir is not None:
         references["gt"] = Path(gt_dir)
-    rows = []
+    rows: list[dict] = []
     objects: tuple[int, ...] = ()
     for reference, ref_dir in references.items():
         skip = reference == "pseudo" and settings.absent == "skip"

@@ -19,6 +19,7 @@ J&F by its edge alignment relative to the best candidate's, raised to
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -55,8 +56,8 @@ def edge_alignment_frame(gradient: np.ndarray, labels: np.ndarray, objects: Sequ
 
 
 def edge_alignment(
-    frame_files: Sequence[str | Path],
-    mask_dirs: Mapping[str, str | Path],
+    frame_files: Sequence[str | os.PathLike[str]],
+    mask_dirs: Mapping[str, str | os.PathLike[str]],
     objects: Sequence[int],
 ) -> dict[str, np.ndarray]:
     """Per model, per object: the video's edge alignment (module docstring); frame 0 (the annotation) left out."""

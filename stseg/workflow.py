@@ -314,7 +314,7 @@ class Plan:
         pgmr = dict(config.get("pgmr", {}) or {})
         check_voters(pgmr, models)
         valid, invalid = validated_videos(config["dataset"], root, results)
-        stages = {name: settings.from_config(kind, config) for name, kind in settings.STAGES.items()}
+        stages: dict[str, Any] = {name: settings.from_config(kind, config) for name, kind in settings.STAGES.items()}
         return cls(config=config, root=root, results=results, videos=valid, invalid=invalid, models=models, pgmr=pgmr,
                    finetune=finetune_runs, stages=stages)
 

@@ -85,7 +85,7 @@ class ColourTracker(Propagator):
             window = np.ascontiguousarray(hsv[y0:y1, x0:x1])
             prob = cv2.calcBackProject([window], [0, 1], track.hist, H_RANGE, 1)
             prob = cv2.blur(prob, (5, 5))
-            binary = (prob > threshold).astype(np.uint8)
+            binary: np.ndarray = (prob > threshold).astype(np.uint8)
             binary = cv2.morphologyEx(binary, cv2.MORPH_OPEN, kernel)
             binary = cv2.morphologyEx(binary, cv2.MORPH_CLOSE, kernel)
             count, components, stats, centroids = cv2.connectedComponentsWithStats(binary, connectivity=8)

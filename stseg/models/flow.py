@@ -34,7 +34,8 @@ class FlowPropagation(Propagator):
             raise OptionError(f"flow: option scale={scale} must lie in [0.1, 1]")
         if self.options["preset"] not in PRESETS:
             raise OptionError(f"flow: option preset={self.options['preset']!r} must be one of {sorted(PRESETS)}")
-        self._dis = cv2.DISOpticalFlow_create(PRESETS[self.options["preset"]])
+        self._dis = cv2.DISOpticalFlow_create(  # type: ignore[attr-defined]
+            PRESETS[self.options["preset"]])
         self._scale = scale
         height, width = labels.shape
         self._grid_x, self._grid_y = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
@@ -58,7 +59,7 @@ class FlowPropagation(Propagator):
         map_y = self._grid_y + flow[..., 1]
         if self.options["soft"] and self.objects:
             best = np.full((height, width), 0.5, dtype=np.float32)  # an object needs > half a pixel's weight
-            out = np.zeros((height, width), dtype=np.uint8)
+            out: np.ndarray = np.zeros((height, width), dtype=np.uint8)
             for obj in self.objects:
                 onehot = (self._labels == obj).astype(np.float32)
                 warped = cv2.remap(onehot, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)

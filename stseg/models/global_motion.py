@@ -28,7 +28,8 @@ class GlobalMotionWarp(Propagator):
         if self.options["transform"] not in ("homography", "affine"):
             raise OptionError("global: option transform must be 'homography' or 'affine'")
         self._scale = float(self.options["scale"])
-        self._orb = cv2.ORB_create(nfeatures=int(self.options["features"]), fastThreshold=10)
+        self._orb = cv2.ORB_create(  # type: ignore[attr-defined]
+           nfeatures=int(self.options["features"]), fastThreshold=10)
         self._matcher = cv2.BFMatcher(cv2.NORM_HAMMING, crossCheck=True)
         self._labels0 = labels.copy()
         self._key = self._prev = self._features(frame)
@@ -49,8 +50,8 @@ class GlobalMotionWarp(Propagator):
         matches = self._matcher.match(des0, des1)
         if len(matches) < int(self.options["min_inliers"]):
             return None, 0
-        src = np.float32([kp0[m.queryIdx].pt for m in matches]) / self._scale
-        dst = np.float32([kp1[m.trainIdx].pt for m in matches]) / self._scale
+        src = np.array([kp0[m.queryIdx].pt for m in matches], dtype=np.float32) / np.float32(self._scale)
+        dst = np.array([kp1[m.trainIdx].pt for m in matches], dtype=np.float32) / np.float32(self._scale)
         if self.options["transform"] == "homography":
             matrix, inliers = cv2.findHomography(src, dst, cv2.RANSAC, 3.0)
         else:

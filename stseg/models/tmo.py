@@ -62,7 +62,8 @@ def flow_image(flow: np.ndarray) -> np.ndarray:
 
 def opencv_flows(files: Sequence[Path]) -> Iterator[np.ndarray]:
     """Flow images (RGB) of each frame, computed with DIS: frame t -> t + 1 (last: t -> t - 1)."""
-    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    dis = cv2.DISOpticalFlow_create(  # type: ignore[attr-defined]
+        cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
 
     def grey(path: Path) -> np.ndarray:
         image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
