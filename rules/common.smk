@@ -1,6 +1,7 @@
 # Config validation, the dataset and model plan, and the small helpers the rules use.
 import os
 import re
+import shlex
 import shutil
 import sys
 
@@ -60,6 +61,10 @@ wildcard_constraints:
     model=name_pattern(MODELS),
     video=r"[^/\\]+",
     run="|".join(re.escape(r) for r in PLAN.finetune) or "no-finetune-run",
+
+
+SAM2_RUNS = name_pattern(PLAN.finetune_runs("sam2"))
+TMO_RUNS = name_pattern(PLAN.finetune_runs("tmo"))
 
 
 def any_ground_truth():
@@ -215,7 +220,31 @@ def model_weights(wildcards):
 
 
 def finetune_init(wildcards):
-    return PLAN.finetune[wildcards.run]["init_checkpoint"]
+    """The run's initial checkpoint (none for a TMO run from random weights)."""
+    init = PLAN.finetune[wildcards.run].get("init_checkpoint")
+    return [] if init is None else [os.path.expanduser(init)]
+
+
+def tmo_flow_dirs(wildcards):
+    """The cached flow images of the run's training videos (none when the run names a folder of its own)."""
+    if PLAN.finetune[wildcards.run].get("flow", "opencv") != "opencv":
+        return []
+    return [f"{RESULTS}/flow/{wildcards.run}/{video}" for video in PLAN.train_videos[wildcards.run]]
+
+
+def train_frames_dir(wildcards):
+    return PLAN.train_frames_dir(wildcards.run, wildcards.video)
+
+
+def train_frames_stamp(wildcards):
+    from stseg.freshness import folder_stamp
+
+    return folder_stamp(PLAN.train_frames_dir(wildcards.run, wildcards.video))
+
+
+def tmo_command(wildcards):
+    """stseg in TMO's environment (python -m stseg.cli with this workflow's package on PYTHONPATH)."""
+    return f"env PYTHONPATH={shlex.quote(STSEG_SOURCE)} python -m stseg.cli"
 
 
 def finetune_settings(wildcards):

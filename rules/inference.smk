@@ -58,6 +58,8 @@ rule finetune:
         f"{RESULTS}/logs/finetune/{{run}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/finetune/{{run}}.tsv"
+    wildcard_constraints:
+        run=SAM2_RUNS,
     threads: 4
     resources:
         gpu=finetune_gpus,
@@ -67,4 +69,55 @@ rule finetune:
         "../envs/stseg.yaml"
     shell:
         "stseg finetune --settings {params.settings:q} --workdir {params.workdir:q}"
+        " --out {output.weights:q} --losses {output.losses:q} > {log:q} 2>&1"
+
+
+# TMO fine-tuning with TMO's own Trainer (stseg/tmo_finetune.py supplies the MOSE data); a tmo model with
+# `finetuned: <run>` uses its checkpoint. Flow images of the training videos come from flow_images (OpenCV,
+# once per video) unless the run names a folder of its own (RAFT).
+rule flow_images:
+    input:
+        frames=train_frames_dir,
+    output:
+        directory(f"{RESULTS}/flow/{{run}}/{{video}}"),
+    params:
+        stamp=train_frames_stamp,
+    log:
+        f"{RESULTS}/logs/flow/{{run}}/{{video}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/flow/{{run}}/{{video}}.tsv"
+    wildcard_constraints:
+        run=TMO_RUNS,
+    conda:
+        "../envs/stseg.yaml"
+    shell:
+        "stseg flow --frames {input.frames:q} --out {output:q} > {log:q} 2>&1"
+
+
+rule finetune_tmo:
+    input:
+        init=finetune_init,
+        flows=tmo_flow_dirs,
+    output:
+        weights=f"{RESULTS}/finetune/{{run}}/checkpoint.pt",
+        losses=f"{RESULTS}/finetune/{{run}}/losses.csv",
+    params:
+        stseg=tmo_command,
+        settings=finetune_settings,
+        workdir=finetune_workdir,
+    log:
+        f"{RESULTS}/logs/finetune/{{run}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/finetune/{{run}}.tsv"
+    wildcard_constraints:
+        run=TMO_RUNS,
+    threads: 4
+    resources:
+        gpu=finetune_gpus,
+        mem_mb=finetune_mem_mb,
+        runtime=finetune_runtime,
+    conda:
+        "../envs/tmo.yaml"
+    shell:
+        "{params.stseg} finetune-tmo --settings {params.settings:q} --workdir {params.workdir:q}"
         " --out {output.weights:q} --losses {output.losses:q} > {log:q} 2>&1"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Sequence
 
 
@@ -190,6 +191,24 @@ def cmd_finetune(args: argparse.Namespace) -> None:
         print(f"fine-tuned {len(values)} steps: loss {values[0]:.4f} -> {values[-1]:.4f}; checkpoint {args.out}")
 
 
+def cmd_finetune_tmo(args: argparse.Namespace) -> None:
+    from .files import atomic_path
+    from .tmo_finetune import TMOFinetuneSettings, finetune_tmo
+
+    settings = json.loads(args.settings)
+    losses = finetune_tmo(TMOFinetuneSettings(**settings, out_checkpoint=args.out, workdir=args.workdir))
+    with atomic_path(args.losses) as tmp:
+        tmp.write_text((Path(args.workdir) / "losses.csv").read_text())
+    print(f"fine-tuned TMO {len(losses)} epochs: loss {losses[0]:.4f} -> {losses[-1]:.4f}; checkpoint {args.out}")
+
+
+def cmd_flow(args: argparse.Namespace) -> None:
+    from .tmo_finetune import write_flow_images
+
+    count = write_flow_images(args.frames, args.out)
+    print(f"{args.out}: {count} flow images")
+
+
 def cmd_overlay(args: argparse.Namespace) -> None:
     from .report import overlay_captions, overlay_strip
     from .tables import read_table
@@ -362,6 +381,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="the fine-tuned checkpoint ({'model': state_dict})")
     p.add_argument("--losses", help="copy of the per-step training losses (CSV)")
     p.set_defaults(func=cmd_finetune)
+
+    p = sub.add_parser("finetune-tmo", help="fine-tune TMO with its own Trainer on a DAVIS/MOSE-layout split")
+    p.add_argument("--settings", required=True, help="JSON: train_root, flow_root, repo, init_checkpoint, epochs, ...")
+    p.add_argument("--workdir", required=True, help="the trainer's working folder (its weights/ checkpoints)")
+    p.add_argument("--out", required=True, help="the fine-tuned weights (a plain state dict, as TMO_rn101.pth)")
+    p.add_argument("--losses", required=True, help="the loss of every epoch (CSV)")
+    p.set_defaults(func=cmd_finetune_tmo)
+
+    p = sub.add_parser("flow", help="OpenCV flow images of a video's frames (TMO's input), one JPEG per frame")
+    p.add_argument("--frames", required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_flow)
 
     p = sub.add_parser("overlay", help="one video's overlay strip for the report")
     p.add_argument("--frames", required=True)

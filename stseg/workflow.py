@@ -198,9 +198,12 @@ def model_entry(name: str, entry: Mapping[str, Any], finetune_runs: Mapping[str,
     if spec.external:
         from .models.upstream import configuration_problem
 
-        problem = configuration_problem(spec.name, options)
+        problem = configuration_problem(spec.name, options, checkpoint_from_run=run is not None)
         if problem:
             raise ConfigError(f"models.{name}: {problem}")
+    if run is not None and finetune_runs[run].get("model", "sam2") != spec.name:
+        raise ConfigError(f"models.{name}.finetuned: run {run!r} fine-tunes {finetune_runs[run].get('model', 'sam2')}, "
+                          f"not {spec.name}. Name a run of this model type.")
     return ModelEntry(
         name=name, type=spec.name, options=options, external=spec.external, foreground_only=spec.foreground_only,
         gpus=int(entry.get("gpus", 1 if spec.gpu else 0)),
@@ -208,6 +211,51 @@ def model_entry(name: str, entry: Mapping[str, Any], finetune_runs: Mapping[str,
         checkpoint=None if run is None else str(results / "finetune" / run / "checkpoint.pt"),
         python=python,
     )
+
+
+def check_finetune_runs(runs: Mapping[str, Mapping[str, Any]], results: Path) -> dict[str, tuple[str, ...]]:
+    """Each fine-tune run checked before any job runs; the training videos of each TMO run.
+
+    SAM2: its initial checkpoint.  TMO: the checkout (``repo`` or ``$STSEG_TMO_REPO``), an initial checkpoint or
+    ``random_init``, a training split whose videos have every frame annotated, and, for a folder of flow images,
+    one image per frame.
+    """
+    videos: dict[str, tuple[str, ...]] = {}
+    for run, entry in runs.items():
+        where = f"finetune.{run}"
+        if entry.get("model", "sam2") == "sam2":
+            if not entry.get("init_checkpoint"):
+                raise ConfigError(f"{where}: init_checkpoint is required for SAM 2.1 fine-tuning (the release checkpoint "
+                                  "of the model size to start from).")
+            continue
+        root = Path(entry["train_root"]).expanduser()
+        names = list_videos(root, list(entry.get("videos") or []) or None)
+        valid, invalid = validate_dataset(root, names, results / ".stseg" / "validated-train" / run)
+        if invalid:
+            video, problem = next(iter(invalid.items()))
+            raise ConfigError(f"{where}.train_root: training video {video!r} is invalid:\n{problem}")
+        sparse = [v for v, info in valid.items() if not info.fully_annotated]
+        if sparse:
+            raise ConfigError(f"{where}.train_root: {root}/Annotations/{sparse[0]} does not annotate every frame; TMO is "
+                              "trained on every frame's foreground. Use a split with full annotations (MOSE train) "
+                              f"or leave such videos out (finetune.{run}.videos).")
+        flow = entry.get("flow", "opencv")
+        if flow != "opencv":
+            for video, info in valid.items():
+                missing = [f for f in info.frames if not (Path(flow).expanduser() / video / f"{f}.jpg").is_file()]
+                if missing:
+                    raise ConfigError(f"{where}.flow: {Path(flow) / video / (missing[0] + '.jpg')} is missing "
+                                      f"({len(missing)} of {len(info.frames)} frames of {video!r} have no flow "
+                                      "image). Give every frame its flow image, or set flow: opencv.")
+        from .models.upstream import configuration_problem
+
+        options = {"repo": entry.get("repo"), "checkpoint": entry.get("init_checkpoint"),
+                   "random_init": entry.get("random_init", False)}
+        problem = configuration_problem("tmo", options)
+        if problem:
+            raise ConfigError(f"{where}: {problem.replace('options.checkpoint', f'{where}.init_checkpoint')}")
+        videos[run] = tuple(valid)
+    return videos
 
 
 def check_voters(pgmr: Mapping[str, Any], models: Mapping[str, "ModelEntry"]) -> None:
@@ -294,6 +342,8 @@ class Plan:
     models: dict[str, ModelEntry]
     pgmr: Mapping[str, Any] = field(default_factory=dict)
     finetune: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: TMO fine-tune run -> its training videos
+    train_videos: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     #: rule name -> its typed settings (stseg.settings), built once from the validated config
     stages: Mapping[str, Any] = field(default_factory=dict)
     _stamps: dict[str, str] = field(default_factory=dict, repr=False)
@@ -310,13 +360,14 @@ class Plan:
         check_locations(root, results)
         finetune_runs = dict(config.get("finetune", {}) or {})
         check_names(config["models"], finetune_runs)
+        train_videos = check_finetune_runs(finetune_runs, results)
         models = {name: model_entry(name, entry, finetune_runs, results) for name, entry in config["models"].items()}
         pgmr = dict(config.get("pgmr", {}) or {})
         check_voters(pgmr, models)
         valid, invalid = validated_videos(config["dataset"], root, results)
         stages: dict[str, Any] = {name: settings.from_config(kind, config) for name, kind in settings.STAGES.items()}
         return cls(config=config, root=root, results=results, videos=valid, invalid=invalid, models=models, pgmr=pgmr,
-                   finetune=finetune_runs, stages=stages)
+                   finetune=finetune_runs, train_videos=train_videos, stages=stages)
 
     def settings_json(self, stage: str) -> str:
         """One stage's settings as the JSON its ``--settings`` argument takes."""
@@ -428,7 +479,29 @@ class Plan:
         return self.result(stage, model, video)
 
     # --- fine-tuning -----------------------------------------------------------------------
+    def finetune_runs(self, model: str) -> list[str]:
+        """The fine-tune runs of one model type (``sam2`` or ``tmo``)."""
+        return [run for run, entry in self.finetune.items() if entry.get("model", "sam2") == model]
+
     def finetune_settings(self, run: str) -> str:
-        """The run's settings as JSON for ``stseg finetune`` (resources stripped)."""
-        settings = {k: v for k, v in self.finetune[run].items() if k not in ("mem_mb", "runtime")}
+        """The run's settings as JSON for ``stseg finetune`` / ``stseg finetune-tmo`` (resources and the other
+        model's keys stripped; a TMO run gets its flow folder)."""
+        entry = self.finetune[run]
+        if entry.get("model", "sam2") == "sam2":
+            drop = {"model", "mem_mb", "runtime", "repo", "random_init", "backbone", "clip_n", "lr", "flow"}
+            settings = {k: v for k, v in entry.items() if k not in drop}
+        else:
+            drop = {"model", "mem_mb", "runtime", "gpus", "size", "num_frames", "max_num_objects", "base_lr",
+                    "vision_lr", "deterministic", "flow"}
+            settings = {k: v for k, v in entry.items() if k not in drop}
+            settings["flow_root"] = self.flow_root(run)
+            settings["videos"] = list(self.train_videos[run])
         return json.dumps(settings, sort_keys=True, separators=(",", ":"))
+
+    def flow_root(self, run: str) -> str:
+        """Where a TMO run's flow images are: the ``flow_images`` rule's folder, or the configured one."""
+        flow = self.finetune[run].get("flow", "opencv")
+        return self.result("flow", run) if flow == "opencv" else str(Path(flow).expanduser())
+
+    def train_frames_dir(self, run: str, video: str) -> str:
+        return str(Path(self.finetune[run]["train_root"]).expanduser() / "JPEGImages" / video)

@@ -264,8 +264,8 @@ def test_defaults_give_the_masks_of_the_upstream_evaluation_script(model, hd_cli
 #: from weights/TMO_rn101.pth, no_grad, test_davis), from a folder whose ../DB/VOS/DAVIS holds the data
 TMO_TEST_STAGE = """
 import runpy, sys, torch
-sys.path.insert(0, {tests!r}); from run_on_cpu import cuda_on_cpu; cuda_on_cpu()
-from stseg.models.upstream import TORCHVISION_RESNET101, offline_backbones; offline_backbones(TORCHVISION_RESNET101)
+from stseg.models.upstream import TORCHVISION_RESNET101, cuda_calls_on_cpu, offline_backbones
+cuda_calls_on_cpu(); offline_backbones(TORCHVISION_RESNET101)
 sys.path.insert(0, {repo!r}); run = runpy.run_path({repo!r} + "/run.py", run_name="tmo_run")
 model = run["TMO"]("rn101", False).eval()
 model.load_state_dict(torch.load("weights/TMO_rn101.pth", map_location="cpu"))
@@ -305,7 +305,7 @@ def test_tmo_gives_the_masks_of_its_run_script(tmp_path):
     checkpoint = work / "weights" / "TMO_rn101.pth"
     run_python(python, "-c", f"from stseg.models.tmo import write_random_checkpoint; "
                f"write_random_checkpoint({repo!r}, {str(checkpoint)!r})", env=one_thread)
-    run_python(python, "-c", TMO_TEST_STAGE.format(tests=str(REPO / "tests"), repo=repo), cwd=work, env=one_thread)
+    run_python(python, "-c", TMO_TEST_STAGE.format(repo=repo), cwd=work, env=one_thread)
     theirs = work / "outputs" / "DAVIS16_val" / video
     ours = tmp_path / "stseg"
     options = {"repo": repo, "checkpoint": str(checkpoint), "device": "cpu", "flow": str(davis / "JPEGFlows/480p")}

@@ -142,14 +142,17 @@ def checkout_commit(path: Path) -> str | None:
     return None
 
 
-def configuration_problem(model: str, options: Mapping[str, Any]) -> str | None:
-    """What is missing for ``model`` to run with ``options`` (checkout, checkpoint), checked at parse time."""
+def configuration_problem(model: str, options: Mapping[str, Any], checkpoint_from_run: bool = False) -> str | None:
+    """What is missing for ``model`` to run with ``options`` (checkout, checkpoint), checked at parse time;
+    ``checkpoint_from_run``: the checkpoint is the one a fine-tune run writes (not checked here)."""
     repo, variable = _repo_setting(model, options.get("repo"))
     marker = UPSTREAM[model][2]
     if not repo:
         return f"no upstream checkout of {model} configured (options.repo or ${variable}). {_fix(model)}"
     if not (Path(repo).expanduser() / marker).is_file():
         return f"upstream checkout {repo} is missing or has no {marker}. {_fix(model)}"
+    if checkpoint_from_run:
+        return None
     checkpoint = options.get("checkpoint")
     if checkpoint is None and not options.get("random_init", False):
         return (f"no {model} checkpoint configured: set options.checkpoint to the released weights file "
@@ -295,3 +298,33 @@ def labels_from_probabilities(prob_with_bg: Any, ids: Sequence[int], shape: tupl
         won = winner == channel
         scores[int(obj)] = float(top[won].mean()) if won.any() else 0.0
     return labels, scores
+
+
+class _TimingEvent:
+    """``torch.cuda.Event`` for the CPU: records ``time.perf_counter``."""
+
+    def __init__(self, enable_timing: bool = False) -> None:
+        self.at = 0.0
+
+    def record(self, *args: Any) -> None:
+        import time
+
+        self.at = time.perf_counter()
+
+    def elapsed_time(self, end: "_TimingEvent") -> float:
+        return (end.at - self.at) * 1000.0
+
+
+def cuda_calls_on_cpu() -> None:
+    """Map the CUDA calls of upstream code that assumes a GPU (``.cuda()``, ``torch.cuda.synchronize``, events,
+    memory statistics) to the CPU, for the rest of this process: ``Tensor.cuda`` and ``Module.cuda`` return the
+    object itself.  Only for a process that has no GPU and runs such code unmodified (TMO's ``Trainer``, the
+    upstream evaluation scripts in the tests)."""
+    import torch
+
+    torch.Tensor.cuda = lambda self, *args, **kwargs: self  # type: ignore[method-assign]
+    torch.nn.Module.cuda = lambda self, *args, **kwargs: self  # type: ignore[method-assign]
+    torch.cuda.synchronize = lambda *args, **kwargs: None
+    torch.cuda.Event = _TimingEvent  # type: ignore[misc, assignment]
+    torch.cuda.max_memory_allocated = lambda *args, **kwargs: 0
+    torch.cuda.set_device = lambda *args, **kwargs: None
