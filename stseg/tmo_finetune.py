@@ -104,9 +104,9 @@ class TrainClips:
 
         frame, flow, annotation = random.choice(self.samples)
         size = (self.resolution, self.resolution)
-        img = Image.open(frame).convert("RGB").resize(size, Image.BICUBIC)
-        flo = Image.open(flow).convert("RGB").resize(size, Image.BICUBIC)
-        foreground = Image.fromarray((read_label_map(annotation) > 0).astype(np.uint8)).resize(size, Image.NEAREST)
+        img = Image.open(frame).convert("RGB").resize(size, Image.Resampling.BICUBIC)
+        flo = Image.open(flow).convert("RGB").resize(size, Image.Resampling.BICUBIC)
+        foreground = Image.fromarray((read_label_map(annotation) > 0).astype(np.uint8)).resize(size, Image.Resampling.NEAREST)
         if random.random() > 0.5:
             img, flo, foreground = TF.hflip(img), TF.hflip(flo), TF.hflip(foreground)
         if random.random() > 0.5:
@@ -153,7 +153,7 @@ def finetune_tmo(settings: TMOFinetuneSettings) -> list[float]:
     transforms = import_upstream("tmo", "dataset.transforms")
     trainer_module = import_upstream("tmo", "trainer")
     clips = TrainClips(samples, settings.resolution, settings.clip_n, transforms.LabelToLongTensor())
-    loader = torch.utils.data.DataLoader(clips, batch_size=settings.batch_size, shuffle=True,  # type: ignore[arg-type]
+    loader: Any = torch.utils.data.DataLoader(clips, batch_size=settings.batch_size, shuffle=True,  # type: ignore[arg-type]
                                          num_workers=settings.workers, pin_memory=device.type == "cuda")
     model = torch.nn.DataParallel(network)  # as run.py trains it (on a CPU it just calls the network)
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
