@@ -251,9 +251,9 @@ def check_finetune_runs(runs: Mapping[str, Mapping[str, Any]], results: Path) ->
 
         options = {"repo": entry.get("repo"), "checkpoint": entry.get("init_checkpoint"),
                    "random_init": entry.get("random_init", False)}
-        missing = configuration_problem("tmo", options)
-        if missing:
-            raise ConfigError(f"{where}: {missing.replace('options.checkpoint', f'{where}.init_checkpoint')}")
+        unready = configuration_problem("tmo", options)
+        if unready:
+            raise ConfigError(f"{where}: {unready.replace('options.checkpoint', f'{where}.init_checkpoint')}")
         videos[run] = tuple(valid)
     return videos
 
