@@ -65,6 +65,7 @@ wildcard_constraints:
 
 SAM2_RUNS = name_pattern(PLAN.finetune_runs("sam2"))
 TMO_RUNS = name_pattern(PLAN.finetune_runs("tmo"))
+FLOW_ROOTS = name_pattern(PLAN.flow_roots)
 
 
 def any_ground_truth():
@@ -227,19 +228,22 @@ def finetune_init(wildcards):
 
 def tmo_flow_dirs(wildcards):
     """The cached flow images of the run's training videos (none when the run names a folder of its own)."""
-    if PLAN.finetune[wildcards.run].get("flow", "opencv") != "opencv":
-        return []
-    return [f"{RESULTS}/flow/{wildcards.run}/{video}" for video in PLAN.train_videos[wildcards.run]]
+    return PLAN.flow_dirs(wildcards.run)
 
 
-def train_frames_dir(wildcards):
-    return PLAN.train_frames_dir(wildcards.run, wildcards.video)
+def model_flow_dirs(wildcards):
+    """A tmo model's cached flow images of the video (flow: cached), so that they are made first."""
+    return PLAN.model_flow_dirs(wildcards.model, wildcards.video)
 
 
-def train_frames_stamp(wildcards):
+def flow_frames_dir(wildcards):
+    return os.path.join(PLAN.flow_roots[wildcards.root], "JPEGImages", wildcards.video)
+
+
+def flow_frames_stamp(wildcards):
     from stseg.freshness import folder_stamp
 
-    return folder_stamp(PLAN.train_frames_dir(wildcards.run, wildcards.video))
+    return folder_stamp(flow_frames_dir(wildcards))
 
 
 def tmo_command(wildcards):

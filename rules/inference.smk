@@ -8,6 +8,7 @@ rule infer:
         frames=frames_dir,
         annotation=given_annotations,
         weights=model_weights,
+        flow=model_flow_dirs,
     output:
         masks=directory(f"{RESULTS}/masks/{{model}}/{{video}}"),
     params:
@@ -73,21 +74,22 @@ rule finetune:
 
 
 # TMO fine-tuning with TMO's own Trainer (stseg/tmo_finetune.py supplies the MOSE data); a tmo model with
-# `finetuned: <run>` uses its checkpoint. Flow images of the training videos come from flow_images (OpenCV,
-# once per video) unless the run names a folder of its own (RAFT).
+# `finetuned: <run>` uses its checkpoint. Flow images come from flow_images (OpenCV, once per video of a dataset
+# root: flow/<root id>/<video>/, read by the training and by tmo models with flow: cached) unless a run names a
+# folder of its own (RAFT).
 rule flow_images:
     input:
-        frames=train_frames_dir,
+        frames=flow_frames_dir,
     output:
-        directory(f"{RESULTS}/flow/{{run}}/{{video}}"),
+        directory(f"{RESULTS}/flow/{{root}}/{{video}}"),
     params:
-        stamp=train_frames_stamp,
+        stamp=flow_frames_stamp,
     log:
-        f"{RESULTS}/logs/flow/{{run}}/{{video}}.log",
+        f"{RESULTS}/logs/flow/{{root}}/{{video}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/flow/{{run}}/{{video}}.tsv"
+        f"{RESULTS}/benchmarks/flow/{{root}}/{{video}}.tsv"
     wildcard_constraints:
-        run=TMO_RUNS,
+        root=FLOW_ROOTS,
     conda:
         "../envs/stseg.yaml"
     shell:

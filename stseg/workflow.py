@@ -165,7 +165,16 @@ def check_names(models: Mapping[str, Any], finetune_runs: Mapping[str, Any]) -> 
                                   f"Rename it under '{kind}:' in the config; nothing was run.")
 
 
-def model_entry(name: str, entry: Mapping[str, Any], finetune_runs: Mapping[str, Any], results: Path) -> "ModelEntry":
+def flow_id(root: str | os.PathLike[str]) -> str:
+    """The folder name under ``<results>/flow/`` of a dataset root's flow images (one per root: a split used for
+    both TMO's training and inference has its flow computed once)."""
+    import hashlib
+
+    return "root-" + hashlib.sha1(str(Path(root).expanduser().resolve()).encode()).hexdigest()[:10]
+
+
+def model_entry(name: str, entry: Mapping[str, Any], finetune_runs: Mapping[str, Any], results: Path,
+                dataset_root: Path | None = None) -> "ModelEntry":
     """One configured model, checked: its type, fine-tune run, interpreter, options, checkpoint, folder, checkout."""
     spec = get_spec(entry.get("type", name))  # unknown type: error listing the known ones
     run = entry.get("finetuned")
@@ -195,6 +204,9 @@ def model_entry(name: str, entry: Mapping[str, Any], finetune_runs: Mapping[str,
                 f"models.{name}.options.path: {folder!r} is not a folder. A precomputed model needs the "
                 "folder of its masks, <video>/<frame>.png for every video."
             )
+    if spec.name == "tmo" and options.get("flow") == "cached" and dataset_root is not None:
+        # the flow_images rule's JPEGs of the dataset's videos, the same OpenCV flow the training reads
+        options = {**options, "flow": str(results / "flow" / flow_id(dataset_root))}
     if spec.external:
         from .models.upstream import configuration_problem
 
@@ -361,7 +373,7 @@ class Plan:
         finetune_runs = dict(config.get("finetune", {}) or {})
         check_names(config["models"], finetune_runs)
         train_videos = check_finetune_runs(finetune_runs, results)
-        models = {name: model_entry(name, entry, finetune_runs, results) for name, entry in config["models"].items()}
+        models = {name: model_entry(name, entry, finetune_runs, results, root) for name, entry in config["models"].items()}
         pgmr = dict(config.get("pgmr", {}) or {})
         check_voters(pgmr, models)
         valid, invalid = validated_videos(config["dataset"], root, results)
@@ -499,9 +511,28 @@ class Plan:
         return json.dumps(settings, sort_keys=True, separators=(",", ":"))
 
     def flow_root(self, run: str) -> str:
-        """Where a TMO run's flow images are: the ``flow_images`` rule's folder, or the configured one."""
+        """Where a TMO run's flow images are: the ``flow_images`` rule's folder of its split, or the configured one."""
         flow = self.finetune[run].get("flow", "opencv")
-        return self.result("flow", run) if flow == "opencv" else str(Path(flow).expanduser())
+        return self.result("flow", flow_id(self.finetune[run]["train_root"])) if flow == "opencv" else str(Path(flow).expanduser())
 
-    def train_frames_dir(self, run: str, video: str) -> str:
-        return str(Path(self.finetune[run]["train_root"]).expanduser() / "JPEGImages" / video)
+    @property
+    def flow_roots(self) -> dict[str, Path]:
+        """Folder name under ``flow/`` -> the dataset root whose flow images the ``flow_images`` rule writes there:
+        each TMO run's training split (``flow: opencv``) and, for a ``tmo`` model with ``flow: cached``, the dataset."""
+        roots = {flow_id(e["train_root"]): Path(e["train_root"]).expanduser() for e in self.finetune.values()
+                 if e.get("model", "sam2") == "tmo" and e.get("flow", "opencv") == "opencv"}
+        if any(m.type == "tmo" and str(m.options.get("flow", "")).startswith(self.result("flow", ""))
+               for m in self.models.values()):
+            roots[flow_id(self.root)] = self.root
+        return roots
+
+    def flow_dirs(self, run: str) -> list[str]:
+        """The flow image folders a TMO run trains on (none when it names a folder of its own)."""
+        if self.finetune[run].get("flow", "opencv") != "opencv":
+            return []
+        return [os.path.join(self.flow_root(run), video) for video in self.train_videos[run]]
+
+    def model_flow_dirs(self, model: str, video: str) -> list[str]:
+        """The cached flow images a ``tmo`` model with ``flow: cached`` reads for a video."""
+        flow = str(self.models[model].options.get("flow", ""))
+        return [os.path.join(flow, video)] if self.models[model].type == "tmo" and flow.startswith(self.result("flow", "")) else []

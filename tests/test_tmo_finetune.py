@@ -104,14 +104,17 @@ def test_training_lowers_the_loss_and_the_checkpoint_loads_safely(small_demo, tm
 
 @pytest.mark.slow
 def test_a_finetuned_tmo_runs_through_every_stage(small_demo, tmp_path):
-    """flow_images (once per training video), finetune_tmo, then inference with its checkpoint and every later
-    stage; new weights rerun the model's jobs."""
+    """flow_images (once per video, shared by the training and the model's inference: here the training split is
+    the dataset), finetune_tmo, then inference with its checkpoint and every later stage; new weights rerun the
+    model's jobs."""
+    from stseg.workflow import flow_id
+
     repo = tmo_checkout()
     config = config_with({**TUNE, "train_root": str(small_demo), "repo": repo, "videos": ["twins", "crossing"]},
                          small_demo, tmp_path / "results", {"type": "tmo", "finetuned": "tune", "gpus": 0,
-                                                            "options": {"repo": repo, "device": "cpu"}})
+                                                            "options": {"repo": repo, "device": "cpu", "flow": "cached"}})
     plan = job_counts(snakemake(tmp_path, config, "--dry-run").stdout)
-    assert plan["flow_images"] == 2 and plan["finetune_tmo"] == 1 and plan["infer_foreground"] == 3
+    assert plan["flow_images"] == 3 and plan["finetune_tmo"] == 1 and plan["infer_foreground"] == 3
     os.environ["STSEG_CACHE"] = str(tmp_path / "cache")
     try:
         snakemake(tmp_path, config, "--cores", "2")
@@ -119,7 +122,7 @@ def test_a_finetuned_tmo_runs_through_every_stage(small_demo, tmp_path):
         del os.environ["STSEG_CACHE"]
     results = tmp_path / "results"
     assert (results / "finetune" / "tune" / "losses.csv").read_text().startswith("epoch,samples,loss")
-    assert len(list((results / "flow" / "tune" / "twins").glob("*.jpg"))) == 10
+    assert len(list((results / "flow" / flow_id(small_demo) / "fast-ball").glob("*.jpg"))) == 10
     for video in ("crossing", "fast-ball", "twins"):
         assert set(np.unique(read_label_map(results / "foreground" / "tmo" / video / "00005.png"))) <= {0, 1}
         assert read_label_map(results / "masks" / "tmo" / video / "00000.png").any()
