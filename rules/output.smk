@@ -54,10 +54,12 @@ onstart:
     import time
 
     PENDING[""] = time.time()
+    outputs = []
     for job in workflow.dag.needrun_jobs():
+        outputs += job.output
         if "video" in job.wildcards.keys():
             PENDING.setdefault(job.wildcards.video, []).extend(str(f) for f in job.output)
-    LAST_GOOD.extend(keep_last_good(PLAN.results, [f for job in workflow.dag.needrun_jobs() for f in job.output]))
+    LAST_GOOD.extend(keep_last_good(PLAN.results, outputs))
 
 
 onsuccess:

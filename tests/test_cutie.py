@@ -94,7 +94,7 @@ def test_the_installed_package_serves_as_the_checkout(small_demo, tmp_path):
 
 
 @pytest.mark.slow
-def test_cutie_from_pypi_through_every_stage_with_an_object_added_later(small_demo, cutie_setup, tmp_path):
+def test_cutie_from_pypi_through_every_stage_with_an_object_added_later(small_demo, cutie_setup, tmp_path, monkeypatch):
     """A config whose cutie model has no repo runs through every stage; on a sparse video Cutie adds the object
     at its frame (its own mid-video mask input)."""
     import shutil
@@ -113,11 +113,8 @@ def test_cutie_from_pypi_through_every_stage_with_an_object_added_later(small_de
     config = {"dataset": {"root": str(data), "videos": ["twins", "sparse"]}, "results": str(tmp_path / "results"),
               "models": {"flow": MODELS["flow"],
                          "cutie": {"type": "cutie", "gpus": 0, "options": {"checkpoint": str(checkpoint), "device": "cpu"}}}}
-    os.environ["STSEG_CACHE"] = str(cache)
-    try:
-        snakemake(tmp_path, config, "--cores", "2")
-    finally:
-        del os.environ["STSEG_CACHE"]
+    monkeypatch.setenv("STSEG_CACHE", str(cache))
+    snakemake(tmp_path, config, "--cores", "2")
     results = tmp_path / "results"
     maps = [read_label_map(results / "masks" / "cutie" / "sparse" / f"{t:05d}.png") for t in range(10)]
     assert all(3 not in m for m in maps[:4]) and all(3 in m for m in maps[4:])

@@ -189,7 +189,7 @@ def test_driver_matches_the_upstream_api(model, small_demo, tmp_path):
 
 
 @pytest.mark.slow
-def test_all_four_through_the_workflow(small_demo, tmp_path):
+def test_all_four_through_the_workflow(small_demo, tmp_path, monkeypatch):
     """The four external models as jobs of the workflow, each with its interpreter, TMO split into objects."""
     setups = {m: upstream(m) for m in EXTERNAL}
     env_cache = tmp_path / "cache"
@@ -202,11 +202,8 @@ def test_all_four_through_the_workflow(small_demo, tmp_path):
                          "options": {"repo": repo, "checkpoint": str(checkpoint), "device": "cpu"}}
     config = {"dataset": {"root": str(small_demo)}, "results": str(tmp_path / "results"), "models": models,
               "pgmr": {"models": ["flow", "appearance", "tmo"]}}
-    os.environ["STSEG_CACHE"] = str(env_cache)
-    try:
-        snakemake(tmp_path, config, "--cores", "2")
-    finally:
-        del os.environ["STSEG_CACHE"]
+    monkeypatch.setenv("STSEG_CACHE", str(env_cache))
+    snakemake(tmp_path, config, "--cores", "2")
     results = tmp_path / "results"
     for model in EXTERNAL:
         for video in ("crossing", "fast-ball", "twins"):

@@ -77,7 +77,7 @@ def test_a_model_finetuned_on_another_models_run_is_refused(small_demo, tmp_path
 
 
 @pytest.mark.slow
-def test_training_lowers_the_loss_and_the_checkpoint_loads_safely(small_demo, tmp_path):
+def test_training_lowers_the_loss_and_the_checkpoint_loads_safely(small_demo, tmp_path, monkeypatch):
     import torch
 
     from stseg.models.upstream import load_state
@@ -90,11 +90,8 @@ def test_training_lowers_the_loss_and_the_checkpoint_loads_safely(small_demo, tm
         train_root=str(small_demo), out_checkpoint=str(tmp_path / "tmo.pt"), workdir=str(tmp_path / "work"),
         flow_root=str(tmp_path / "flow"), repo=repo, random_init=True, epochs=4, clip_n=4, lr=1e-5, batch_size=4,
         resolution=64, workers=0, device="cpu", videos=["twins", "crossing"])
-    os.environ["STSEG_CACHE"] = str(tmp_path / "cache")
-    try:
-        losses = finetune_tmo(settings)
-    finally:
-        del os.environ["STSEG_CACHE"]
+    monkeypatch.setenv("STSEG_CACHE", str(tmp_path / "cache"))
+    losses = finetune_tmo(settings)
     assert len(losses) == 4 and losses[-1] < losses[0]  # upstream's lr, one batch per epoch
     rows = (tmp_path / "work" / "losses.csv").read_text().splitlines()
     assert rows[0] == "epoch,samples,loss" and len(rows) == 5
@@ -103,7 +100,7 @@ def test_training_lowers_the_loss_and_the_checkpoint_loads_safely(small_demo, tm
 
 
 @pytest.mark.slow
-def test_a_finetuned_tmo_runs_through_every_stage(small_demo, tmp_path):
+def test_a_finetuned_tmo_runs_through_every_stage(small_demo, tmp_path, monkeypatch):
     """flow_images (once per video, shared by the training and the model's inference: here the training split is
     the dataset), finetune_tmo, then inference with its checkpoint and every later stage; new weights rerun the
     model's jobs."""
@@ -115,11 +112,8 @@ def test_a_finetuned_tmo_runs_through_every_stage(small_demo, tmp_path):
                                                             "options": {"repo": repo, "device": "cpu", "flow": "cached"}})
     plan = job_counts(snakemake(tmp_path, config, "--dry-run").stdout)
     assert plan["flow_images"] == 3 and plan["finetune_tmo"] == 1 and plan["infer_foreground"] == 3
-    os.environ["STSEG_CACHE"] = str(tmp_path / "cache")
-    try:
-        snakemake(tmp_path, config, "--cores", "2")
-    finally:
-        del os.environ["STSEG_CACHE"]
+    monkeypatch.setenv("STSEG_CACHE", str(tmp_path / "cache"))
+    snakemake(tmp_path, config, "--cores", "2")
     results = tmp_path / "results"
     assert (results / "finetune" / "tune" / "losses.csv").read_text().startswith("epoch,samples,loss")
     assert len(list((results / "flow" / flow_id(small_demo) / "fast-ball").glob("*.jpg"))) == 10

@@ -35,7 +35,10 @@ from .upstream import (
     MODEL_ZOO_RESNETS,
     import_upstream,
     labels_from_probabilities,
+    loader_resize,
+    loader_resize_mask,
     prepare,
+    probabilities_at,
     require_complete,
     resolve_device,
     rgb_tensor,
@@ -127,32 +130,20 @@ class CutiePropagator(Propagator):
 
     def _image(self, frame: np.ndarray):
         """The frame as Cutie's evaluation loader gives it: RGB in [0, 1], resized bilinearly with antialiasing."""
-        from torchvision import transforms
-
         image = rgb_tensor(frame, self._device)
-        if self._resized(frame.shape[:2]):
-            image = transforms.Resize(int(self.options["size"]), transforms.InterpolationMode.BILINEAR, antialias=True)(image)
-        return image
+        return loader_resize(image, int(self.options["size"])) if self._resized(frame.shape[:2]) else image
 
     @staticmethod
     def _full_size(prob, shape: tuple[int, int]):
-        """Probabilities back at the frame's size as ``ResultSaver.process`` brings them (each channel bilinearly,
-        as a batch of one-channel maps: the same float rounding, so the same arg-max)."""
-        import torch.nn.functional as F
-
-        if tuple(prob.shape[-2:]) == tuple(shape):
-            return prob
-        return F.interpolate(prob.unsqueeze(1), shape, mode="bilinear", align_corners=False)[:, 0]
+        """Probabilities back at the frame's size as ``ResultSaver.process`` brings them."""
+        return prob if tuple(prob.shape[-2:]) == tuple(shape) else probabilities_at(prob, shape)
 
     def _mask(self, labels: np.ndarray):
         """A label map as Cutie's evaluation loader gives it (nearest-neighbour resizing of the PNG)."""
         import torch
-        from PIL import Image
-        from torchvision import transforms
 
         if self._resized(labels.shape):
-            resize = transforms.Resize(int(self.options["size"]), transforms.InterpolationMode.NEAREST, antialias=True)
-            labels = np.array(resize(Image.fromarray(labels)))
+            labels = loader_resize_mask(labels, int(self.options["size"]))
         return torch.from_numpy(labels.astype(np.int64)).to(self._device)
 
     def add_objects(self, frame: np.ndarray, given: np.ndarray) -> np.ndarray:

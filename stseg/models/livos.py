@@ -25,7 +25,10 @@ from .upstream import (
     MODEL_ZOO_RESNETS,
     import_upstream,
     labels_from_probabilities,
+    loader_resize,
+    loader_resize_mask,
     prepare,
+    probabilities_at,
     require_complete,
     resolve_device,
     rgb_tensor,
@@ -95,33 +98,25 @@ class LiVOSPropagator(Propagator):
     def _image(self, frame: np.ndarray):
         """As ``livos/eval.py``'s ``VideoReader`` gives a frame: RGB in [0, 1], brought to ``size`` (shorter side,
         whenever ``size`` > 0) by torchvision's antialiased bilinear resize."""
-        from torchvision import transforms
-
         image = rgb_tensor(frame, self._device)
-        if int(self.options["size"]) > 0:
-            image = transforms.Resize(int(self.options["size"]), transforms.InterpolationMode.BILINEAR, antialias=True)(image)
-        return image
+        return loader_resize(image, int(self.options["size"])) if int(self.options["size"]) > 0 else image
 
     def _mask(self, labels: np.ndarray):
         """A label map as that reader gives it (nearest-neighbour resizing of the PNG)."""
         import torch
-        from PIL import Image
-        from torchvision import transforms
 
         if int(self.options["size"]) > 0:
-            resize = transforms.Resize(int(self.options["size"]), transforms.InterpolationMode.NEAREST, antialias=True)
-            labels = np.array(resize(Image.fromarray(labels)))
+            labels = loader_resize_mask(labels, int(self.options["size"]))
         return torch.from_numpy(labels.astype(np.int64)).to(self._device)
 
     def step(self, frame: np.ndarray) -> np.ndarray:
         import torch
-        import torch.nn.functional as F
 
         self._index += 1
         with torch.inference_mode():
             prob = self._processor.step(self._image(frame), None, None, self._index == self._last)
-        if int(self.options["size"]) > 0:  # as its ResultSaver: each channel bilinearly, as a batch of one-channel maps
-            prob = F.interpolate(prob.unsqueeze(1), frame.shape[:2], mode="bilinear", align_corners=False)[:, 0]
+        if int(self.options["size"]) > 0:  # as its ResultSaver
+            prob = probabilities_at(prob, frame.shape[:2])
         ids = [self._processor.object_manager.tmp_id_to_obj[t].id for t in range(1, prob.shape[0])]
         labels, self.scores = labels_from_probabilities(prob, ids, frame.shape[:2])
         return labels

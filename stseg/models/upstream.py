@@ -50,7 +50,9 @@ __all__ = [
     "require_complete",
     "resolve_device",
     "rgb_tensor",
-    "resize_shorter",
+    "loader_resize",
+    "loader_resize_mask",
+    "probabilities_at",
     "labels_from_probabilities",
 ]
 
@@ -263,16 +265,29 @@ def rgb_tensor(frame_bgr: np.ndarray, device) -> Any:
     return torch.from_numpy(rgb).to(device).permute(2, 0, 1).contiguous().float().div_(255.0)
 
 
-def resize_shorter(image: Any, size: int) -> Any:
-    """Resize a ``C×H×W`` tensor so its shorter side is ``size`` (bilinear); ``size <= 0`` keeps it."""
+def loader_resize(image: Any, size: int) -> Any:
+    """A ``C×H×W`` frame tensor with its shorter side brought to ``size`` as the upstream evaluation loaders
+    (Cutie's, LiVOS's ``VideoReader``) do: torchvision's antialiased bilinear ``Resize``."""
+    from torchvision import transforms
+
+    return transforms.Resize(size, transforms.InterpolationMode.BILINEAR, antialias=True)(image)
+
+
+def loader_resize_mask(labels: np.ndarray, size: int) -> np.ndarray:
+    """A label map with its shorter side brought to ``size`` as those loaders resize the PNG (nearest)."""
+    from PIL import Image
+    from torchvision import transforms
+
+    return np.array(transforms.Resize(size, transforms.InterpolationMode.NEAREST, antialias=True)(Image.fromarray(labels)))
+
+
+def probabilities_at(prob: Any, shape: tuple[int, int]) -> Any:
+    """``(1+N)×h×w`` probabilities brought to ``shape`` as the upstream scripts write them (Cutie's and LiVOS's
+    ``ResultSaver``, XMem's ``eval.py``): each channel bilinearly, as a batch of one-channel maps (the same float
+    rounding, so the same arg-max)."""
     import torch.nn.functional as F
 
-    h, w = image.shape[-2:]
-    if size <= 0 or min(h, w) == size:
-        return image
-    scale = size / min(h, w)
-    shape = (int(round(h * scale)), int(round(w * scale)))
-    return F.interpolate(image[None], size=shape, mode="bilinear", align_corners=False)[0]
+    return F.interpolate(prob.unsqueeze(1), shape, mode="bilinear", align_corners=False)[:, 0]
 
 
 def labels_from_probabilities(prob_with_bg: Any, ids: Sequence[int], shape: tuple[int, int]) -> tuple[np.ndarray, dict[int, float]]:

@@ -32,6 +32,7 @@ from .upstream import (
     import_upstream,
     labels_from_probabilities,
     prepare,
+    probabilities_at,
     require_complete,
     resolve_device,
     rgb_tensor,
@@ -133,11 +134,9 @@ class XMemPropagator(Propagator):
         return one_hot
 
     def _labels(self, prob, shape: tuple[int, int]) -> np.ndarray:
-        """eval.py's upsampling (each channel bilinearly, as a batch of one-channel maps), then the arg-max."""
-        import torch.nn.functional as F
-
+        """eval.py's upsampling, then the arg-max."""
         if int(self.options["size"]) >= 0:
-            prob = F.interpolate(prob.unsqueeze(1), shape, mode="bilinear", align_corners=False)[:, 0]
+            prob = probabilities_at(prob, shape)
         labels, self.scores = labels_from_probabilities(prob, self.objects, shape)
         return labels
 
