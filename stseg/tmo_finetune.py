@@ -135,8 +135,9 @@ def finetune_tmo(settings: TMOFinetuneSettings) -> list[float]:
     import torch
 
     from .files import atomic_path
+    from .models.device import resolve_device
     from .models.tmo import build_network
-    from .models.upstream import cuda_calls_on_cpu, import_upstream, resolve_device
+    from .models.upstream import cuda_calls_on_cpu, import_upstream
 
     if settings.init_checkpoint is None and not settings.random_init:
         raise MissingInputError("TMO fine-tuning needs init_checkpoint (e.g. TMO_rn101.pth), or random_init for tests.")

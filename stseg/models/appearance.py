@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .base import Propagator
+from .base import StreamingPropagator
 
 H_RANGE = [0, 180, 0, 256]
 
@@ -35,7 +35,7 @@ class _Track:
     lost: bool = False
 
 
-class ColourTracker(Propagator):
+class ColourTracker(StreamingPropagator):
     defaults = {"bins": 24, "margin": 1.0, "threshold": 0.55, "min_area": 0.25, "context": 2.0}
 
     def _start(self, frame: np.ndarray, labels: np.ndarray) -> None:

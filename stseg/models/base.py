@@ -1,12 +1,15 @@
 """The interface every in-process VOS model implements.
 
-A model is *streaming*: :meth:`Propagator.start` receives the first frame and its
-annotation, then :meth:`Propagator.step` receives each later frame in order and
-returns that frame's label map.  Nothing forces a model to keep the whole video
-in memory, so long videos run in constant memory when the model allows it.
+:class:`Propagator` is the one protocol: :meth:`Propagator.segment_video`
+receives a video's frame files and its first-frame annotation and yields the
+label map of every later frame.  Models that read the files themselves (SAM2,
+TMO, precomputed masks) implement it directly.
 
-A model that needs the frame files rather than decoded frames (SAM2 reads and
-resizes them itself) overrides :meth:`Propagator.segment_video` instead.
+:class:`StreamingPropagator` is the base for per-frame models: its
+:meth:`~StreamingPropagator.start` receives the first frame and its annotation,
+then :meth:`~StreamingPropagator.step` each later frame in order.  Nothing
+forces such a model to keep the whole video in memory, so long videos run in
+constant memory when the model allows it.
 
 Frames are ``uint8`` BGR arrays of shape ``(H, W, 3)`` (OpenCV's order); label
 maps are ``uint8`` arrays of shape ``(H, W)`` whose value is the object id.
@@ -23,7 +26,7 @@ import numpy as np
 from ..errors import StsegError
 from ..masks import object_ids
 
-__all__ = ["Propagator", "OptionError"]
+__all__ = ["Propagator", "StreamingPropagator", "OptionError"]
 
 
 class OptionError(StsegError, ValueError):
@@ -47,6 +50,30 @@ class Propagator(ABC):
         #: per-object confidence of the last step (object id -> score in [0, 1]), when the model has one
         self.scores: dict[int, float] = {}
 
+    def memory_estimate_mb(self, frames: int, height: int, width: int) -> float | None:
+        """Memory the model needs for a video of this size, when it can say (None: no estimate).
+
+        ``stseg infer`` compares it with the job's ``mem_mb`` before starting, so a job
+        that cannot fit fails at once with the figure (and is retried with the
+        attempt-scaled memory) instead of being killed half-way.
+        """
+        return None
+
+    @abstractmethod
+    def segment_video(self, files: Sequence[Path], labels: np.ndarray,
+                      later: Mapping[int, np.ndarray] | None = None) -> Iterator[np.ndarray]:
+        """Label maps of frames 1, 2, ... of the video whose frame files are ``files``.
+
+        ``labels``: the first frame's annotation.  ``later``: frame index -> the
+        masks of the objects first annotated on that frame (0 elsewhere;
+        :mod:`stseg.annotation`).  After each yielded map, :attr:`scores` holds
+        that frame's per-object confidences.
+        """
+
+
+class StreamingPropagator(Propagator):
+    """A model that segments one decoded frame at a time."""
+
     def start(self, frame: np.ndarray, labels: np.ndarray) -> None:
         """Initialise from the first frame and its annotation."""
         self.objects = object_ids(labels)
@@ -59,26 +86,10 @@ class Propagator(ABC):
     def step(self, frame: np.ndarray) -> np.ndarray:
         """Segment the next frame; return its label map."""
 
-    def memory_estimate_mb(self, frames: int, height: int, width: int) -> float | None:
-        """Memory the model needs for a video of this size, when it can say (None: no estimate).
-
-        ``stseg infer`` compares it with the job's ``mem_mb`` before starting, so a job
-        that cannot fit fails at once with the figure (and is retried with the
-        attempt-scaled memory) instead of being killed half-way.
-        """
-        return None
-
     def segment_video(self, files: Sequence[Path], labels: np.ndarray,
                       later: Mapping[int, np.ndarray] | None = None) -> Iterator[np.ndarray]:
-        """Label maps of frames 1, 2, ... of the video whose frame files are ``files``.
-
-        ``later``: frame index -> the masks of the objects first annotated on that
-        frame (0 elsewhere; :mod:`stseg.annotation`), added to the model there by
-        :meth:`add_objects`.  The default decodes each frame and calls
-        :meth:`start` / :meth:`step`; a model that reads the files itself (SAM2)
-        overrides this.  After each yielded map, :attr:`scores` holds that frame's
-        per-object confidences.
-        """
+        """Decode each frame and call :meth:`start` / :meth:`step`; objects first annotated
+        later are added by :meth:`add_objects` on their frame."""
         from ..dataset import read_frames
 
         later = later or {}

@@ -23,14 +23,14 @@ tests only).
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..masks import object_ids
-from .base import OptionError, Propagator
+from .base import OptionError, StreamingPropagator
+from .device import autocast, resolve_device, rgb_tensor
 from .upstream import (
     MODEL_ZOO_RESNETS,
     import_upstream,
@@ -40,8 +40,6 @@ from .upstream import (
     prepare,
     probabilities_at,
     require_complete,
-    resolve_device,
-    rgb_tensor,
 )
 
 __all__ = ["CutiePropagator", "build_network", "write_random_checkpoint"]
@@ -87,7 +85,7 @@ def write_random_checkpoint(repo: str, out: str, model: str = "base", seed: int 
     torch.save(network.state_dict(), out)
 
 
-class CutiePropagator(Propagator):
+class CutiePropagator(StreamingPropagator):
     defaults = {
         "repo": None,
         "checkpoint": None,
@@ -106,9 +104,7 @@ class CutiePropagator(Propagator):
 
         o = self.options
         self._device = resolve_device(o["device"])
-        self._autocast = (
-            torch.autocast("cuda", dtype=torch.float16) if self._device.type == "cuda" and o["amp"] else nullcontext()
-        )
+        self._autocast = autocast(self._device, "float16", bool(o["amp"]))
         # built in inference mode, as Cutie's own scripts do (the weights become inference tensors, which
         # changes which CPU kernels run: outside it the masks differ from upstream's in a few pixels)
         with torch.inference_mode():

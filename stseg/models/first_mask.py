@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Propagator
+from .base import StreamingPropagator
 
 
-class FirstMaskCopy(Propagator):
+class FirstMaskCopy(StreamingPropagator):
     defaults: dict = {}
 
     def _start(self, frame: np.ndarray, labels: np.ndarray) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .base import OptionError, Propagator
+from .base import OptionError, StreamingPropagator
 
 PRESETS = {
     "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
@@ -25,7 +25,7 @@ PRESETS = {
 }
 
 
-class FlowPropagation(Propagator):
+class FlowPropagation(StreamingPropagator):
     defaults = {"scale": 1.0, "preset": "medium", "soft": True}
 
     def _start(self, frame: np.ndarray, labels: np.ndarray) -> None:

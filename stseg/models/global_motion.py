@@ -18,10 +18,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .base import OptionError, Propagator
+from .base import OptionError, StreamingPropagator
 
 
-class GlobalMotionWarp(Propagator):
+class GlobalMotionWarp(StreamingPropagator):
     defaults = {"scale": 1.0, "features": 1500, "transform": "homography", "min_inliers": 12}
 
     def _start(self, frame: np.ndarray, labels: np.ndarray) -> None:

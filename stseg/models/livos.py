@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import OptionError, Propagator
+from .base import OptionError, StreamingPropagator
+from .device import resolve_device, rgb_tensor
 from .upstream import (
     MODEL_ZOO_RESNETS,
     import_upstream,
@@ -30,8 +31,6 @@ from .upstream import (
     prepare,
     probabilities_at,
     require_complete,
-    resolve_device,
-    rgb_tensor,
 )
 
 __all__ = ["LiVOSPropagator", "build_network", "write_random_checkpoint"]
@@ -59,7 +58,7 @@ def write_random_checkpoint(repo: str, out: str, model: str = "base", seed: int 
     torch.save(build_network(repo, None, model, random_init=True).state_dict(), out)
 
 
-class LiVOSPropagator(Propagator):
+class LiVOSPropagator(StreamingPropagator):
     defaults = {"repo": None, "checkpoint": None, "model": "base", "size": 480, "device": "auto", "random_init": False}
 
     #: index of the video's last frame (LiVOS skips the state update there); -1 when unknown

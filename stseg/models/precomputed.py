@@ -32,12 +32,6 @@ class PrecomputedError(MaskFormatError):
 class PrecomputedMasks(Propagator):
     defaults = {"path": None}
 
-    def _start(self, frame: np.ndarray, labels: np.ndarray) -> None:  # pragma: no cover - reads files
-        raise NotImplementedError("precomputed reads the mask files itself: use segment_video")
-
-    def step(self, frame: np.ndarray) -> np.ndarray:  # pragma: no cover - reads files
-        raise NotImplementedError("precomputed reads the mask files itself: use segment_video")
-
     def folder(self, video: str) -> Path:
         if not self.options["path"]:
             raise OptionError("precomputed: set options.path to a folder of <video>/<frame>.png")

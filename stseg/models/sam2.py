@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Iterator, Mapping, Sequence
 
@@ -45,6 +44,7 @@ import numpy as np
 from ..errors import StsegError
 from ..masks import object_ids
 from .base import OptionError, Propagator
+from .device import autocast, resolve_device
 
 __all__ = ["SIZES", "CHECKPOINT_NAMES", "SAM2Propagator", "build_predictor", "config_overrides", "LazyFrames"]
 
@@ -78,14 +78,6 @@ def config_overrides(image_size: int) -> list[str]:
         f"++model.memory_attention.layer.self_attention.feat_sizes=[{grid},{grid}]",
         f"++model.memory_attention.layer.cross_attention.feat_sizes=[{grid},{grid}]",
     ]
-
-
-def resolve_device(device: str) -> str:
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
 
 
 def build_predictor(size: str, checkpoint: str | None, device: str, image_size: int = 1024,
@@ -168,12 +160,6 @@ class SAM2Propagator(Propagator):
         "random_init": False,
     }
 
-    def _start(self, frame: np.ndarray, labels: np.ndarray) -> None:  # pragma: no cover - SAM2 reads files
-        raise NotImplementedError("sam2 reads the frame files itself: use segment_video")
-
-    def step(self, frame: np.ndarray) -> np.ndarray:  # pragma: no cover - SAM2 reads files
-        raise NotImplementedError("sam2 reads the frame files itself: use segment_video")
-
     def memory_estimate_mb(self, frames: int, height: int, width: int) -> float | None:
         """Weights (float32) plus the decoded frames the predictor holds: every frame when
         ``bounded_memory`` is off (the unmodified predictor preloads the video), else the window."""
@@ -190,15 +176,8 @@ class SAM2Propagator(Propagator):
                 f"models.<name>.options.checkpoint to a SAM 2.1 checkpoint ({CHECKPOINT_NAMES.get(self.options['size'], '?')}) "
                 "or a fine-tuned one."
             )
-        return build_predictor(self.options["size"], checkpoint, resolve_device(self.options["device"]),
+        return build_predictor(self.options["size"], checkpoint, str(resolve_device(self.options["device"])),
                                int(self.options["image_size"]), bool(self.options["apply_postprocessing"]))
-
-    def _autocast(self, device):
-        import torch
-
-        if device.type == "cuda" and self.options["bfloat16"]:
-            return torch.autocast("cuda", dtype=torch.bfloat16)
-        return nullcontext()
 
     def _state(self, predictor, files: list[Path], first_only: str):
         if self.options["bounded_memory"]:
@@ -235,7 +214,8 @@ class SAM2Propagator(Propagator):
         files = [Path(f) for f in files]
         self.objects = object_ids(labels)
         predictor = self._predictor()
-        with torch.inference_mode(), self._autocast(predictor.device), tempfile.TemporaryDirectory() as first_only:
+        precision = autocast(predictor.device, "bfloat16", bool(self.options["bfloat16"]))
+        with torch.inference_mode(), precision, tempfile.TemporaryDirectory() as first_only:
             state = self._state(predictor, files, first_only)
             for obj in self.objects:
                 predictor.add_new_mask(state, frame_idx=0, obj_id=obj, mask=torch.from_numpy(labels == obj))
@@ -277,7 +257,8 @@ class SAM2Propagator(Propagator):
         height, width = labels.shape
         predictor = self._predictor()
         scores: dict[int, dict[int, float]] = {}
-        with torch.inference_mode(), self._autocast(predictor.device), tempfile.TemporaryDirectory() as work:
+        precision = autocast(predictor.device, "bfloat16", bool(self.options["bfloat16"]))
+        with torch.inference_mode(), precision, tempfile.TemporaryDirectory() as work:
             first_only = Path(work) / "first"
             first_only.mkdir()
             state = self._state(predictor, files, str(first_only))

@@ -38,12 +38,12 @@ import numpy as np
 from ..dataset import DatasetError
 from ..errors import MissingInputError
 from .base import OptionError, Propagator
+from .device import resolve_device
 from .upstream import (
     TORCHVISION_RESNET101,
     import_upstream,
     prepare,
     require_complete,
-    resolve_device,
 )
 
 __all__ = ["TMOForeground", "flow_image", "build_network", "write_random_checkpoint"]
@@ -122,12 +122,6 @@ class TMOForeground(Propagator):
 
     defaults = {"repo": None, "checkpoint": None, "backbone": "rn101", "aos": False, "flow": "opencv",
                 "chunk": 8, "device": "auto", "random_init": False}
-
-    def _start(self, frame: np.ndarray, labels: np.ndarray) -> None:  # pragma: no cover - TMO reads files
-        raise NotImplementedError("tmo reads the frame files itself: use segment_video")
-
-    def step(self, frame: np.ndarray) -> np.ndarray:  # pragma: no cover - TMO reads files
-        raise NotImplementedError("tmo reads the frame files itself: use segment_video")
 
     def segment_video(self, files: Sequence[Path], labels: np.ndarray,
                       later: Mapping[int, np.ndarray] | None = None) -> Iterator[np.ndarray]:

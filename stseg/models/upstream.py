@@ -19,7 +19,7 @@ Python API.  This module holds the pieces every driver needs:
   covered every parameter.
 * :func:`load_state`: checkpoints are read with ``torch.load(weights_only=True)``
   (a file from elsewhere cannot run code) and a missing file is a clear error.
-* Frame conversion and resizing helpers (shorter side to ``size`` as the
+* Resizing helpers (shorter side to ``size`` as the
   upstream evaluation scripts do, probabilities back to full size).
 """
 
@@ -48,8 +48,6 @@ __all__ = [
     "TORCHVISION_RESNET101",
     "load_state",
     "require_complete",
-    "resolve_device",
-    "rgb_tensor",
     "loader_resize",
     "loader_resize_mask",
     "probabilities_at",
@@ -247,22 +245,6 @@ def require_complete(model: str, network: Any, state: Mapping[str, Any], path: A
             f"{path}: this checkpoint lacks {len(missing)} of the {model} network's parameters "
             f"(e.g. {missing[:3]}); is it a {model} checkpoint of the configured model variant?"
         )
-
-
-def resolve_device(device: str):
-    import torch
-
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
-def rgb_tensor(frame_bgr: np.ndarray, device) -> Any:
-    """A BGR ``uint8`` frame as a ``3×H×W`` float RGB tensor in [0, 1]."""
-    import torch
-
-    rgb = np.ascontiguousarray(frame_bgr[:, :, ::-1])
-    return torch.from_numpy(rgb).to(device).permute(2, 0, 1).contiguous().float().div_(255.0)
 
 
 def loader_resize(image: Any, size: int) -> Any:

@@ -20,13 +20,13 @@ upstream does), ``size``, ``mem_every``, ``top_k``, ``long_term``,
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from typing import Any
 
 import numpy as np
 
 from ..masks import object_ids
-from .base import Propagator
+from .base import StreamingPropagator
+from .device import autocast, resolve_device, rgb_tensor
 from .upstream import (
     MODEL_ZOO_RESNETS,
     import_upstream,
@@ -34,8 +34,6 @@ from .upstream import (
     prepare,
     probabilities_at,
     require_complete,
-    resolve_device,
-    rgb_tensor,
 )
 
 __all__ = ["XMemPropagator", "build_network", "write_random_checkpoint"]
@@ -85,7 +83,7 @@ def write_random_checkpoint(repo: str, out: str, seed: int = 0) -> None:
     torch.save(network.state_dict(), out)
 
 
-class XMemPropagator(Propagator):
+class XMemPropagator(StreamingPropagator):
     defaults = {
         "repo": None,
         "checkpoint": None,
@@ -151,9 +149,7 @@ class XMemPropagator(Propagator):
         self._processor = core.InferenceCore(network, config=config)
         self._mean = torch.tensor(MEAN, device=self._device)[:, None, None]
         self._std = torch.tensor(STD, device=self._device)[:, None, None]
-        self._autocast = (
-            torch.autocast("cuda", dtype=torch.float16) if self._device.type == "cuda" and o["amp"] else nullcontext()
-        )
+        self._autocast = autocast(self._device, "float16", bool(o["amp"]))
         channels = list(range(1, len(self.objects) + 1))
         self._processor.set_all_labels(channels)
         with torch.inference_mode(), self._autocast:
