@@ -28,6 +28,7 @@ MODELS = PLAN.model_names
 # a folder output edited in place after a run (a mask rewritten) reruns what reads it, one that lost a
 # frame is made again; the main process does this once, not every cluster job's re-parse (stseg.freshness)
 if workflow.is_main_process:
+    PLAN.keep_batches()  # job steps re-parse with the same assignment
     refresh_output_stamps(PLAN.folder_outputs())
     prepare_last_good(RESULTS)
 # the outputs this run is about to replace, kept until it ends, and per video the outputs of the jobs it has
@@ -53,8 +54,12 @@ def name_pattern(names):
     return "|".join(re.escape(n) for n in names) or "(?!)"
 
 
-OBJECT_MODELS = name_pattern(m for m in MODELS if m not in PLAN.foreground_models)
-FOREGROUND_MODELS = name_pattern(PLAN.foreground_models)
+# per-video inference jobs, or batches of videos (inference.videos_per_job > 1) with a per-video take job
+OBJECT_MODELS = name_pattern(m for m in MODELS if m not in PLAN.foreground_models and not PLAN.batched(m))
+FOREGROUND_MODELS = name_pattern(m for m in PLAN.foreground_models if not PLAN.batched(m))
+BATCHED_MODELS = name_pattern(m for m in MODELS if PLAN.batched(m))
+BATCHED_OBJECT_MODELS = name_pattern(m for m in MODELS if PLAN.batched(m) and m not in PLAN.foreground_models)
+BATCHED_FOREGROUND_MODELS = name_pattern(m for m in PLAN.foreground_models if PLAN.batched(m))
 
 
 wildcard_constraints:
@@ -212,12 +217,60 @@ def final_root(wildcards, input):
 def model_weights(wildcards):
     """The model's weights file, so that new weights rerun its jobs (fine-tuned or configured); for a
     precomputed model its folder of masks for the video."""
-    entry = PLAN.models[wildcards.model]
-    if entry.type == "precomputed":  # a missing folder is the job's clear error, not a missing input
-        folder = os.path.join(os.path.expanduser(entry.options["path"]), wildcards.video)
-        return [folder] if os.path.isdir(folder) else []
-    weights = entry.checkpoint or entry.options.get("checkpoint")
-    return [] if weights is None else [os.path.expanduser(weights)]
+    return PLAN.model_weights(wildcards.model, wildcards.video)
+
+
+# --- batched inference (inference.videos_per_job; stseg.batching) --------------------------------
+def batch_members(wildcards):
+    return PLAN.batches[wildcards.model][wildcards.batch]
+
+
+def batch_requests(wildcards):
+    return [PLAN.request(wildcards.model, v) for v in batch_members(wildcards)]
+
+
+def video_request(wildcards):
+    return PLAN.request(wildcards.model, wildcards.video)
+
+
+def batch_frames(wildcards):
+    return [PLAN.frames_dir(v) for v in batch_members(wildcards)]
+
+
+def batch_annotations(wildcards):
+    return [a for v in batch_members(wildcards) for a in PLAN.given_annotations(v)]
+
+
+def batch_weights(wildcards):
+    return sorted({w for v in batch_members(wildcards) for w in PLAN.model_weights(wildcards.model, v)})
+
+
+def batch_flow_dirs(wildcards):
+    return [d for v in batch_members(wildcards) for d in PLAN.model_flow_dirs(wildcards.model, v)]
+
+
+def batch_videos(wildcards):
+    return PLAN.batch_videos(wildcards.model, wildcards.batch)
+
+
+def batch_staging(wildcards):
+    return os.path.join(RESULTS, "batches", wildcards.model, "videos")
+
+
+def batch_runtime(wildcards, attempt):
+    return PLAN.models[wildcards.model].runtime * len(batch_members(wildcards)) * attempt
+
+
+def batch_record(wildcards):
+    return ancient(PLAN.batch_record(wildcards.model, wildcards.video))
+
+
+def staged_video(wildcards):
+    return PLAN.staged(wildcards.model, wildcards.video)
+
+
+def video_stamp(wildcards):
+    return PLAN.video_stamp(wildcards.model, wildcards.video)
 
 
 def finetune_init(wildcards):

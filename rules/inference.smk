@@ -1,6 +1,10 @@
 # One job per (model, video): run the model and write a palette PNG for every frame.
 # A foreground-only model (TMO) writes foreground/<model>/<video>; split_foreground
 # (pgmr.smk) turns it into masks/<model>/<video> like every other model's.
+# With videos_per_job > 1 (stseg/batching.py) infer_batch runs a batch of videos with one model load and
+# take puts each video's folder at the same path, with the same bytes. A video's request (its stamp: what its
+# masks depend on) reruns only when that video changes; take waits for its batch without being rerun by it
+# (ancient), so a rerun batch job reruns the later stages of its changed videos only.
 
 
 rule infer:
@@ -32,6 +36,91 @@ rule infer:
     shell:
         "{params.stseg} infer --model-type {params.model_type:q} --options {params.options:q} --mem-mb {resources.mem_mb}"
         " --frames {input.frames:q} --annotation {input.annotation:q} --out {output.masks:q} > {log:q} 2>&1"
+
+
+rule request:
+    output:
+        f"{RESULTS}/batches/{{model}}/requests/{{video}}.stamp",
+    params:
+        stamp=video_stamp,
+    log:
+        f"{RESULTS}/logs/request/{{model}}/{{video}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/request/{{model}}/{{video}}.tsv"
+    localrule: True
+    wildcard_constraints:
+        model=BATCHED_MODELS,
+    conda:
+        "../envs/stseg.yaml"
+    shell:
+        "stseg stamp --stamp {params.stamp:q} --out {output:q} > {log:q} 2>&1"
+
+
+rule infer_batch:
+    input:
+        requests=batch_requests,
+        frames=batch_frames,
+        annotation=batch_annotations,
+        weights=batch_weights,
+        flow=batch_flow_dirs,
+    output:
+        record=f"{RESULTS}/batches/{{model}}/{{batch}}.json",
+    params:
+        stseg=model_command,
+        model_type=model_type,
+        options=model_options,
+        videos=batch_videos,
+        staging=batch_staging,
+    log:
+        f"{RESULTS}/logs/infer_batch/{{model}}/{{batch}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/infer_batch/{{model}}/{{batch}}.tsv"
+    threads: model_threads
+    resources:
+        mem_mb=model_mem_mb,
+        runtime=batch_runtime,
+        gpu=model_gpus,
+    wildcard_constraints:
+        model=BATCHED_MODELS,
+        batch=r"\d{5}",
+    conda:
+        model_environment
+    shell:
+        "{params.stseg} infer-batch --model-type {params.model_type:q} --options {params.options:q} --mem-mb {resources.mem_mb}"
+        " --videos {params.videos:q} --staging {params.staging:q} --record {output.record:q} --quiet > {log:q} 2>&1"
+
+
+rule take:
+    input:
+        record=batch_record,
+        request=video_request,
+    output:
+        masks=directory(f"{RESULTS}/masks/{{model}}/{{video}}"),
+    params:
+        staged=staged_video,
+        stamp=video_stamp,
+    log:
+        f"{RESULTS}/logs/take/{{model}}/{{video}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/take/{{model}}/{{video}}.tsv"
+    localrule: True
+    wildcard_constraints:
+        model=BATCHED_OBJECT_MODELS,
+    conda:
+        "../envs/stseg.yaml"
+    shell:
+        "stseg take --staged {params.staged:q} --stamp {params.stamp:q} --out {output.masks:q} > {log:q} 2>&1"
+
+
+use rule take as take_foreground with:
+    output:
+        masks=directory(f"{RESULTS}/foreground/{{model}}/{{video}}"),
+    log:
+        f"{RESULTS}/logs/take/{{model}}/{{video}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/take/{{model}}/{{video}}.tsv"
+    wildcard_constraints:
+        model=BATCHED_FOREGROUND_MODELS,
 
 
 use rule infer as infer_foreground with:

@@ -65,6 +65,32 @@ def cmd_infer(args: argparse.Namespace) -> None:
     print(f"{args.model_type}: {stats['frames']} frames in {stats['seconds']:.2f} s ({stats['fps']:.1f} frames/s)")
 
 
+def cmd_infer_batch(args: argparse.Namespace) -> None:
+    from .batching import BatchVideo, run_batch
+
+    options = json.loads(args.options) if args.options else {}
+    videos = BatchVideo.from_json(args.videos)
+    print(f"stseg infer-batch: {args.model_type} with {sys.executable}, {len(videos)} video(s)", file=sys.stderr, flush=True)
+    record = run_batch(args.model_type, options, videos, args.staging, args.record, mem_mb=args.mem_mb,
+                       progress=not args.quiet)
+    computed = sum(1 for row in record["videos"] if row["computed"])
+    print(f"{args.model_type}: {computed} of {len(videos)} video(s) computed in {record['seconds']:.2f} s "
+          f"({record['model_seconds']:.2f} s of model work)")
+
+
+def cmd_stamp(args: argparse.Namespace) -> None:
+    from .files import atomic_path
+
+    with atomic_path(args.out) as tmp:
+        tmp.write_text(args.stamp + "\n")
+
+
+def cmd_take(args: argparse.Namespace) -> None:
+    from .batching import take_staged
+
+    take_staged(args.staged, args.stamp, args.out)
+
+
 def cmd_fuse(args: argparse.Namespace) -> None:
     import pandas as pd
 
@@ -299,6 +325,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--mem-mb", type=int, help="the job's memory: fail at once if the model needs more")
     p.set_defaults(func=cmd_infer)
+
+    p = sub.add_parser("infer-batch", help="run one model on several videos with one model load (inference.videos_per_job)")
+    p.add_argument("--model-type", required=True)
+    p.add_argument("--options", default="{}", help="model options as JSON")
+    p.add_argument("--videos", required=True,
+                   help="JSON list of {video, frames, annotation: [PNG...], stamp}")
+    p.add_argument("--staging", required=True, help="folder of the staged videos (<video>/ and <video>.stamp)")
+    p.add_argument("--record", required=True, help="the batch's record (JSON), written last")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--mem-mb", type=int, help="the job's memory: fail at once if the model needs more")
+    p.set_defaults(func=cmd_infer_batch)
+
+    p = sub.add_parser("stamp", help="write a video's stamp (what a batched model's masks of it depend on)")
+    p.add_argument("--stamp", required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_stamp)
+
+    p = sub.add_parser("take", help="put a staged video of a batch job at its per-video path (hard links)")
+    p.add_argument("--staged", required=True)
+    p.add_argument("--stamp", required=True, help="the stamp the staged video must have been made with")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_take)
 
     settings = "the stage's settings as JSON (written by the workflow from the config; stseg.settings)"
     p = sub.add_parser("fuse", help="the models' boxes and their average and max fusion (one video)")

@@ -23,7 +23,7 @@ from .dataset import DatasetError, list_frames, read_frames
 from .errors import StsegError
 from .files import atomic_dir
 from .masks import object_ids, write_label_map
-from .models import build_model
+from .models import Propagator, build_model
 
 __all__ = ["InsufficientMemoryError", "run_model"]
 
@@ -40,11 +40,14 @@ def run_model(
     out_dir: str | os.PathLike[str],
     progress: bool = True,
     mem_mb: int | None = None,
+    model: Propagator | None = None,
 ) -> dict[str, float]:
     """Segment every frame of one video with one model; return timing figures.
 
     ``annotation``: the first frame's PNG, then any later PNGs that introduce objects (:mod:`stseg.annotation`).
     ``mem_mb``: the job's memory; a model whose estimate exceeds it fails before starting.
+    ``model``: an instance of ``model_type`` built with ``options`` to reuse (a batched job's, :mod:`stseg.batching`);
+    by default one is built for this video.
     """
     files = list_frames(frame_dir)
     given = read_annotation(annotation)
@@ -53,7 +56,7 @@ def run_model(
     if not object_ids(labels0):
         raise DatasetError(f"{first_png}: the first-frame annotation has no object; nothing to segment.")
     later = given.later_by_index([f.stem for f in files])
-    model = build_model(model_type, options)
+    model = model if model is not None else build_model(model_type, options)
     first = next(read_frames(files[:1]))
     if first.shape[:2] != labels0.shape:
         raise DatasetError(
@@ -67,7 +70,8 @@ def run_model(
             f"mem_mb={mem_mb}. Retries get attempt x mem_mb (snakemake --retries N, set in profiles/slurm); "
             f"or raise models.<name>.mem_mb."
         )
-    started = time.perf_counter()
+    model.scores = {}  # a reused instance (a batch's) keeps nothing of the previous video
+    started, loading = time.perf_counter(), model.load_seconds
     score_rows: list[tuple[str, int, float]] = []
     with atomic_dir(out_dir) as tmp:
         write_label_map(tmp / f"{files[0].stem}.png", labels0, palette)
@@ -90,4 +94,6 @@ def run_model(
                 writer.writerow(["frame", "object", "score"])
                 writer.writerows((f, o, repr(s)) for f, o, s in score_rows)
     elapsed = time.perf_counter() - started
-    return {"frames": len(files), "seconds": elapsed, "fps": (len(files) - 1) / elapsed if elapsed > 0 else float("inf")}
+    loaded = model.load_seconds - loading  # building the network on this video (the first of a batch)
+    return {"frames": len(files), "seconds": elapsed, "load_seconds": loaded,
+            "fps": (len(files) - 1) / elapsed if elapsed > 0 else float("inf")}

@@ -20,6 +20,7 @@ from typing import Any, Mapping, Sequence
 import yaml
 
 from . import settings
+from .batching import assign_batches, read_assignment, write_assignment
 from .dataset import DatasetError, VideoInfo, list_videos, validate_dataset
 from .errors import StsegError
 from .freshness import folder_stamp
@@ -174,7 +175,7 @@ def flow_id(root: str | os.PathLike[str]) -> str:
 
 
 def model_entry(name: str, entry: Mapping[str, Any], finetune_runs: Mapping[str, Any], results: Path,
-                dataset_root: Path | None = None) -> "ModelEntry":
+                dataset_root: Path | None = None, inference: Mapping[str, Any] | None = None) -> "ModelEntry":
     """One configured model, checked: its type, fine-tune run, interpreter, options, checkpoint, folder, checkout."""
     spec = get_spec(entry.get("type", name))  # unknown type: error listing the known ones
     run = entry.get("finetuned")
@@ -216,9 +217,12 @@ def model_entry(name: str, entry: Mapping[str, Any], finetune_runs: Mapping[str,
     if run is not None and finetune_runs[run].get("model", "sam2") != spec.name:
         raise ConfigError(f"models.{name}.finetuned: run {run!r} fine-tunes {finetune_runs[run].get('model', 'sam2')}, "
                           f"not {spec.name}. Name a run of this model type.")
+    gpus = int(entry.get("gpus", 1 if spec.gpu else 0))
+    inference = inference or {}
+    per_job = entry.get("videos_per_job") or (gpus and inference.get("gpu_videos_per_job")) or inference.get("videos_per_job", 1)
     return ModelEntry(
         name=name, type=spec.name, options=options, external=spec.external, foreground_only=spec.foreground_only,
-        gpus=int(entry.get("gpus", 1 if spec.gpu else 0)),
+        gpus=gpus, videos_per_job=int(per_job),
         threads=int(entry["threads"]), mem_mb=int(entry["mem_mb"]), runtime=int(entry["runtime"]),
         checkpoint=None if run is None else str(results / "finetune" / run / "checkpoint.pt"),
         python=python,
@@ -306,6 +310,24 @@ def validated_videos(dataset: Mapping[str, Any], root: Path, results: Path) -> t
     return valid, invalid
 
 
+def batches_file(results: Path) -> Path:
+    """Where the batch assignment of every batched model is kept between runs (:mod:`stseg.batching`)."""
+    return results / ".stseg" / "batches.json"
+
+
+def batch_assignment(models: Mapping[str, "ModelEntry"], videos: Sequence[str], results: Path) -> dict[str, dict[str, list[str]]]:
+    """Each batched model's batches: the kept assignment changed as little as possible (stseg.batching)."""
+    kept = read_assignment(batches_file(results))
+    out = {}
+    for name, entry in models.items():
+        if entry.videos_per_job <= 1:
+            continue
+        previous = kept.get(name, {})
+        same = previous.get("per_job") == entry.videos_per_job and previous.get("type") == entry.type
+        out[name] = assign_batches(videos, entry.videos_per_job, previous.get("batches") if same else None)
+    return out
+
+
 @dataclass(frozen=True)
 class ModelEntry:
     name: str
@@ -323,6 +345,8 @@ class ModelEntry:
     external: bool = False
     #: its masks are foreground only (TMO): split into objects by :mod:`stseg.foreground`
     foreground_only: bool = False
+    #: videos one inference job runs with one model load (:mod:`stseg.batching`)
+    videos_per_job: int = 1
 
     def command(self, source: str) -> str:
         """The shell words that start ``stseg`` for this model's jobs (quoted).
@@ -358,6 +382,8 @@ class Plan:
     train_videos: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     #: rule name -> its typed settings (stseg.settings), built once from the validated config
     stages: Mapping[str, Any] = field(default_factory=dict)
+    #: batched model -> batch name -> its videos (stseg.batching; models with videos_per_job > 1 only)
+    batches: Mapping[str, Mapping[str, list[str]]] = field(default_factory=dict)
     _stamps: dict[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -373,13 +399,71 @@ class Plan:
         finetune_runs = dict(config.get("finetune", {}) or {})
         check_names(config["models"], finetune_runs)
         train_videos = check_finetune_runs(finetune_runs, results)
-        models = {name: model_entry(name, entry, finetune_runs, results, root) for name, entry in config["models"].items()}
+        models = {name: model_entry(name, entry, finetune_runs, results, root, config.get("inference"))
+                  for name, entry in config["models"].items()}
         pgmr = dict(config.get("pgmr", {}) or {})
         check_voters(pgmr, models)
         valid, invalid = validated_videos(config["dataset"], root, results)
         stages: dict[str, Any] = {name: settings.from_config(kind, config) for name, kind in settings.STAGES.items()}
+        batches = batch_assignment(models, list(valid), results)
         return cls(config=config, root=root, results=results, videos=valid, invalid=invalid, models=models, pgmr=pgmr,
-                   finetune=finetune_runs, train_videos=train_videos, stages=stages)
+                   finetune=finetune_runs, train_videos=train_videos, stages=stages, batches=batches)
+
+    def keep_batches(self) -> None:
+        """Write the batch assignment for the next runs (the main Snakemake process only; job steps read it)."""
+        if self.batches or batches_file(self.results).is_file():
+            record = {m: {"per_job": self.models[m].videos_per_job, "type": self.models[m].type, "batches": b}
+                      for m, b in self.batches.items()}
+            write_assignment(batches_file(self.results), record)
+
+    # --- batched inference (stseg.batching) ----------------------------------------------------
+    def batched(self, model: str) -> bool:
+        return model in self.batches
+
+    def batch_of(self, model: str, video: str) -> str:
+        for name, members in self.batches[model].items():
+            if video in members:
+                return name
+        raise KeyError(f"{video} is in no batch of {model}")
+
+    def batch_record(self, model: str, video: str) -> str:
+        """The record a batch job writes last; the per-video ``take`` job waits for it."""
+        return self.result("batches", model, f"{self.batch_of(model, video)}.json")
+
+    def request(self, model: str, video: str) -> str:
+        """The file holding the video's stamp (the ``request`` rule's output: rerun only when the stamp changes)."""
+        return self.result("batches", model, "requests", f"{video}.stamp")
+
+    def staged(self, model: str, video: str) -> str:
+        return self.result("batches", model, "videos", video)
+
+    def model_weights(self, model: str, video: str) -> list[str]:
+        """What a model's job reads besides the frames and annotations, so that new weights rerun it: the weights
+        file (fine-tuned or configured); for a precomputed model its folder of masks for the video."""
+        entry = self.models[model]
+        if entry.type == "precomputed":  # a missing folder is the job's clear error, not a missing input
+            folder = os.path.join(os.path.expanduser(entry.options["path"]), video)
+            return [folder] if os.path.isdir(folder) else []
+        weights = entry.checkpoint or entry.options.get("checkpoint")
+        return [] if weights is None else [os.path.expanduser(weights)]
+
+    def video_stamp(self, model: str, video: str) -> str:
+        """A digest of everything a model's masks of a video depend on: its type and options, the weights file, the
+        frames, the annotations (what a staged video is checked against; stseg.batching)."""
+        import hashlib
+
+        entry = self.models[model]
+        parts = [entry.type, entry.options_json, self.input_stamps(model, video)]
+        for path in [*self.given_annotations(video), *self.model_weights(model, video)]:
+            stat = os.stat(path) if os.path.exists(path) else None
+            parts.append(f"{path}:{stat.st_size}:{stat.st_mtime_ns}" if stat else f"{path}:absent")
+        return hashlib.sha1("\n".join(parts).encode()).hexdigest()[:20]
+
+    def batch_videos(self, model: str, batch: str) -> str:
+        """The ``--videos`` JSON of a batch job."""
+        return json.dumps([{"video": v, "frames": self.frames_dir(v), "annotation": self.given_annotations(v),
+                            "stamp": self.video_stamp(model, v)} for v in self.batches[model][batch]],
+                          separators=(",", ":"))
 
     def settings_json(self, stage: str) -> str:
         """One stage's settings as the JSON its ``--settings`` argument takes."""

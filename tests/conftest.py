@@ -1,24 +1,12 @@
-"""Shared fixtures: small generated datasets and the real DAVIS samples in ../shared/data."""
+"""Shared fixtures: small generated datasets and the real DAVIS samples in ../shared/data (helpers: tests/helpers.py)."""
 
 from __future__ import annotations
 
-import hashlib
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
-
-REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = Path(os.environ.get("STSEG_SHARED_DATA", REPO.parent / "shared" / "data"))
-
-
-def shared_dataset(name: str) -> Path:
-    """A real dataset from ../shared/data, or skip with the reason."""
-    path = SHARED_DATA / name
-    if not (path / "JPEGImages").is_dir():
-        pytest.skip(f"real DAVIS sample {path} is absent (set STSEG_SHARED_DATA to the folder holding {name}/)")
-    return path
+from helpers import HD_FRAMES, HD_VIDEO, shared_dataset, tree_digest
 
 
 @pytest.fixture(scope="session")
@@ -31,15 +19,6 @@ def small_demo(tmp_path_factory) -> Path:
     return root
 
 
-def tree_digest(root: Path) -> dict[str, str]:
-    """sha256 of every file under ``root`` (relative path -> digest)."""
-    return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
-    }
-
-
 @pytest.fixture(autouse=True)
 def demo_dataset_is_untouched(request):
     """Every test that uses the shared small demo leaves its files byte-identical (no workflow writes there)."""
@@ -50,10 +29,6 @@ def demo_dataset_is_untouched(request):
     before = tree_digest(root)
     yield
     assert tree_digest(root) == before, f"{request.node.name} changed the dataset under {root}"
-
-
-#: the real video, and its length, of the model-equivalence tests at a resolution that makes the models resize
-HD_VIDEO, HD_FRAMES = "horsejump-high", 8
 
 
 @pytest.fixture(scope="session")

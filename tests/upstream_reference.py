@@ -1,4 +1,4 @@
-"""Reference masks straight from an upstream model's own API, for tests/test_external_models.py.
+"""Reference masks straight from an upstream model's own API, for tests/unit/models/test_upstream.py.
 
 Run with the model's interpreter: ``python upstream_reference.py MODEL REPO CHECKPOINT FRAMES ANNOTATION OUT.npz``.
 Each branch follows the upstream's own scripts (Cutie's scripting_demo.py, XMem's

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence, TypeVar
 
 import numpy as np
 
@@ -27,6 +27,8 @@ from ..errors import StsegError
 from ..masks import object_ids
 
 __all__ = ["Propagator", "StreamingPropagator", "OptionError"]
+
+T = TypeVar("T")
 
 
 class OptionError(StsegError, ValueError):
@@ -49,6 +51,25 @@ class Propagator(ABC):
         self.objects: tuple[int, ...] = ()
         #: per-object confidence of the last step (object id -> score in [0, 1]), when the model has one
         self.scores: dict[int, float] = {}
+        self._loaded: dict[str, Any] = {}
+        #: seconds spent in :meth:`loaded` building (network construction, checkpoint read) so far
+        self.load_seconds = 0.0
+
+    def loaded(self, key: str, build: Callable[[], T]) -> T:
+        """What ``build`` makes (a network with its checkpoint, a predictor), made once per model instance.
+
+        A batched inference job (:mod:`stseg.batching`) segments every video of its batch with one instance,
+        so the weights are read once per job; ``key`` names what was built (a new key replaces the old one,
+        so one network is held at a time).  Everything per video (memory, state) stays in :meth:`segment_video`.
+        """
+        if key not in self._loaded:
+            import time
+
+            self._loaded.clear()
+            started = time.perf_counter()
+            self._loaded[key] = build()
+            self.load_seconds += time.perf_counter() - started
+        return self._loaded[key]
 
     def memory_estimate_mb(self, frames: int, height: int, width: int) -> float | None:
         """Memory the model needs for a video of this size, when it can say (None: no estimate).
@@ -75,8 +96,9 @@ class StreamingPropagator(Propagator):
     """A model that segments one decoded frame at a time."""
 
     def start(self, frame: np.ndarray, labels: np.ndarray) -> None:
-        """Initialise from the first frame and its annotation."""
+        """Initialise from the first frame and its annotation (nothing of an earlier video is kept)."""
         self.objects = object_ids(labels)
+        self.scores = {}
         self._start(frame, labels)
 
     @abstractmethod

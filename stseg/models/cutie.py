@@ -10,7 +10,7 @@ shorter side is longer than ``size`` (480, the MOSE evaluation's; -1 keeps the
 original) is brought to it as ``eval_vos.py``'s data loader does (torchvision's
 antialiased bilinear resize, the mask nearest-neighbour), and the probabilities
 are restored to the frame size bilinearly, as its ``ResultSaver`` does; so the
-masks equal ``eval_vos.py``'s at its MOSE settings (``tests/test_cutie.py``).
+masks equal ``eval_vos.py``'s at its MOSE settings (``tests/unit/models/test_cutie.py``).
 Per-object scores are the mean probability of the pixels an object wins.  Runs
 on CUDA or CPU (``device``).
 
@@ -108,11 +108,11 @@ class CutiePropagator(StreamingPropagator):
         # built in inference mode, as Cutie's own scripts do (the weights become inference tensors, which
         # changes which CPU kernels run: outside it the masks differ from upstream's in a few pixels)
         with torch.inference_mode():
-            network, cfg = build_network(
+            network, cfg = self.loaded("network", lambda: build_network(
                 o["repo"], o["checkpoint"], o["model"], str(self._device), o["random_init"],
                 {"mem_every": int(o["mem_every"]), "max_mem_frames": int(o["max_mem_frames"]),
                  "use_long_term": bool(o["long_term"]), "max_internal_size": -1},
-            )
+            ))
             core = import_upstream("cutie", "cutie.inference.inference_core")
             self._processor = core.InferenceCore(network, cfg=cfg)
             with self._autocast:

@@ -85,10 +85,12 @@ class LiVOSPropagator(StreamingPropagator):
 
         o = self.options
         self._device = resolve_device(o["device"])
-        if getattr(self, "_network", None) is None:
+        def build():
             # built in inference mode, as livos/eval.py builds it (inference tensors select other CPU kernels)
             with torch.inference_mode():
-                self._network = build_network(o["repo"], o["checkpoint"], o["model"], str(self._device), o["random_init"])
+                return build_network(o["repo"], o["checkpoint"], o["model"], str(self._device), o["random_init"])
+
+        self._network = self.loaded("network", build)
         evaluation = import_upstream("livos", "livos.eval")
         self._processor = evaluation.InferenceCore(self._network)
         with torch.inference_mode():

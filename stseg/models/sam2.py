@@ -213,7 +213,7 @@ class SAM2Propagator(Propagator):
 
         files = [Path(f) for f in files]
         self.objects = object_ids(labels)
-        predictor = self._predictor()
+        predictor = self.loaded("predictor", self._predictor)
         precision = autocast(predictor.device, "bfloat16", bool(self.options["bfloat16"]))
         with torch.inference_mode(), precision, tempfile.TemporaryDirectory() as first_only:
             state = self._state(predictor, files, first_only)
@@ -255,7 +255,7 @@ class SAM2Propagator(Propagator):
                 first_masks.setdefault(obj, (index, later[index] == obj))
         self.objects = tuple(sorted(first_masks))
         height, width = labels.shape
-        predictor = self._predictor()
+        predictor = self.loaded("predictor", self._predictor)
         scores: dict[int, dict[int, float]] = {}
         precision = autocast(predictor.device, "bfloat16", bool(self.options["bfloat16"]))
         with torch.inference_mode(), precision, tempfile.TemporaryDirectory() as work:

@@ -136,7 +136,8 @@ class TMOForeground(Propagator):
         if chunk < 1:
             raise OptionError(f"tmo: chunk={chunk} must be at least 1")
         device = resolve_device(o["device"])
-        network = build_network(o["repo"], o["checkpoint"], o["backbone"], bool(o["aos"]), str(device), o["random_init"])
+        network = self.loaded("network", lambda: build_network(o["repo"], o["checkpoint"], o["backbone"], bool(o["aos"]),
+                                                              str(device), o["random_init"]))
         files = [Path(f) for f in files]
         flows = opencv_flows(files) if o["flow"] == "opencv" else folder_flows(files, Path(o["flow"]))
         next(flows)  # frame 0 is the annotation

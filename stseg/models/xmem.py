@@ -144,7 +144,12 @@ class XMemPropagator(StreamingPropagator):
         o = self.options
         self._device = resolve_device(o["device"])
         config = xmem_config(o, self._length)
-        network = build_network(o["repo"], o["checkpoint"], config, str(self._device), o["random_init"])
+        # the network is built once per model instance (a batched job's videos share it); building it writes the
+        # checkpoint's key/value/hidden sizes into its config, as upstream: each video's config gets them too
+        sizes: dict[str, Any] = {}
+        network = self.loaded("network", lambda: build_network(o["repo"], o["checkpoint"], sizes, str(self._device),
+                                                               o["random_init"]))
+        config.update(key_dim=network.key_dim, value_dim=network.value_dim, hidden_dim=network.hidden_dim)
         core = import_upstream("xmem", "inference.inference_core")
         self._processor = core.InferenceCore(network, config=config)
         self._mean = torch.tensor(MEAN, device=self._device)[:, None, None]

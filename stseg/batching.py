@@ -1,0 +1,193 @@
+"""Batched inference: one job runs several videos of one model with one model load.
+
+``inference.videos_per_job: N`` (a model's own ``videos_per_job`` wins) makes the
+workflow run a model's videos N at a time.  A GPU job's start-up (Python, torch,
+CUDA, building the network and reading its checkpoint, and on a cluster the job
+step's re-parse of the workflow) is paid once per batch instead of once per video.
+
+**Assignment.**  The first run cuts the dataset's videos, in dataset order, into
+consecutive batches of N named ``00000``, ``00001``, ... (``ceil(videos / N)``
+jobs).  The assignment is kept in ``<results>/.stseg/batches.json`` and later
+runs change it as little as they can: a removed video leaves its batch, a new
+video joins the last batch while it has room, else starts a new one.  A
+changed N, or a changed model, starts the assignment again.
+
+**Files.**  A batch job writes each video's masks, exactly as the per-video
+``infer`` job would, into ``batches/<model>/videos/<video>/`` (atomically, one
+video at a time) with ``<video>.stamp`` beside it, then its own record
+``batches/<model>/<batch>.json`` (the videos, their stamps and timings).  A
+per-video ``take`` job (a local rule: a hard link per file, no computation)
+puts the folder at ``masks/<model>/<video>/`` (``foreground/`` for a
+foreground-only model), so every later stage reads the same paths and bytes
+as with ``videos_per_job: 1``.
+
+**What reruns.**  A video's stamp holds everything its masks depend on (the
+model's options, the checkpoint file, the frames, the annotations, the model's
+code).  A batch job that reruns skips every video whose staged folder has the
+stamp it would write, so a killed job keeps the videos it finished, and:
+
+* one video's frames change: its batch job reruns and computes that video only;
+  only that video's later stages rerun;
+* a video is added: the batch it joins reruns and computes it only;
+* one video is targeted (``final/<video>``) on a fresh results folder: its
+  whole batch is computed (up to N videos), the price of one model load.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from .errors import StsegError
+from .files import atomic_dir, atomic_path
+
+__all__ = ["BatchVideo", "StagingError", "assign_batches", "read_assignment", "write_assignment", "code_digest", "run_batch",
+           "take_staged"]
+
+
+class StagingError(StsegError, FileNotFoundError):
+    """A staged video that is missing or was made from other inputs than the workflow expects."""
+
+
+def assign_batches(videos: Sequence[str], per_job: int,
+                   previous: Mapping[str, Sequence[str]] | None = None) -> dict[str, list[str]]:
+    """Batch name -> its videos (module docstring: consecutive on a first run, changed as little as possible
+    from ``previous`` on later runs)."""
+    if per_job < 1:
+        raise ValueError(f"videos_per_job must be at least 1, not {per_job}")
+    if not previous:
+        return {f"{k:05d}": list(videos[i : i + per_job]) for k, i in enumerate(range(0, len(videos), per_job))}
+    present = set(videos)
+    batches = {name: [v for v in members if v in present] for name, members in sorted(previous.items())}
+    batches = {name: members for name, members in batches.items() if members}
+    placed = {v for members in batches.values() for v in members}
+    for video in videos:
+        if video in placed:
+            continue
+        last = max(batches) if batches else None
+        if last is None or len(batches[last]) >= per_job:
+            last = f"{int(last) + 1 if last is not None else 0:05d}"
+            batches[last] = []
+        batches[last].append(video)
+    return batches
+
+
+def read_assignment(path: str | os.PathLike[str]) -> dict:
+    """The kept assignments (model -> ``{"per_job", "type", "batches"}``); empty when there are none."""
+    path = Path(path)
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError:
+        return {}  # an unreadable record starts the assignment again: it costs reruns, never wrong masks
+
+
+def write_assignment(path: str | os.PathLike[str], assignment: Mapping) -> None:
+    text = json.dumps(assignment, indent=1, sort_keys=True)
+    path = Path(path)
+    if path.is_file() and path.read_text() == text:
+        return
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def code_digest(model_type: str) -> str:
+    """A digest of the stseg code a model's masks depend on (its driver, the model protocol, the inference loop):
+    changed code makes every staged video stale, as it reruns a per-video job."""
+    from .models import REGISTRY
+
+    here = Path(__file__).resolve().parent
+    module = REGISTRY[model_type].target.split(":")[0].split(".")[-1]
+    files = [here / "inference.py", here / "masks.py", here / "models" / "base.py", here / "models" / f"{module}.py"]
+    digest = hashlib.sha1()
+    for path in files:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class BatchVideo:
+    """One video of a batch job, as the workflow passes it (``--videos`` JSON)."""
+
+    video: str
+    frames: str
+    annotation: tuple[str, ...]
+    #: the workflow's stamp of everything the video's masks depend on (stseg.workflow.Plan.video_stamp)
+    stamp: str
+
+    @classmethod
+    def from_json(cls, text: str) -> list["BatchVideo"]:
+        return [cls(video=v["video"], frames=v["frames"], annotation=tuple(v["annotation"]), stamp=v["stamp"])
+                for v in json.loads(text)]
+
+
+def run_batch(model_type: str, options: Mapping, videos: Sequence[BatchVideo], staging: str | os.PathLike[str],
+              record: str | os.PathLike[str], mem_mb: int | None = None, progress: bool = False) -> dict:
+    """Segment every video of a batch with one model instance (built on the first video that needs it) into
+    ``staging/<video>/``; skip those already staged with their stamp; write ``record`` last.  Returns the record."""
+    from .inference import run_model
+    from .models import build_model
+
+    started = time.perf_counter()
+    staging = Path(staging)
+    code = code_digest(model_type)
+    model = None
+    rows: list[dict[str, Any]] = []
+    model_seconds = 0.0
+    for item in videos:
+        folder, stamp_file = staging / item.video, staging / f"{item.video}.stamp"
+        stamp = f"{item.stamp} code={code}"
+        if folder.is_dir() and stamp_file.is_file() and stamp_file.read_text() == stamp:
+            rows.append({"video": item.video, "computed": False, "seconds": 0.0, "load_seconds": 0.0, "frames": None})
+            print(f"{model_type}: {item.video} already staged with this stamp: kept", file=sys.stderr, flush=True)
+            continue
+        stamp_file.unlink(missing_ok=True)
+        if model is None:
+            load = time.perf_counter()
+            model = build_model(model_type, options)
+            print(f"{model_type}: model instance built in {time.perf_counter() - load:.2f} s", file=sys.stderr, flush=True)
+        stats = run_model(model_type, options, item.frames, list(item.annotation), folder, progress=progress,
+                          mem_mb=mem_mb, model=model)
+        with atomic_path(stamp_file) as tmp:
+            tmp.write_text(stamp)
+        rows.append({"video": item.video, "computed": True, "seconds": stats["seconds"],
+                     "load_seconds": stats["load_seconds"], "frames": stats["frames"]})
+        model_seconds += stats["seconds"] - stats["load_seconds"]
+        print(f"{model_type}: {item.video}: {stats['frames']} frames in {stats['seconds']:.2f} s "
+              f"({stats['fps']:.1f} frames/s)", file=sys.stderr, flush=True)
+    result = {"model_type": model_type, "videos": rows, "seconds": time.perf_counter() - started,
+              "model_seconds": model_seconds}
+    with atomic_path(record) as tmp:
+        tmp.write_text(json.dumps(result, indent=1))
+    return result
+
+
+def take_staged(staged: str | os.PathLike[str], stamp: str, out: str | os.PathLike[str]) -> int:
+    """Put a staged video's folder at ``out`` (a hard link per file, a copy across file systems), atomically, after
+    checking that it was made with ``stamp``; the number of files."""
+    import shutil
+
+    staged = Path(staged)
+    stamp_file = staged.with_name(f"{staged.name}.stamp")
+    found = stamp_file.read_text() if stamp_file.is_file() else None
+    if not staged.is_dir() or found is None or found.rsplit(" code=", 1)[0] != stamp:
+        raise StagingError(
+            f"{staged}: not staged from this video's current inputs ({'no stamp' if found is None else 'other stamp'}); "
+            "its batch job makes it again: rerun the workflow."
+        )
+    count = 0
+    with atomic_dir(out) as tmp:
+        for path in sorted(staged.iterdir()):
+            try:
+                os.link(path, tmp / path.name)
+            except OSError:
+                shutil.copy2(path, tmp / path.name)
+            count += 1
+    return count

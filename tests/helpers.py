@@ -1,0 +1,149 @@
+"""What the tests share: paths, the Snakefile run through Snakemake's CLI, the upstream checkouts and scripts.
+
+Fixtures live in conftest.py; everything a test module imports by name lives here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from stseg.masks import read_label_map
+from stseg.models.upstream import UPSTREAM, installed_package
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+SHARED_DATA = Path(os.environ.get("STSEG_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+def shared_dataset(name: str) -> Path:
+    """A real dataset from ../shared/data, or skip with the reason."""
+    path = SHARED_DATA / name
+    if not (path / "JPEGImages").is_dir():
+        pytest.skip(f"real DAVIS sample {path} is absent (set STSEG_SHARED_DATA to the folder holding {name}/)")
+    return path
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    """sha256 of every file under ``root`` (relative path -> digest)."""
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+#: the real video, and its length, of the model-equivalence tests at a resolution that makes the models resize
+HD_VIDEO, HD_FRAMES = "horsejump-high", 8
+
+
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+
+
+MODELS = {
+    "copy": {"type": "copy"},
+    "flow": {"type": "flow", "options": {"scale": 0.5, "preset": "fast"}},
+    "global": {"type": "global"},
+    "appearance": {"type": "appearance"},
+}
+
+
+def snakemake(workdir: Path, config: dict, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    config_file = workdir / "test-config.yaml"
+    config_file.write_text(yaml.safe_dump(config))
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    command = [*SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
+               "--configfile", str(config_file), *args]
+    result = subprocess.run(command, capture_output=True, text=True, env=env)
+    if check and result.returncode != 0:
+        raise AssertionError(f"snakemake failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}")
+    return result
+
+
+def job_counts(output: str) -> dict[str, int]:
+    """The 'Job stats' table of a dry run."""
+    counts = {}
+    section = output.split("Job stats:")[1] if "Job stats:" in output else ""
+    for line in section.splitlines():
+        match = re.match(r"^(\w+)\s+(\d+)$", line.strip())
+        if match and match.group(1) != "total":
+            counts[match.group(1)] = int(match.group(2))
+        if line.strip().startswith("total"):
+            break
+    return counts
+
+
+def upstream(model: str) -> tuple[str, str]:
+    """(checkout, interpreter) for ``model``, or skip with the reason."""
+    repo = os.environ.get(f"STSEG_{model.upper()}_REPO") or installed_package(model)  # Cutie: rf-cutie from PyPI
+    if not repo:
+        pytest.skip(f"no {model} checkout: set STSEG_{model.upper()}_REPO to a clone of {UPSTREAM[model][0]} "
+                    f"(tested at {UPSTREAM[model][1][:12]}) to run the real driver")
+    return str(repo), os.environ.get(f"STSEG_{model.upper()}_PYTHON", sys.executable)
+
+
+def run_python(python: str, *args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
+    result = subprocess.run([python, *args], capture_output=True, text=True, cwd=cwd, env=env)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
+    return result
+
+
+#: the evaluation script of each checkout and its arguments at the script's defaults (MOSE settings where it has
+#: them), for a DAVIS-layout ``data`` root, a checkpoint and an output folder; where the masks land
+EVAL_SCRIPTS = {
+    "xmem": ("eval.py", lambda data, weights, out: ["--model", str(weights), "--dataset", "G", "--generic_path", str(data),
+                                                    "--output", str(out)], lambda out, video: out / video),
+    "livos": ("livos/eval.py", lambda data, weights, out: ["dataset=mose-val", f"image_directory={data / 'JPEGImages'}",
+                                                           f"mask_directory={data / 'Annotations'}", f"weights={weights}",
+                                                           f"output_dir={out}", f"hydra.run.dir={out / 'hydra'}"],
+              lambda out, video: out / "Annotations" / video),
+}
+
+
+def assert_equals_eval_script(model: str, hd_clip: Path, tmp_path: Path) -> None:
+    """stseg's job at its defaults equals the upstream's own evaluation script at its defaults (run unmodified on
+    the CPU by tests/run_on_cpu.py), on every frame after the first of a real video at 1280x720, one thread."""
+    import json
+
+    repo, python = upstream(model)
+    one_thread = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "STSEG_CACHE": str(tmp_path / "cache")}
+    checkpoint = tmp_path / f"{model}-random.pth"
+    run_python(python, "-c", f"from stseg.models.{model} import write_random_checkpoint; "
+               f"write_random_checkpoint({repo!r}, {str(checkpoint)!r})", env=one_thread)
+    script, arguments, masks_of = EVAL_SCRIPTS[model]
+    out = tmp_path / "upstream"
+    run_python(python, str(REPO / "tests" / "run_on_cpu.py"), str(Path(repo) / script), *arguments(hd_clip, checkpoint, out),
+               env={**one_thread, "PYTHONPATH": f"{repo}{os.pathsep}{REPO}"})
+    theirs = masks_of(out, HD_VIDEO)
+    ours = tmp_path / "stseg"
+    run_python(python, "-m", "stseg.cli", "infer", "--model-type", model, "--quiet", "--options",
+               json.dumps({"repo": repo, "checkpoint": str(checkpoint), "device": "cpu"}),
+               "--frames", str(hd_clip / "JPEGImages" / HD_VIDEO), "--annotation",
+               str(hd_clip / "Annotations" / HD_VIDEO / "00000.png"), "--out", str(ours), env=one_thread)
+    for t in range(1, HD_FRAMES):
+        mine, reference = read_label_map(ours / f"{t:05d}.png"), read_label_map(theirs / f"{t:05d}.png", allow_greyscale=True)
+        assert mine.shape == reference.shape == (720, 1280)
+        assert int((mine != reference).sum()) == 0, f"{model} frame {t}: {(mine != reference).sum()} pixels differ"
+
+
+STAGES = ("masks", "boxes", "fused", "pseudo", "scores", "selection", "final")
+
+
+def results_digest(results: Path) -> dict[str, str]:
+    digest = {}
+    for stage in STAGES:
+        digest.update({f"{stage}/{k}": v for k, v in tree_digest(results / stage).items()})
+    for name in ("summary.csv", "summary_overall.csv", "summary.txt", "submission.zip"):
+        top = tree_digest(results)
+        if name in top:
+            digest[name] = top[name]
+    return digest

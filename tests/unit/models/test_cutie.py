@@ -1,0 +1,128 @@
+"""Cutie installed from PyPI (rf-cutie): no checkout, masks equal to Cutie's own ``eval_vos.py``.
+
+These run wherever ``pip install "stseg[cutie]"`` was done (CI does it) and skip
+otherwise.  The reference is the package's own evaluation script, run unmodified
+on the CPU by ``tests/run_on_cpu.py`` at its MOSE settings
+(``dataset=mose-val``: shorter side 480, ``mem_every`` 5, no long-term memory),
+on a real DAVIS video brought to 1280x720 so that the 480-pixel resizing of the
+script's data loader is exercised.  One thread everywhere.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from helpers import (
+    HD_FRAMES,
+    HD_VIDEO,
+    MODELS,
+    REPO,
+    snakemake,
+)
+from PIL import Image
+
+from stseg.masks import read_label_map, write_label_map
+
+pytest.importorskip("torch", reason="torch is not installed")
+from stseg.models.upstream import installed_package  # noqa: E402
+
+pytestmark = pytest.mark.skipif(installed_package("cutie") is None,
+                                reason='Cutie is not installed from PyPI (pip install "stseg[cutie]")')
+
+
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+
+
+VIDEO, FRAMES = HD_VIDEO, HD_FRAMES
+
+
+def env(cache: Path) -> dict[str, str]:
+    return {**os.environ, **ONE_THREAD, "STSEG_CACHE": str(cache), "PYTHONPATH": str(REPO)}
+
+
+@pytest.fixture(scope="module")
+def cutie_setup(hd_clip, tmp_path_factory):
+    """A random-weight Cutie checkpoint, and the first frames of a real two-object video at 1280x720."""
+    root = tmp_path_factory.mktemp("cutie")
+    cache = root / "cache"
+    checkpoint = root / "cutie-random.pth"
+    subprocess.run([sys.executable, "-c", "from stseg.models.cutie import write_random_checkpoint; "
+                    f"write_random_checkpoint(None, {str(checkpoint)!r})"], check=True, env=env(cache))
+    return hd_clip, checkpoint, cache
+
+
+def eval_vos(data: Path, checkpoint: Path, cache: Path, out: Path) -> Path:
+    """Cutie's own eval_vos.py at its MOSE settings; its output folder of PNGs for the video."""
+    subprocess.run([sys.executable, str(REPO / "tests" / "run_on_cpu.py"), "--module", "cutie.eval_vos", "dataset=mose-val",
+                    f"image_directory={data / 'JPEGImages'}", f"mask_directory={data / 'Annotations'}",
+                    f"weights={checkpoint}", f"output_dir={out}", f"hydra.run.dir={out / 'hydra'}"],
+                   check=True, cwd=out.parent, env=env(cache), capture_output=True)
+    return out / "Annotations" / VIDEO
+
+
+def stseg_cutie(data: Path, checkpoint: Path, cache: Path, out: Path, annotations=("00000",)) -> Path:
+    """``stseg infer`` with the cutie model at its defaults (no repo: the PyPI package), only the device set."""
+    options = {"checkpoint": str(checkpoint), "device": "cpu"}
+    subprocess.run([sys.executable, "-m", "stseg.cli", "infer", "--model-type", "cutie", "--quiet",
+                    "--options", json.dumps(options), "--frames", str(data / "JPEGImages" / VIDEO), "--annotation",
+                    *(str(data / "Annotations" / VIDEO / f"{a}.png") for a in annotations), "--out", str(out)],
+                   check=True, env=env(cache), capture_output=True)
+    return out
+
+
+@pytest.mark.slow
+def test_defaults_give_the_masks_of_cuties_eval_vos_script(cutie_setup, tmp_path):
+    data, checkpoint, cache = cutie_setup
+    (tmp_path / "upstream").mkdir()
+    theirs = eval_vos(data, checkpoint, cache, tmp_path / "upstream" / "out")
+    ours = stseg_cutie(data, checkpoint, cache, tmp_path / "stseg")
+    for t in range(1, FRAMES):
+        a, b = read_label_map(ours / f"{t:05d}.png"), np.array(Image.open(theirs / f"{t:05d}.png"))
+        assert a.shape == b.shape == (720, 1280)
+        assert int((a != b).sum()) == 0, f"frame {t}: {(a != b).sum()} pixels differ from eval_vos.py"
+    assert set(np.unique(a)) <= {0, 1, 2} and len(np.unique(a)) > 1
+
+
+def test_the_installed_package_serves_as_the_checkout(small_demo, tmp_path):
+    """No repo, no $STSEG_CUTIE_REPO: the workflow plans a cutie model (only the checkpoint is asked for)."""
+
+    config = {"dataset": {"root": str(small_demo)}, "results": str(tmp_path / "results"),
+              "models": {"flow": MODELS["flow"], "cutie": {"type": "cutie"}}}
+    result = snakemake(tmp_path, config, "--dry-run", check=False)
+    assert result.returncode != 0 and "models.cutie: no cutie checkpoint configured" in result.stdout + result.stderr
+    config["models"]["cutie"]["options"] = {"random_init": True, "device": "cpu"}
+    result = snakemake(tmp_path, config, "--dry-run")
+    assert "infer" in result.stdout
+
+
+@pytest.mark.slow
+def test_cutie_from_pypi_through_every_stage_with_an_object_added_later(small_demo, cutie_setup, tmp_path, monkeypatch):
+    """A config whose cutie model has no repo runs through every stage; on a sparse video Cutie adds the object
+    at its frame (its own mid-video mask input)."""
+    import shutil
+
+
+    _, checkpoint, cache = cutie_setup
+    data = tmp_path / "data"
+    shutil.copytree(small_demo, data)
+    source, target = data / "Annotations" / "crossing", data / "Annotations" / "sparse"
+    shutil.copytree(data / "JPEGImages" / "crossing", data / "JPEGImages" / "sparse")
+    target.mkdir()
+    first, later = read_label_map(source / "00000.png"), read_label_map(source / "00004.png")
+    write_label_map(target / "00000.png", np.where(first == 3, 0, first).astype(np.uint8))
+    write_label_map(target / "00004.png", np.where(later == 3, 3, 0).astype(np.uint8))
+    config = {"dataset": {"root": str(data), "videos": ["twins", "sparse"]}, "results": str(tmp_path / "results"),
+              "models": {"flow": MODELS["flow"],
+                         "cutie": {"type": "cutie", "gpus": 0, "options": {"checkpoint": str(checkpoint), "device": "cpu"}}}}
+    monkeypatch.setenv("STSEG_CACHE", str(cache))
+    snakemake(tmp_path, config, "--cores", "2")
+    results = tmp_path / "results"
+    maps = [read_label_map(results / "masks" / "cutie" / "sparse" / f"{t:05d}.png") for t in range(10)]
+    assert all(3 not in m for m in maps[:4]) and all(3 in m for m in maps[4:])
+    assert ",cutie," in (results / "summary.csv").read_text() and (results / "submission.zip").is_file()

@@ -1,0 +1,262 @@
+"""SAM2 through the real sam2 package: checkpoints the tests make, bounded memory, the workflow."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from helpers import (
+    REPO,
+    job_counts,
+    shared_dataset,
+    snakemake,
+)
+
+torch = pytest.importorskip("torch", reason="torch is not installed (pip install torch torchvision)")
+pytest.importorskip("sam2", reason="sam2 is not installed (SAM2_BUILD_CUDA=0 pip install --no-build-isolation sam2)")
+from stseg.inference import run_model  # noqa: E402
+from stseg.masks import read_label_map  # noqa: E402
+from stseg.models.sam2 import CheckpointError, LazyFrames, build_predictor, memory_window  # noqa: E402
+
+TINY = {"size": "tiny", "image_size": 256, "device": "cpu"}
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    """A randomly initialised SAM 2.1 tiny model saved as a release checkpoint is ({"model": state_dict})."""
+    torch.manual_seed(0)
+    predictor = build_predictor("tiny", None, "cpu", 256)
+    path = tmp_path_factory.mktemp("ckpt") / "sam2.1_hiera_tiny_random.pt"
+    torch.save({"model": predictor.state_dict()}, path)
+    return path
+
+
+def test_checkpoint_round_trip_through_the_real_loader(checkpoint):
+    saved = torch.load(checkpoint, weights_only=True)["model"]
+    torch.manual_seed(123)  # another random init, overwritten by the checkpoint
+    loaded = build_predictor("tiny", str(checkpoint), "cpu", 256).state_dict()
+    assert saved.keys() == loaded.keys()
+    assert all(torch.equal(saved[k], loaded[k]) for k in saved)
+
+
+def test_missing_checkpoint_names_path_and_size(tmp_path, small_demo):
+    video = small_demo / "JPEGImages" / "twins"
+    with pytest.raises(CheckpointError, match=r"nope.pt: SAM2 checkpoint not found. Model size 'tiny' expects .*sam2.1_hiera_tiny.pt"):
+        run_model("sam2", {**TINY, "checkpoint": str(tmp_path / "nope.pt")}, video,
+                  small_demo / "Annotations" / "twins" / "00000.png", tmp_path / "out", progress=False)
+    with pytest.raises(CheckpointError, match=r"no checkpoint configured for model size 'base_plus'"):
+        run_model("sam2", {}, video, small_demo / "Annotations" / "twins" / "00000.png", tmp_path / "out", progress=False)
+    assert not (tmp_path / "out").exists()
+
+
+def reference_masks(checkpoint, frame_dir, annotation):
+    """The unmodified predictor, used as its README shows: init_state on the folder, masks, propagate."""
+    predictor = build_predictor("tiny", str(checkpoint), "cpu", 256)
+    labels = read_label_map(annotation)
+    objects = [int(i) for i in np.unique(labels) if i]
+    out = {}
+    with torch.inference_mode():
+        state = predictor.init_state(str(frame_dir))
+        for obj in objects:
+            predictor.add_new_mask(state, frame_idx=0, obj_id=obj, mask=labels == obj)
+        for frame_idx, obj_ids, logits in predictor.propagate_in_video(state):
+            logits = logits[:, 0]
+            best = logits.argmax(0).numpy()
+            ids = np.asarray(obj_ids, np.uint8)[best]
+            out[frame_idx] = np.where(logits.max(0).values.numpy() > 0, ids, 0).astype(np.uint8)
+    return out
+
+
+@pytest.fixture(scope="module")
+def long_video(tmp_path_factory):
+    from stseg.demo import write_demo
+
+    root = tmp_path_factory.mktemp("sam2data")
+    write_demo(root, ["crossing"], width=160, height=96, max_frames=22)  # longer than the memory window
+    return root
+
+
+def test_bounded_memory_gives_the_unmodified_predictors_masks(checkpoint, long_video, tmp_path):
+    frame_dir = long_video / "JPEGImages" / "crossing"
+    annotation = long_video / "Annotations" / "crossing" / "00000.png"
+    reference = reference_masks(checkpoint, frame_dir, annotation)
+    for bounded in (True, False):
+        out = tmp_path / str(bounded)
+        run_model("sam2", {**TINY, "checkpoint": str(checkpoint), "bounded_memory": bounded}, frame_dir, annotation, out, progress=False)
+        for t in range(1, 22):
+            assert np.array_equal(read_label_map(out / f"{t:05d}.png"), reference[t]), (bounded, t)
+    assert sum(int((m > 0).sum()) for m in reference.values()) > 0  # not trivially empty
+    scores = (tmp_path / "True" / "scores.csv").read_text().splitlines()
+    assert scores[0] == "frame,object,score" and len(scores) == 1 + 21 * 3
+
+
+def stseg_sam2_job(checkpoint, dataset, video, out, annotations=("00000",), **options):
+    """``stseg infer`` with the sam2 model at its defaults (only size, image size and device set), one thread;
+    ``annotations``: the frames whose annotation PNGs the job is given (the first, then later ones)."""
+    import os
+    import subprocess
+    import sys
+
+    from sam2_reference import IMAGE_SIZE, ONE_THREAD
+
+    settings = {"size": "tiny", "image_size": IMAGE_SIZE, "device": "cpu", "checkpoint": str(checkpoint), **options}
+    subprocess.run(
+        [sys.executable, "-m", "stseg.cli", "infer", "--model-type", "sam2", "--options", json.dumps(settings), "--quiet",
+         "--frames", str(dataset / "JPEGImages" / video), "--annotation",
+         *(str(dataset / "Annotations" / video / f"{a}.png") for a in annotations),
+         "--out", str(out)],
+        check=True, cwd=REPO, env={**os.environ, **ONE_THREAD, "PYTHONPATH": str(REPO)}, capture_output=True,
+    )
+    return out
+
+
+@pytest.fixture(scope="module")
+def upstream_checkpoint(tmp_path_factory):
+    from sam2_reference import make_checkpoint
+
+    return make_checkpoint(tmp_path_factory.mktemp("vos") / "sam2.1_hiera_tiny_random.pt")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("bounded", [True, False])
+def test_defaults_give_the_masks_of_sam2s_vos_inference_script(upstream_checkpoint, tmp_path, bounded):
+    """stseg's sam2 job equals SAM2's own tools/vos_inference.py (run as a script, or its stored output) on every
+    frame after the first of a real two-object DAVIS video longer than the memory window."""
+    import os
+
+    from sam2_reference import STORED, VIDEO, digest, pack, run_vos_inference
+
+    dataset = shared_dataset("davis-multiobj")
+    ours = pack(stseg_sam2_job(upstream_checkpoint, dataset, VIDEO, tmp_path / "stseg", bounded_memory=bounded))
+    checkout = os.environ.get("STSEG_SAM2_REPO")
+    if checkout:  # the script itself
+        theirs = pack(run_vos_inference(Path(checkout), upstream_checkpoint, dataset, tmp_path))
+        assert theirs.keys() == ours.keys() and len(ours) == 49
+        for frame in theirs:
+            differ = int((theirs[frame] != ours[frame]).sum())
+            assert differ == 0, f"frame {frame}: {differ} pixels differ from vos_inference.py"
+    expected = json.loads(STORED.read_text())["frames"]  # what the script wrote (python tests/sam2_reference.py)
+    got = digest(ours)
+    assert got.keys() == expected.keys()
+    wrong = [f for f in expected if got[f] != expected[f]]
+    assert not wrong, f"frames {wrong[:5]} differ from vos_inference.py's stored output: e.g. {got[wrong[0]]} vs {expected[wrong[0]]}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("bounded", [True, pytest.param(False, marks=pytest.mark.skipif(
+    not os.environ.get("STSEG_SAM2_REPO"), reason="the unbounded predictor's run only beside the script (STSEG_SAM2_REPO)"))])
+def test_an_object_first_annotated_later_as_vos_inference_tracks_it(upstream_checkpoint, tmp_path, bounded):
+    """A video whose second object is first annotated on frame 5 (sparse annotations, YouTube-VOS style): stseg's
+    sam2 job equals vos_inference.py with --track_object_appearing_later_in_video (the script itself, or its
+    stored output) on every frame after the first."""
+    import os
+
+    from sam2_reference import LATER_FLAG, LATER_FRAME, STORED_LATER, VIDEO, digest, pack, run_vos_inference, sparse_dataset
+
+    sparse = sparse_dataset(shared_dataset("davis-multiobj"), tmp_path / "sparse")
+    ours = pack(stseg_sam2_job(upstream_checkpoint, sparse, VIDEO, tmp_path / "stseg", ("00000", LATER_FRAME),
+                               bounded_memory=bounded))
+    assert all(2 not in np.unique(ours[f]) for f in ours if f < LATER_FRAME)  # absent before its first mask
+    assert all(2 in np.unique(ours[f]) for f in ours if f == LATER_FRAME)
+    checkout = os.environ.get("STSEG_SAM2_REPO")
+    if checkout:
+        (tmp_path / "upstream").mkdir()
+        theirs = pack(run_vos_inference(Path(checkout), upstream_checkpoint, sparse, tmp_path / "upstream", LATER_FLAG))
+        assert theirs.keys() == ours.keys() and len(ours) == 49
+        for frame in theirs:
+            differ = int((theirs[frame] != ours[frame]).sum())
+            assert differ == 0, f"frame {frame}: {differ} pixels differ from vos_inference.py {LATER_FLAG}"
+    expected = json.loads(STORED_LATER.read_text())["frames"]
+    got = digest(ours)
+    wrong = [f for f in expected if got.get(f) != expected[f]]
+    assert got.keys() == expected.keys() and not wrong, f"frames {wrong[:5]} differ from vos_inference.py's stored output"
+
+
+def test_postprocessing_is_an_option_and_changes_the_masks(upstream_checkpoint, long_video, tmp_path):
+    """The sam2 package builder's post-processing (vos_inference.py's --apply_postprocessing) is off by default."""
+    from stseg.models.sam2 import SAM2Propagator
+
+    assert SAM2Propagator.defaults["apply_postprocessing"] is False
+    plain = stseg_sam2_job(upstream_checkpoint, long_video, "crossing", tmp_path / "plain")
+    post = stseg_sam2_job(upstream_checkpoint, long_video, "crossing", tmp_path / "post", apply_postprocessing=True)
+    differ = sum(int((read_label_map(p) != read_label_map(post / p.name)).sum()) for p in sorted(plain.glob("*.png")))
+    assert differ > 0
+
+
+def test_bounded_state_holds_only_the_window(checkpoint, long_video):
+    from stseg.models import build_model
+
+    model = build_model("sam2", {**TINY, "checkpoint": str(checkpoint)})
+    files = sorted((long_video / "JPEGImages" / "crossing").glob("*.jpg"))
+    labels = read_label_map(long_video / "Annotations" / "crossing" / "00000.png")
+    held = []
+    original = LazyFrames.__getitem__
+    loads = []
+
+    def counting(self, index):
+        loads.append(index)
+        return original(self, index)
+
+    LazyFrames.__getitem__ = counting
+    try:
+        generator = model.segment_video(files, labels)
+        for _ in generator:
+            state = generator.gi_frame.f_locals["state"]
+            held.append(max(len(d["non_cond_frame_outputs"]) for d in state["output_dict_per_obj"].values()))
+            window = memory_window(generator.gi_frame.f_locals["predictor"])
+    finally:
+        LazyFrames.__getitem__ = original
+    assert max(held) <= window < 21
+    assert sorted(set(loads)) == list(range(1, 22))  # each later frame decoded when needed, never all at once
+
+
+@pytest.mark.slow
+def test_workflow_fine_tunes_sam2_and_runs_it_through_every_stage(checkpoint, small_demo, tmp_path):
+    """The fine-tune rule trains the tiny model (loss goes down); the sam2 model then uses its checkpoint."""
+    import shutil
+
+    import pandas as pd
+
+    pytest.importorskip("training.trainer", reason="the sam2 package's training code is not importable")
+    pytest.importorskip("fvcore", reason="fine-tuning needs fvcore, tensordict, tensorboard, submitit")
+    data = tmp_path / "data"
+    shutil.copytree(small_demo, data)
+    config = {
+        "dataset": {"root": str(data)},
+        "results": str(tmp_path / "results"),
+        "models": {
+            "flow": {"type": "flow", "options": {"scale": 0.5, "preset": "fast"}},
+            "appearance": {"type": "appearance"},
+            "sam2": {"type": "sam2", "options": {"size": "tiny", "image_size": 256, "device": "cpu"}, "finetuned": "tiny-demo"},
+        },
+        "finetune": {
+            "tiny-demo": {
+                "train_root": str(data), "init_checkpoint": str(checkpoint), "size": "tiny", "resolution": 256,
+                "num_frames": 3, "max_num_objects": 2, "epochs": 6, "workers": 0, "device": "cpu",
+                "base_lr": 3e-4, "vision_lr": 3e-4, "videos": ["twins"], "deterministic": True,
+            }
+        },
+    }
+    plan = job_counts(snakemake(tmp_path, config, "--dry-run").stdout)
+    assert plan["finetune"] == 1 and plan["infer"] == 9
+    snakemake(tmp_path, config, "--cores", "2")
+    results = tmp_path / "results"
+    losses = pd.read_csv(results / "finetune" / "tiny-demo" / "losses.csv")["loss"].tolist()
+    assert len(losses) == 12
+    assert sum(losses[-3:]) / 3 < 0.6 * sum(losses[:3]) / 3
+    trained = torch.load(results / "finetune" / "tiny-demo" / "checkpoint.pt", weights_only=True)["model"]
+    initial = torch.load(checkpoint, weights_only=True)["model"]
+    assert trained.keys() == initial.keys() and any(not torch.equal(trained[k], initial[k]) for k in trained)
+    for video in ("crossing", "fast-ball", "twins"):
+        assert len(list((results / "masks" / "sam2" / video).glob("*.png"))) == 10
+    # the sam2 jobs depend on the fine-tuned checkpoint: another fine-tune reruns them and only them
+    retrain = {**config, "finetune": {"tiny-demo": {**config["finetune"]["tiny-demo"], "epochs": 7}}}
+    rerun = snakemake(tmp_path, retrain, "--dry-run")
+    assert job_counts(rerun.stdout)["finetune"] == 1 and job_counts(rerun.stdout)["infer"] == 3
+    assert f"{results}/finetune/tiny-demo/checkpoint.pt" in rerun.stdout
+    summary = pd.read_csv(results / "summary.csv")
+    assert set(summary["model"]) == {"flow", "appearance", "sam2"}
+    assert (results / "submission.zip").is_file()

@@ -1,0 +1,142 @@
+"""stseg.selection: the final answer per video and per object; hand-made videos where the vote is wrong."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+
+from stseg.boxes import video_boxes
+from stseg.dataset import list_frames
+from stseg.fusion import fuse_boxes
+from stseg.masks import write_label_map
+from stseg.pseudolabel import build_pseudo_labels
+from stseg.scoring import score_models
+from stseg.selection import apply_prior, compose_per_object, dataset_prior, rank_candidates, run_selection, select
+from stseg.settings import FuseSettings, PseudoLabelSettings, ScoreSettings, SelectSettings, defaults
+
+
+# ------------------------------------------------------------------ selection
+def scores_table(rows):
+    return pd.DataFrame(rows, columns=["model", "object", "J", "F", "JF"])
+
+
+def test_selection_per_video_and_per_object():
+    scores = scores_table([
+        ("a", 1, 0.9, 0.9, 0.9), ("a", 2, 0.2, 0.2, 0.2),
+        ("b", 1, 0.5, 0.5, 0.5), ("b", 2, 0.7, 0.7, 0.7),
+    ])
+    table = select(scores, ["a", "b"], "v", 0.0)
+    chosen = table[table.chosen == 1]
+    assert chosen[chosen.level == "video"]["model"].tolist() == ["b"]  # 0.6 > 0.55
+    assert chosen[chosen.level == "object"][["object", "model"]].values.tolist() == [[1, "a"], [2, "b"]]
+
+
+def test_tie_break_prefers_higher_j_then_config_order():
+    tied = scores_table([("a", 1, 0.5, 0.7, 0.6), ("b", 1, 0.6, 0.6, 0.6), ("c", 1, 0.6, 0.6, 0.6)])
+    ranked = rank_candidates(tied, ["c", "b", "a"], 0.0)
+    assert ranked["model"].tolist() == ["c", "b", "a"]
+    ranked = rank_candidates(tied, ["a", "b", "c"], 0.0)
+    assert ranked["model"].tolist() == ["b", "c", "a"]
+
+
+def test_per_object_composition_overlap_rule():
+    a = np.array([[1, 1, 2, 0]], np.uint8)
+    b = np.array([[0, 2, 2, 2]], np.uint8)
+    out = compose_per_object({1: ("a", 0.9), 2: ("b", 0.8)}, {"a": a, "b": b})
+    assert out.tolist() == [[1, 1, 2, 2]]  # pixel 1 claimed by both: object 1 scored higher
+    out = compose_per_object({1: ("a", 0.7), 2: ("b", 0.8)}, {"a": a, "b": b})
+    assert out.tolist() == [[1, 2, 2, 2]]
+
+
+H, W, T = 90, 160, 12
+
+
+def textured_background(rng: np.random.Generator) -> np.ndarray:
+    noise = rng.normal(90, 6, (H, W, 3))
+    return np.clip(cv2.GaussianBlur(noise, (0, 0), 3), 0, 255).astype(np.uint8)
+
+
+def write_video(root: Path, positions: list[tuple[int, int] | None]) -> tuple[Path, Path, list[np.ndarray]]:
+    """A bright square moving over a smooth background (None: it is out of the frame); returns the frames,
+    the annotation and the true label maps."""
+    rng = np.random.default_rng(0)
+    frames, annotations = root / "JPEGImages" / "v", root / "Annotations" / "v"
+    frames.mkdir(parents=True)
+    annotations.mkdir(parents=True)
+    truth = []
+    for t, position in enumerate(positions):
+        image = textured_background(rng)
+        labels = np.zeros((H, W), np.uint8)
+        if position is not None:
+            y, x = position
+            image[y : y + 24, x : x + 24] = (40, 200, 230)
+            labels[y : y + 24, x : x + 24] = 1
+        cv2.imwrite(str(frames / f"{t:05d}.jpg"), image, [cv2.IMWRITE_JPEG_QUALITY, 95])
+        truth.append(labels)
+    write_label_map(annotations / "00000.png", truth[0])
+    return frames, annotations / "00000.png", truth
+
+
+def write_model(root: Path, name: str, maps: list[np.ndarray]) -> Path:
+    folder = root / "masks" / name / "v"
+    for t, labels in enumerate(maps):
+        write_label_map(folder / f"{t:05d}.png", labels)
+    return folder
+
+
+def choose(root: Path, models: dict[str, list[np.ndarray]], annotation: Path, frames: Path, **changes) -> str:
+    """Every PGMR stage on the hand-made video; the per-video choice with ``changes`` to the default settings."""
+    dirs = {name: write_model(root, name, maps) for name, maps in models.items()}
+    objects = (1,)
+    fuse = defaults(FuseSettings)
+    fused = fuse_boxes({m: video_boxes(d, objects) for m, d in dirs.items()}, fuse.min_votes, fuse.box_weighting)
+    pseudo = root / "pseudo" / "v"
+    build_pseudo_labels(dirs, annotation, fused, pseudo, defaults(PseudoLabelSettings))
+    score_changes = {k: v for k, v in changes.items() if k == "absent"}
+    scores = score_models("v", dirs, pseudo, defaults(ScoreSettings, **score_changes), None, list_frames(frames))
+    select_changes = {k: v for k, v in changes.items() if k != "absent"}
+    settings = defaults(SelectSettings, **select_changes)
+    prior = dataset_prior([scores.assign(video="v")], list(dirs), settings.edge_power)
+    table, _ = run_selection("v", scores, list(dirs), dirs, root / "final" / "v", settings, pseudo, None,
+                             str(prior["model"].iloc[0]))
+    chosen = table[(table["level"] == "video") & (table["chosen"] == 1)]
+    return str(chosen["model"].iloc[0])
+
+
+STSEG_RULE = {"edge_power": 0.0, "prior_margin": None, "absent": "score"}
+
+
+def test_two_wrong_models_that_agree_do_not_outvote_the_right_one(tmp_path):
+    positions = [(30, 10 + 9 * t) for t in range(T)]
+    frames, annotation, truth = write_video(tmp_path / "data", positions)
+    frozen = [truth[0]] * T  # both wrong models keep the first mask: they agree with each other everywhere
+    models = {"frozen-a": frozen, "frozen-b": [m.copy() for m in frozen], "right": truth}
+    assert choose(tmp_path / "stseg", models, annotation, frames, **STSEG_RULE) == "frozen-a"  # the vote alone
+    assert choose(tmp_path / "default", models, annotation, frames) == "right"  # defaults: edge alignment
+
+
+def test_nothing_after_the_object_left_and_came_back_is_not_rewarded(tmp_path):
+    positions = [(30, 20 + 8 * t) for t in range(4)] + [None] * 3 + [(30, 90 - 8 * t) for t in range(5)]
+    frames, annotation, truth = write_video(tmp_path / "data", positions)
+    lost = [m if t < 4 else np.zeros_like(m) for t, m in enumerate(truth)]  # loses it at the exit, never finds it
+    models = {"lost-a": lost, "lost-b": [m.copy() for m in lost], "right": truth}
+    assert choose(tmp_path / "stseg", models, annotation, frames, **STSEG_RULE) == "lost-a"
+    assert choose(tmp_path / "default", models, annotation, frames) == "right"
+
+
+def test_the_dataset_prior_holds_unless_a_video_is_clearly_better():
+    rows = []
+    for video, scores in {"a": {"m1": 0.9, "m2": 0.5}, "b": {"m1": 0.86, "m2": 0.85}, "c": {"m1": 0.3, "m2": 0.9}}.items():
+        rows += [{"video": video, "reference": "pseudo", "model": m, "object": 1, "J": s, "F": s, "JF": s, "edge": 1.0}
+                 for m, s in scores.items()]
+    scores = pd.DataFrame(rows)
+    prior = dataset_prior([g for _, g in scores.groupby("video")], ["m1", "m2"], 2.0)
+    assert prior["model"].tolist() == ["m2", "m1"] and prior["videos"].tolist() == [3, 3]  # 0.75 vs 0.687
+    from stseg.selection import select
+
+    for video, expected in {"a": "m1", "b": "m2", "c": "m2"}.items():
+        table = apply_prior(select(scores[scores.video == video], ["m1", "m2"], video, 2.0), "m2", 0.25)
+        assert table[(table.level == "video") & (table.chosen == 1)]["model"].item() == expected, video

@@ -1,0 +1,86 @@
+"""stseg.summary: the pooled table, the per-video table, and the failure report of a run."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from stseg.selection import OUTCOME_COLUMNS
+from stseg.summary import NOT_FINISHED, failed_job_logs, failure_report, format_summary, summarize
+
+
+def score_rows():
+    """Two videos, models a and b; v1 has two objects, v2 one. (video, reference, model, object, J, F)."""
+    rows = [
+        ("v1", "pseudo", "a", 1, 0.9, 0.9), ("v1", "pseudo", "a", 2, 0.7, 0.7),
+        ("v1", "pseudo", "b", 1, 0.5, 0.5), ("v1", "pseudo", "b", 2, 0.8, 0.8),
+        ("v2", "pseudo", "a", 1, 0.4, 0.4), ("v2", "pseudo", "b", 1, 0.6, 0.6),
+        ("v1", "gt", "a", 1, 0.8, 1.0), ("v1", "gt", "a", 2, 0.6, 0.6),
+        ("v1", "gt", "b", 1, 0.4, 0.6), ("v1", "gt", "b", 2, 0.9, 0.9),
+        ("v2", "gt", "a", 1, 0.3, 0.3), ("v2", "gt", "b", 1, 0.7, 0.9),
+    ]
+    table = pd.DataFrame(rows, columns=["video", "reference", "model", "object", "J", "F"])
+    table["JF"] = (table["J"] + table["F"]) / 2
+    return table
+
+
+def outcomes():
+    rows = [
+        ("v1", "video", 1, "a", 1, 0.9, 0.8, 1.0, 0.9), ("v1", "video", 2, "a", 1, 0.7, 0.6, 0.6, 0.6),
+        ("v2", "video", 1, "b", 1, 0.6, 0.7, 0.9, 0.8),
+        ("v1", "object", 1, "a", 1, 0.9, 0.8, 1.0, 0.9), ("v1", "object", 2, "b", 1, 0.8, 0.9, 0.9, 0.9),
+        ("v2", "object", 1, "b", 1, 0.6, 0.7, 0.9, 0.8),
+    ]
+    return pd.DataFrame(rows, columns=OUTCOME_COLUMNS)
+
+
+def test_per_video_and_pooled_values():
+    per_video, overall = summarize(score_rows(), outcomes(), ["a", "b"])
+    row = per_video.set_index(["video", "model"])
+    assert row.loc[("v1", "a"), "pseudo_JF"] == pytest.approx(0.8) and row.loc[("v1", "a"), "gt_JF"] == pytest.approx(0.75)
+    assert row.loc[("v1", "a"), "chosen_video"] == 1 and row.loc[("v1", "b"), "chosen_video"] == 0
+    assert row.loc[("v1", "b"), "chosen_objects"] == "2" and row.loc[("v2", "b"), "chosen_objects"] == "1"
+    pooled = overall.set_index("method")
+    assert list(pooled.index) == ["a", "b", "selection:video", "selection:object", "oracle:video", "oracle:object"]
+    # pooled over the 3 objects of both videos, as the official evaluation
+    assert pooled.loc["a", "JF"] == pytest.approx((0.9 + 0.6 + 0.3) / 3) and pooled.loc["a", "objects"] == 3
+    assert pooled.loc["selection:video", "JF"] == pytest.approx((0.9 + 0.6 + 0.8) / 3)
+    assert pooled.loc["selection:object", "JF"] == pytest.approx((0.9 + 0.9 + 0.8) / 3)
+    # oracle per video: v1 -> a (0.75 vs 0.7), v2 -> b; per object: the best of each
+    assert pooled.loc["oracle:video", "JF"] == pytest.approx((0.9 + 0.6 + 0.8) / 3)
+    assert pooled.loc["oracle:object", "JF"] == pytest.approx((0.9 + 0.9 + 0.8) / 3)
+    assert math.isnan(pooled.loc["oracle:video", "pseudo_JF"])
+
+
+def test_without_ground_truth_the_pooled_table_has_no_oracle():
+    scores = score_rows()
+    scores = scores[scores["reference"] == "pseudo"]
+    plain = outcomes().assign(gt_J=float("nan"), gt_F=float("nan"), gt_JF=float("nan"))
+    per_video, overall = summarize(scores, plain, ["a", "b"])
+    assert per_video["gt_JF"].isna().all()
+    assert not overall["method"].str.startswith("oracle").any()
+    text = format_summary(per_video, overall)
+    assert "*a 0.800" in text and "      -" in text  # chosen marked, missing values as dashes
+
+
+def test_failed_job_logs_are_read_from_snakemakes_own_log(tmp_path):
+    log = tmp_path / "snakemake.log"
+    log.write_text("Building DAG of jobs...\nError in rule infer:\n    jobid: 3\n"
+                   "    log: results/logs/infer/flow/v1.log (check log file(s) for error details)\n"
+                   "    shell:\n        stseg infer ...\nShutting down\n")
+    assert [str(p) for p in failed_job_logs(log)] == ["results/logs/infer/flow/v1.log"]
+    assert failed_job_logs(None) == [] and failed_job_logs(tmp_path / "absent.log") == []
+
+
+def test_failure_report_names_the_stage_and_the_error_line(tmp_path):
+    results = tmp_path / "results"
+    log = results / "logs" / "infer" / "flow" / "v1.log"
+    log.parent.mkdir(parents=True)
+    log.write_text("reading frames\nstseg infer: error: v1/00003.jpg: cannot decode this JPEG\n")
+    report = failure_report(results, ["v1", "v2"], failed_logs=[log])
+    rows = report.set_index("video")
+    assert rows.loc["v1", "stage"] == "infer/flow"
+    assert rows.loc["v1", "reason"] == "stseg infer: error: v1/00003.jpg: cannot decode this JPEG"
+    assert rows.loc["v2", "reason"] == NOT_FINISHED

@@ -1,0 +1,82 @@
+"""stseg.workflow: the Plan a validated config becomes, and every check it makes before any job runs."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+import yaml
+from helpers import REPO
+from snakemake.utils import validate
+
+from stseg.settings import PseudoLabelSettings, from_json
+from stseg.workflow import ConfigError, Plan, check_config_files, flow_id, load_schema
+
+
+def validated(config: dict) -> dict:
+    config = copy.deepcopy(config)
+    validate(config, schema=str(load_schema()))  # fills the schema's defaults, as rules/common.smk does
+    return config
+
+
+@pytest.fixture
+def config(small_demo, tmp_path):
+    base = yaml.safe_load((REPO / "config.yaml").read_text())
+    base["dataset"] = {**base["dataset"], "root": str(small_demo), "demo": False}
+    base["results"] = str(tmp_path / "results")
+    base["models"]["fg"] = {"type": "copy-foreground"}  # a foreground-only model
+    return base
+
+
+def test_the_plan_of_the_default_config(config, tmp_path):
+    plan = Plan.from_config(validated(config))
+    assert sorted(plan.videos) == ["crossing", "fast-ball", "twins"] and plan.invalid == {}
+    assert plan.model_names == ["copy", "flow", "global", "appearance", "fg"]
+    assert plan.voting_models == ["flow", "global", "appearance"]
+    assert plan.foreground_models == ["fg"]
+    assert plan.raw_masks("fg", "twins") == str(tmp_path / "results" / "foreground" / "fg" / "twins")
+    assert plan.raw_masks("flow", "twins") == str(tmp_path / "results" / "masks" / "flow" / "twins")
+    assert plan.frames_dir("twins").endswith("JPEGImages/twins")
+    assert len(plan.annotation_files("twins")) == 10 and plan.has_ground_truth("twins")
+    assert json.loads(plan.models["flow"].options_json) == {"preset": "medium", "scale": 1.0}
+    pseudo = from_json(PseudoLabelSettings, plan.settings_json("pseudolabel"))
+    assert pseudo.threshold == 0.5 and pseudo.ring_weight == 0.75
+
+
+def test_a_model_option_typo_is_one_error_before_any_job(config):
+    config["models"]["flow"]["options"]["presett"] = "fast"
+    with pytest.raises(ConfigError, match=r"models.flow.options: .*unknown option\(s\) \['presett'\]"):
+        Plan.from_config(validated(config))
+
+
+def test_voters_must_exist_segment_objects_and_reach_min_votes(config):
+    bad = copy.deepcopy(config)
+    bad["pgmr"]["models"] = ["flow", "nowhere"]
+    with pytest.raises(ConfigError, match=r"pgmr.models names \['nowhere'\]"):
+        Plan.from_config(validated(bad))
+    only_foreground = copy.deepcopy(config)
+    only_foreground["pgmr"]["models"] = ["fg"]
+    with pytest.raises(ConfigError, match="only foreground-only models"):
+        Plan.from_config(validated(only_foreground))
+    unreachable = copy.deepcopy(config)
+    unreachable["pgmr"]["min_votes"] = 4
+    with pytest.raises(ConfigError, match="pgmr.min_votes is 4 but only 3 model"):
+        Plan.from_config(validated(unreachable))
+
+
+def test_results_inside_the_dataset_is_refused(config, small_demo):
+    config["results"] = str(small_demo / "results")
+    with pytest.raises(ConfigError, match="inside"):
+        Plan.from_config(validated(config))
+
+
+def test_a_duplicated_config_key_is_refused(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("pgmr:\n  threshold: 0.5\n  threshold: 0.6\n")
+    with pytest.raises(Exception, match="threshold"):
+        check_config_files([path])
+
+
+def test_flow_id_names_a_root_not_its_spelling(tmp_path):
+    assert flow_id(tmp_path) == flow_id(tmp_path / "." / "") and flow_id(tmp_path) != flow_id(tmp_path / "other")

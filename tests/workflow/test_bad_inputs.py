@@ -1,0 +1,717 @@
+"""Every row of the README's bad-input table, through the workflow: a clear error, and nothing lost.
+
+A finished run on the small demo is copied for each case; the case adds a broken
+video (or breaks the config) and reruns Snakemake.  Each must exit non-zero
+with a message naming the file and the fix, and leave every result of the
+other videos byte-identical.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from helpers import (
+    MODELS,
+    REPO,
+    SNAKEMAKE,
+    job_counts,
+    snakemake,
+    tree_digest,
+)
+from PIL import Image
+
+from stseg.masks import write_label_map
+
+pytestmark = pytest.mark.slow
+
+
+BASE_CONFIG = {
+    "dataset": {"root": "../data"},
+    "results": "results",
+    "models": {"flow": MODELS["flow"], "appearance": MODELS["appearance"]},
+}
+
+
+@pytest.fixture(scope="module")
+def finished(small_demo, tmp_path_factory) -> Path:
+    """A complete run: <base>/data (the demo) and <base>/work (results with relative paths)."""
+    base = tmp_path_factory.mktemp("finished")
+    shutil.copytree(small_demo, base / "data")
+    (base / "work").mkdir()
+    snakemake(base / "work", BASE_CONFIG, "--cores", "2")
+    return base
+
+
+def results_digest(work: Path) -> dict[str, str]:
+    """Every result file (logs, benchmarks and Snakemake's own state left out)."""
+    return {k: v for k, v in tree_digest(work / "results").items()
+            if not k.startswith(("logs/", "benchmarks/", ".stseg/"))}
+
+
+def copy_broken_video(data: Path, name: str = "broken") -> tuple[Path, Path]:
+    """A new video, a copy of 'twins', to break; returns its frame and annotation folders."""
+    frames, annotations = data / "JPEGImages" / name, data / "Annotations" / name
+    shutil.copytree(data / "JPEGImages" / "twins", frames)
+    shutil.copytree(data / "Annotations" / "twins", annotations)
+    return frames, annotations
+
+
+def garbage(path: Path) -> None:
+    path.write_bytes(b"\x00\x01not an image at all" * 20)
+
+
+def palette_png(path: Path, labels: np.ndarray) -> None:
+    write_label_map(path, labels)
+
+
+def case_missing_frame(data, config):
+    frames, _ = copy_broken_video(data)
+    (frames / "00004.jpg").unlink()
+    return ["broken: frames are not contiguous: missing 00004.jpg", "Restore the missing frames"]
+
+
+def case_frame_size(data, config):
+    frames, _ = copy_broken_video(data)
+    Image.new("RGB", (100, 50)).save(frames / "00003.jpg")
+    return ["broken/00003.jpg: frame size 100x50 differs from the video's first frame (320x180)",
+            "All frames of a video must have one size"]
+
+
+def case_annotation_size(data, config):
+    _, annotations = copy_broken_video(data)
+    palette_png(annotations / "00000.png", np.ones((90, 160), np.uint8))
+    return ["broken/00000.png: annotation size 160x90 differs from the frame size 320x180",
+            "Annotations must have the frames' resolution"]
+
+
+def case_greyscale_annotation(data, config):
+    _, annotations = copy_broken_video(data)
+    grey = np.zeros((180, 320), np.uint8)
+    grey[50:100, 50:100] = 255
+    Image.fromarray(grey, "L").save(annotations / "00000.png")
+    return ["broken/00000.png: this is a greyscale (L) 0/255 mask, not an indexed palette PNG"]
+
+
+def case_rgb_annotation(data, config):
+    _, annotations = copy_broken_video(data)
+    Image.new("RGB", (320, 180), (128, 0, 0)).save(annotations / "00000.png")
+    return ["broken/00000.png", "PNG mode is 'RGB', but annotations must be palette ('P') PNGs"]
+
+
+def case_empty_first_annotation(data, config):
+    _, annotations = copy_broken_video(data)
+    palette_png(annotations / "00000.png", np.zeros((180, 320), np.uint8))
+    return ["broken/00000.png: the first-frame annotation has no object", "Give each object to segment its own id"]
+
+
+def case_missing_first_annotation(data, config):
+    _, annotations = copy_broken_video(data)
+    (annotations / "00000.png").unlink()
+    return ["broken/00000.png: the first frame's annotation is missing"]
+
+
+def case_corrupt_jpeg(data, config):
+    frames, _ = copy_broken_video(data)
+    garbage(frames / "00006.jpg")
+    return ["broken/00006.jpg: unreadable JPEG", "Re-extract this frame from the video"]
+
+
+def case_corrupt_first_png(data, config):
+    _, annotations = copy_broken_video(data)
+    garbage(annotations / "00000.png")
+    return ["broken/00000.png: cannot decode this PNG", "The file is corrupt or truncated"]
+
+
+def case_corrupt_ground_truth_png(data, config):
+    """Found by the job that reads it (scoring against the ground truth), not at parse time."""
+    _, annotations = copy_broken_video(data)
+    garbage(annotations / "00005.png")
+    return ["broken/00005.png: cannot decode this PNG", "The file is corrupt or truncated"]
+
+
+def case_unknown_model(data, config):
+    config["models"]["mine"] = {"type": "cutie2"}
+    return ["unknown model type 'cutie2'; known models: appearance, copy", "Fix the model's 'type'"]
+
+
+def case_missing_checkpoint(data, config):
+    config["models"]["sam"] = {"type": "sam2", "options": {"size": "tiny", "checkpoint": "/nowhere/sam2.1_hiera_tiny.pt"}}
+    return ["models.sam.options.checkpoint: /nowhere/sam2.1_hiera_tiny.pt not found", "fix the path"]
+
+
+def case_missing_checkout(data, config):
+    config["models"]["cutie"] = {"type": "cutie", "options": {"repo": "/nowhere/Cutie", "checkpoint": "/nowhere/c.pth"}}
+    return ["models.cutie: upstream checkout /nowhere/Cutie is missing",
+            'Install it from PyPI (pip install "stseg[cutie]", which brings rf-cutie), or clone https://github.com/hkchengrex/Cutie']
+
+
+def case_missing_environment(data, config):
+    config["models"]["own"] = {"type": "flow", "python": "/nowhere/bin/python"}
+    return ["models.own.python: /nowhere/bin/python is not an executable Python", "Create the model's environment"]
+
+
+def case_schema_violation(data, config):
+    config["pgmr"] = {"threshold": 2}
+    return ["threshold", "2 is greater than the maximum of 1"]
+
+
+def case_dataset_missing(data, config):
+    config["dataset"] = {"root": "../nowhere"}
+    return ["nowhere: dataset folder does not exist", "Set dataset.root"]
+
+
+# --- the second round (issue: nothing lost, nothing stale, nothing silently wrong) -----------------------
+def case_model_name_into_the_dataset(data, config):
+    config["models"]["../../data/JPEGImages"] = {"type": "copy"}
+    return ["models: the name '../../data/JPEGImages' cannot be used: it contains '/'", "Rename it under 'models:'"]
+
+
+def case_model_name_outside_the_results(data, config):
+    config["models"]["../../../escaped"] = {"type": "copy"}
+    return ["models: the name '../../../escaped' cannot be used: it contains '/'", "nothing was run"]
+
+
+def case_finetune_run_name_outside_the_results(data, config):
+    config["finetune"] = {"../../../x": {"train_root": "../data", "init_checkpoint": "x.pt"}}
+    return ["finetune: the name '../../../x' cannot be used: it contains '/'", "Rename it under 'finetune:'"]
+
+
+def case_video_name_read_as_an_option(data, config):
+    copy_broken_video(data, "-broken")
+    return ["video name(s) cannot be used ('-broken': it starts with '-')", "Rename the video folders"]
+
+
+def case_video_name_with_wildcard_braces(data, config):
+    copy_broken_video(data, "a{broken}")
+    return ["video name(s) cannot be used ('a{broken}': it contains '{', '}')"]
+
+
+def case_video_name_too_long(data, config):
+    copy_broken_video(data, "broken" + "x" * 240)
+    return ["it is 246 bytes long (at most 200)", "a name must be one plain folder name of at most 200 bytes"]
+
+
+def case_background_not_palette_index_0(data, config):
+    """As PIL's adaptive conversion saves it: black (the background) at index 5, an object's colour at index 0."""
+    _, annotations = copy_broken_video(data)
+    labels = np.array(Image.open(annotations / "00000.png"))
+    swapped = np.where(labels == 0, 5, np.where(labels == 1, 0, labels)).astype(np.uint8)
+    image = Image.fromarray(swapped, "P")
+    palette = [128, 0, 0, 0, 128, 0, 128, 128, 0, 0, 0, 128, 128, 0, 128, 0, 0, 0] + [255] * (768 - 18)
+    image.putpalette(palette)
+    image.save(annotations / "00000.png")
+    return ["broken/00000.png: the background (black) is palette index 5, and index 0 is the colour (128, 0, 0)",
+            "Re-save it with the background at index 0"]
+
+
+def case_two_names_for_one_frame(data, config):
+    frames, _ = copy_broken_video(data)
+    shutil.copy(frames / "00003.jpg", frames / "3.jpg")
+    return ["broken: two files name one frame (00003.jpg and 3.jpg are both frame 3)", "remove the other"]
+
+
+def case_one_frame_video(data, config):
+    frames, annotations = copy_broken_video(data)
+    for path in [*sorted(frames.glob("*.jpg"))[1:], *sorted(annotations.glob("*.png"))[1:]]:
+        path.unlink()
+    return ["broken: 1 frame(s); a video needs at least 3"]
+
+
+def case_two_frame_video(data, config):
+    frames, annotations = copy_broken_video(data)
+    for path in [*sorted(frames.glob("*.jpg"))[2:], *sorted(annotations.glob("*.png"))[2:]]:
+        path.unlink()
+    return ["broken: 2 frame(s); a video needs at least 3", "Remove this video"]
+
+
+def case_nan_in_the_config(data, config):
+    config["pgmr"] = {"weighting": "adaptive", "gamma": float("nan")}
+    return ["pgmr.gamma: nan is not a finite number"]
+
+
+def case_nan_threshold(data, config):
+    config["pgmr"] = {"threshold": float("nan")}
+    return ["pgmr.threshold: nan is not a finite number"]
+
+
+def case_min_votes_above_the_voters(data, config):
+    config["pgmr"] = {"min_votes": 3}
+    return ["pgmr.min_votes is 3 but only 2 model(s) vote for the fused boxes", "Lower pgmr.min_votes"]
+
+
+def case_bad_option_value(data, config):
+    config["models"]["flow"] = {"type": "flow", "options": {"scale": "big"}}
+    return ["models.flow.options.scale: 'big' is not a number (the default is 1.0)"]
+
+
+def case_unknown_option(data, config):
+    config["models"]["flow"] = {"type": "flow", "options": {"scael": 0.5}}
+    return ["models.flow.options: unknown option(s) ['scael'] for model type 'flow'"]
+
+
+def case_results_inside_the_dataset(data, config):
+    config["results"] = "../data/JPEGImages/results"
+    return ["lies inside the dataset folder ../data", "Choose a 'results:' folder outside dataset.root"]
+
+
+CASES = {name[5:]: fn for name, fn in globals().items() if name.startswith("case_")}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bad_input_is_named_and_nothing_is_lost(case, finished, tmp_path):
+    base = tmp_path / "copy"
+    shutil.copytree(finished, base, symlinks=True)
+    before = results_digest(base / "work")
+    data_before = tree_digest(base / "data")
+    config = {**BASE_CONFIG, "models": dict(BASE_CONFIG["models"])}
+    expected = CASES[case](base / "data", config)
+    result = snakemake(base / "work", config, "--cores", "2", check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output[-3000:]
+    for text in expected:
+        assert text in output, f"{text!r} not in:\n{output[-4000:]}"
+    after = results_digest(base / "work")
+    assert {k: v for k, v in after.items() if k in before} == before  # no result deleted or changed
+    new = sorted(set(after) - set(before) - {"failed.csv"})
+    assert all("broken" in k for k in new), new  # only the broken video's own outputs may appear
+    if (base / "work" / "results" / "failed.csv").exists():  # a job failed: the report names the video
+        assert (base / "work" / "results" / "failed.csv").read_text().splitlines()[1].startswith("broken,")
+    # and the dataset itself is untouched apart from what the case did
+    assert {k: v for k, v in tree_digest(base / "data").items() if "broken" not in k} == \
+           {k: v for k, v in data_before.items() if "broken" not in k}
+
+
+def test_output_folder_that_is_not_writable(finished, tmp_path):
+    """Refused before any job runs. Root may write anywhere except pseudo file systems, so root gets /proc."""
+    base = tmp_path / "copy"
+    shutil.copytree(finished, base, symlinks=True)
+    work = base / "work"
+    before = results_digest(work)
+    if os.geteuid() == 0:
+        locked = Path("/proc")
+    else:
+        locked = work / "locked"
+        locked.mkdir()
+        os.chmod(locked, 0o555)
+    config = {**BASE_CONFIG, "results": str(locked / "stseg-results")}
+    try:
+        result = snakemake(work, config, "--cores", "1", check=False)
+    finally:
+        if locked != Path("/proc"):
+            os.chmod(locked, 0o755)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output[-3000:]
+    assert f"results: {locked} is not a folder this user can write (the results folder would be created inside it)" in output
+    assert "Choose another 'results:' folder in the config or fix its permissions; nothing was run." in output
+    assert not (locked / "stseg-results").exists()
+    assert results_digest(work) == before
+
+
+def test_predicted_object_absent_from_the_ground_truth(small_demo, tmp_path):
+    """The evaluation names the frame and the ids (stseg evaluate, the scoring's entry point)."""
+    gt = small_demo / "Annotations"
+    pred = tmp_path / "pred"
+    shutil.copytree(gt / "twins", pred / "twins")
+    labels = np.array(Image.open(pred / "twins" / "00003.png"))
+    labels[:5, :5] = 3
+    write_label_map(pred / "twins" / "00003.png", labels)
+    result = subprocess.run([sys.executable, "-m", "stseg.cli", "evaluate", "--pred", str(pred), "--gt", str(gt),
+                             "--videos", "twins"], capture_output=True, text=True)
+    assert result.returncode != 0
+    assert "00003.png: predicted object id(s) [3] are not in the first-frame ground truth" in result.stderr
+
+
+# SAM2 (tiny, random weights, unbounded memory) estimates 156 MB of weights + 0.75 MB per frame at 256 px:
+# 163 MB for the 10-frame demo videos, 201 MB for a 60-frame one; the job gets mem_mb x attempt.
+SAM2_HUNGRY = {"type": "sam2", "gpus": 0, "mem_mb": 180,
+               "options": {"size": "tiny", "image_size": 256, "device": "cpu", "random_init": True,
+                           "bounded_memory": False}}
+
+
+def with_long_video(small_demo: Path, where: Path) -> Path:
+    data = where / "data"
+    shutil.copytree(small_demo, data)
+    frames, annotations = data / "JPEGImages" / "long", data / "Annotations" / "long"
+    frames.mkdir()
+    annotations.mkdir()
+    for t in range(60):
+        shutil.copy(small_demo / "JPEGImages" / "twins" / f"{t % 10:05d}.jpg", frames / f"{t:05d}.jpg")
+    shutil.copy(small_demo / "Annotations" / "twins" / "00000.png", annotations / "00000.png")
+    return data
+
+
+def test_keep_going_with_the_dataset_prior_says_which_videos_wait(small_demo, tmp_path):
+    """With the prior (the default) every video's selection needs every video's scores: the others' scores are
+    complete and the report says they wait, naming the fix."""
+    data = with_long_video(small_demo, tmp_path)
+    (tmp_path / "work").mkdir()
+    config = {"dataset": {"root": str(data)}, "results": "results",
+              "models": {"flow": MODELS["flow"], "sam": SAM2_HUNGRY}}
+    result = snakemake(tmp_path / "work", config, "--cores", "2", "--keep-going", check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    results = tmp_path / "work" / "results"
+    for video in ("crossing", "fast-ball", "twins"):
+        assert (results / "scores" / f"{video}.csv").is_file(), output[-3000:]
+        assert not (results / "final" / video).exists()
+    report = pd.read_csv(results / "failed.csv").set_index("video")
+    assert report.loc["long", "stage"] == "infer/sam" and "sam2 needs about 201 MB" in report.loc["long", "reason"]
+    for video in ("crossing", "fast-ball", "twins"):
+        assert report.loc[video, "stage"] == "select" and "set pgmr.prior_margin: null" in report.loc[video, "reason"]
+    assert "1 of 4 video(s) failed; the others' results are complete up to their scores (3 wait for the dataset prior):" in output
+
+
+def test_keep_going_finishes_the_other_videos_and_reports_the_failed_one(small_demo, tmp_path):
+    data = with_long_video(small_demo, tmp_path)
+    (tmp_path / "work").mkdir()
+    config = {"dataset": {"root": str(data)}, "results": "results", "pgmr": {"prior_margin": None},
+              "models": {"flow": MODELS["flow"], "sam": SAM2_HUNGRY}}
+    result = snakemake(tmp_path / "work", config, "--cores", "2", "--keep-going", check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    results = tmp_path / "work" / "results"
+    for video in ("crossing", "fast-ball", "twins"):
+        assert len(list((results / "final" / video).glob("*.png"))) == 10, output[-3000:]
+    assert not (results / "final" / "long").exists() and not (results / "masks" / "sam" / "long").exists()
+    report = (results / "failed.csv").read_text().splitlines()
+    assert report[0] == "video,stage,log,reason" and len(report) == 2
+    assert report[1].startswith("long,infer/sam,")
+    assert "sam2 needs about 201 MB" in report[1] and "mem_mb=180" in report[1]
+    assert "1 of 4 video(s) failed; the others' results are complete:" in output
+    assert "  long: infer/sam: stseg infer: error: sam2 needs about 201 MB" in output
+
+
+def test_a_job_short_of_memory_is_retried_with_more(small_demo, tmp_path):
+    data = with_long_video(small_demo, tmp_path)
+    (tmp_path / "work").mkdir()
+    config = {"dataset": {"root": str(data), "videos": ["long", "twins"]}, "results": "results",
+              "models": {"flow": MODELS["flow"], "sam": SAM2_HUNGRY}}
+    result = snakemake(tmp_path / "work", config, "--cores", "2", "--retries", "1")
+    output = result.stdout + result.stderr
+    results = tmp_path / "work" / "results"
+    assert len(list((results / "masks" / "sam" / "long").glob("*.png"))) == 60
+    assert not (results / "failed.csv").exists()
+    # the first attempt failed for lack of memory, the second got twice the memory (and runtime)
+    first, restart = output.index("Error in rule infer:"), output.index("Trying to restart job")
+    assert "output: results/masks/sam/long" in output[first:restart]
+    assert "mem_mb=360" in output[restart:] and "runtime=120" in output[restart:]
+    # the failed attempt's own words (its log is overwritten by the retry): the same job run alone with 180 MB
+    alone = subprocess.run(
+        [sys.executable, "-m", "stseg.cli", "infer", "--model-type", "sam2", "--quiet", "--mem-mb", "180",
+         "--options", json.dumps(SAM2_HUNGRY["options"]), "--frames", str(data / "JPEGImages" / "long"),
+         "--annotation", str(data / "Annotations" / "long" / "00000.png"), "--out", str(tmp_path / "alone")],
+        capture_output=True, text=True)
+    assert alone.returncode == 2 and not (tmp_path / "alone").exists()
+    assert "sam2 needs about 201 MB for" in alone.stderr and "mem_mb=180. Retries get attempt x mem_mb" in alone.stderr
+
+
+def test_a_key_given_twice_in_the_config_is_refused(finished, tmp_path):
+    base = tmp_path / "copy"
+    shutil.copytree(finished, base, symlinks=True)
+    before = results_digest(base / "work")
+    text = ("dataset: {root: ../data}\nresults: results\nmodels:\n  flow: {type: flow}\n"
+            "  appearance: {type: appearance}\n  flow: {type: copy}\n")
+    (base / "work" / "dup.yaml").write_text(text)
+    result = subprocess.run([*SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(base / "work"),
+                             "--configfile", str(base / "work" / "dup.yaml"), "--cores", "1"],
+                            capture_output=True, text=True)
+    assert result.returncode != 0
+    assert "dup.yaml: the key 'flow' is given twice in one mapping (lines 4 and 6)" in result.stderr
+    assert results_digest(base / "work") == before
+
+
+def test_evaluate_refuses_a_video_with_two_ground_truth_frames(small_demo, tmp_path):
+    gt = tmp_path / "gt" / "short"
+    gt.mkdir(parents=True)
+    for frame in ("00000.png", "00001.png"):
+        shutil.copy(small_demo / "Annotations" / "twins" / frame, gt / frame)
+    shutil.copytree(gt, tmp_path / "pred" / "short")
+    result = subprocess.run([sys.executable, "-m", "stseg.cli", "evaluate", "--gt", str(tmp_path / "gt"),
+                             "--pred", str(tmp_path / "pred")], capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 2
+    assert "2 ground-truth frame(s) for video 'short'; J&F scores the frames between the first and the last" in result.stderr
+
+
+def test_names_that_used_to_collide_both_run(small_demo, tmp_path):
+    """``twins`` and ``twins.outcome``: every per-video output has its own folder and one suffix."""
+    data = tmp_path / "data"
+    shutil.copytree(small_demo, data)
+    for stage in ("JPEGImages", "Annotations"):
+        shutil.copytree(data / stage / "twins", data / stage / "twins.outcome")
+    (tmp_path / "work").mkdir()
+    config = {**BASE_CONFIG, "dataset": {"root": str(data), "videos": ["twins", "twins.outcome"]}}
+    snakemake(tmp_path / "work", config, "--cores", "2")
+    results = tmp_path / "work" / "results"
+    for video in ("twins", "twins.outcome"):
+        assert len(list((results / "final" / video).glob("*.png"))) == 10
+        assert (results / "outcome" / f"{video}.csv").is_file() and (results / "weights" / f"{video}.csv").is_file()
+    assert (results / "outcome" / "twins.csv").read_text().splitlines()[1:] == \
+           [line.replace("twins.outcome,", "twins,") for line in (results / "outcome" / "twins.outcome.csv").read_text().splitlines()[1:]]
+
+
+def test_a_corrected_ground_truth_frame_reruns_its_scoring(finished, tmp_path):
+
+    base = tmp_path / "copy"
+    shutil.copytree(finished, base, symlinks=True)
+    assert "Nothing to be done" in snakemake(base / "work", BASE_CONFIG, "--dry-run").stdout
+    target = base / "data" / "Annotations" / "twins" / "00005.png"
+    corrected = np.array(Image.open(target))
+    corrected[:4, :4] = 1  # a corrected ground truth (the same bytes rewritten would not count: Snakemake checks sums)
+    write_label_map(target, corrected)
+    plan = job_counts(snakemake(base / "work", BASE_CONFIG, "--dry-run").stdout)
+    # the video's scoring; its scores feed the dataset prior, so every video's (cheap) selection follows
+    assert plan.get("score") == 1 and plan.get("prior") == 1 and plan.get("select") == 3
+    assert "infer" not in plan and "pseudolabel" not in plan and "fuse" not in plan
+
+
+def test_a_results_folder_in_use_by_another_run_is_refused(finished, tmp_path):
+    """Two runs from different working directories on one results folder: the second is refused at once."""
+    import fcntl
+
+    base = tmp_path / "copy"
+    shutil.copytree(finished, base, symlinks=True)
+    before = results_digest(base / "work")
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    config = {**BASE_CONFIG, "dataset": {"root": str(base / "data")}, "results": str(base / "work" / "results")}
+    lock = base / "work" / "results" / ".stseg" / "lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a+") as holder:  # as the first run holds it
+        fcntl.flock(holder, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        holder.truncate(0)
+        holder.write("pid 4242, started in /somewhere\n")
+        holder.flush()
+        result = snakemake(other, config, "--cores", "1", "--forcerun", "submission", check=False)
+        dry = snakemake(other, config, "--dry-run", check=False)  # a dry run only reads: allowed
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert f"results: {base / 'work' / 'results'} is in use by another run (pid 4242, started in /somewhere)" in output
+    assert "Wait for it to finish, or give this run another 'results:' folder; nothing was run." in output
+    assert dry.returncode == 0, dry.stderr[-2000:]
+    assert results_digest(base / "work") == before
+    snakemake(other, config, "--cores", "1", "--forcerun", "submission")  # once the other run is gone
+    assert results_digest(base / "work") == before  # the same zip, byte for byte
+
+
+def test_without_keep_going_the_report_tells_failed_from_unfinished(small_demo, tmp_path):
+    data = with_long_video(small_demo, tmp_path)
+    (tmp_path / "work").mkdir()
+    config = {"dataset": {"root": str(data)}, "results": "results",
+              "models": {"flow": MODELS["flow"], "sam": SAM2_HUNGRY}}
+    result = snakemake(tmp_path / "work", config, "--cores", "1", check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    report = pd.read_csv(tmp_path / "work" / "results" / "failed.csv").set_index("video")
+    assert report.loc["long", "stage"] == "infer/sam" and "sam2 needs about 201 MB" in report.loc["long", "reason"]
+    others = report.drop(index="long")
+    assert len(others) == 3 and not others["reason"].str.contains("sam2 needs").any()
+    assert all(r.startswith(("not finished: the run stopped at another video's failure", "not selected yet"))
+               for r in others["reason"])
+    assert "1 of 4 video(s) failed;" in output
+
+
+def test_a_failing_rerun_after_a_complete_run_is_reported(finished, tmp_path):
+    base = tmp_path / "copy"
+    shutil.copytree(finished, base, symlinks=True)
+    assert not (base / "work" / "results" / "failed.csv").exists()
+    (base / "saved").mkdir()
+    for name in ("summary.csv", "submission.zip", "summary.txt"):
+        shutil.copy(base / "work" / "results" / name, base / "saved" / name)
+    results = base / "work" / "results"
+    before = results_digest(base / "work")
+    annotation = base / "data" / "Annotations" / "twins" / "00005.png"
+    good = annotation.read_bytes()
+    garbage(annotation)  # its scoring reruns, and fails
+    result = snakemake(base / "work", BASE_CONFIG, "--cores", "1", "--keep-going", check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    report = pd.read_csv(results / "failed.csv").set_index("video")
+    assert report.loc["twins", "stage"] == "score" and "cannot decode this PNG" in report.loc["twins", "reason"]
+    assert "1 of 3 video(s) failed" in output
+    # Snakemake removed twins' old scores before the failed job: the summary and zip no longer describe the
+    # results on disk, so they are moved aside, byte for byte, not left in place as if current
+    assert not (results / "scores" / "twins.csv").exists()
+    assert "moved 7 output(s) that described earlier masks to" in output
+    for name in ("summary.csv", "submission.zip", "summary.txt"):
+        assert not (results / name).exists() and (results / "stale" / name).read_bytes() == (base / "saved").joinpath(name).read_bytes()
+    annotation.write_bytes(good)  # fixed: a complete run writes them again and clears the stale folder
+    snakemake(base / "work", BASE_CONFIG, "--cores", "2")
+    assert not (results / "stale").exists() and not (results / "failed.csv").exists()
+    after = results_digest(base / "work")
+    assert after["submission.zip"] == before["submission.zip"] and after["summary.csv"] == before["summary.csv"]
+
+
+def test_a_deleted_intermediate_is_made_again(finished, tmp_path):
+    """One model's masks of one video deleted after a run: that job and what depends on it rerun, nothing else."""
+
+    base = tmp_path / "copy"
+    shutil.copytree(finished, base, symlinks=True)
+    shutil.rmtree(base / "work" / "results" / "masks" / "flow" / "twins")
+    plan = job_counts(snakemake(base / "work", BASE_CONFIG, "--dry-run").stdout)
+    assert plan["infer"] == 1 and plan["fuse"] == 1 and plan["pseudolabel"] == 1 and plan["score"] == 1
+    assert plan["select"] == 3  # the prior follows the video's new scores
+    snakemake(base / "work", BASE_CONFIG, "--cores", "2")
+    assert len(list((base / "work" / "results" / "masks" / "flow" / "twins").glob("*.png"))) == 10
+
+
+def edit_png(path: Path) -> None:
+    """Rewrite a palette PNG in place with a few pixels changed (its folder's mtime does not move)."""
+    labels = np.array(Image.open(path))
+    labels[:6, :6] = 0
+    write_label_map(path, labels)
+
+
+def test_a_frame_edited_in_place_reruns_its_video(finished, tmp_path):
+
+    base = tmp_path / "copy"
+    shutil.copytree(finished, base, symlinks=True)
+    frame = base / "data" / "JPEGImages" / "twins" / "00004.jpg"
+    folder_mtime = frame.parent.stat().st_mtime_ns
+    pixels = np.array(Image.open(frame))
+    pixels[:30, :30] = 0
+    Image.fromarray(pixels).save(frame)
+    assert frame.parent.stat().st_mtime_ns == folder_mtime  # what Snakemake alone would look at
+    plan = job_counts(snakemake(base / "work", BASE_CONFIG, "--dry-run").stdout)
+    assert plan["infer"] == 2 and plan["fuse"] == 1 and plan["pseudolabel"] == 1 and plan["score"] == 1
+    before = results_digest(base / "work")
+    snakemake(base / "work", BASE_CONFIG, "--cores", "2")
+    after = results_digest(base / "work")
+    changed = {k for k in after if after[k] != before.get(k)}
+    assert not any(k.startswith(("masks/flow/crossing/", "masks/flow/fast-ball/", "pseudo/crossing/")) for k in changed)
+    assert "Nothing to be done" in snakemake(base / "work", BASE_CONFIG, "--dry-run").stdout
+
+
+def test_a_model_mask_edited_in_place_reruns_what_reads_it(finished, tmp_path):
+    """The edit is kept (the model does not rerun) and every stage after it uses it."""
+
+    base = tmp_path / "copy"
+    shutil.copytree(finished, base, symlinks=True)
+    mask = base / "work" / "results" / "masks" / "flow" / "crossing" / "00005.png"
+    edit_png(mask)
+    edited = mask.read_bytes()
+    plan = job_counts(snakemake(base / "work", BASE_CONFIG, "--dry-run").stdout)
+    assert "infer" not in plan and plan["fuse"] == 1 and plan["pseudolabel"] == 1 and plan["score"] == 1
+    snakemake(base / "work", BASE_CONFIG, "--cores", "2")
+    assert mask.read_bytes() == edited
+    assert "Nothing to be done" in snakemake(base / "work", BASE_CONFIG, "--dry-run").stdout
+
+
+def test_a_frame_deleted_from_an_intermediate_folder_is_made_again(finished, tmp_path):
+
+    base = tmp_path / "copy"
+    shutil.copytree(finished, base, symlinks=True)
+    pseudo = base / "work" / "results" / "pseudo" / "fast-ball"
+    kept = (pseudo / "00004.png").read_bytes()
+    (pseudo / "00003.png").unlink()
+    plan = job_counts(snakemake(base / "work", BASE_CONFIG, "--dry-run").stdout)
+    assert plan["pseudolabel"] == 1 and "infer" not in plan and "fuse" not in plan
+    snakemake(base / "work", BASE_CONFIG, "--cores", "2")
+    assert len(list(pseudo.glob("*.png"))) == 10 and (pseudo / "00004.png").read_bytes() == kept
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """A 16 MiB tmpfs to hold a results folder (root with mount rights only)."""
+    mount = tmp_path / "small-disk"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount)], capture_output=True, text=True) \
+        if os.geteuid() == 0 and shutil.which("mount") else None
+    if done is None or done.returncode != 0:
+        pytest.skip("a full disk is simulated with a small tmpfs: needs root and mount rights "
+                    f"({done.stderr.strip() if done else 'not root'})")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_disk_full_rerun_reports_and_keeps_what_it_can(small_demo, tmp_path, full_disk):
+    """A model added and another changed when the results' disk is full: the report says the disk is full (printed,
+    since failed.csv cannot be written), the older summary and zip are moved aside, and the masks Snakemake
+    removed for jobs that then failed are kept in stale/, byte for byte."""
+    (tmp_path / "work").mkdir()
+    config = {**BASE_CONFIG, "dataset": {"root": str(small_demo)}, "results": str(full_disk / "results")}
+    snakemake(tmp_path / "work", config, "--cores", "2")
+    zip_before = (full_disk / "results" / "submission.zip").read_bytes()
+    masks_before = tree_digest(full_disk / "results" / "masks")
+    with open(full_disk / "filler", "wb") as filler:  # fill the disk to the last byte
+        with contextlib.suppress(OSError):
+            while True:
+                filler.write(b"\0" * 65536)
+                filler.flush()
+    flow = {**MODELS["flow"], "options": {**MODELS["flow"]["options"], "preset": "medium"}}
+    bigger = {**config, "models": {"flow": flow, "appearance": MODELS["appearance"], "copy": MODELS["copy"]}}
+    result = snakemake(tmp_path / "work", bigger, "--cores", "1", check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "(empty log) the file system of" in output or "No space left on device" in output
+    assert "could not write" in output and "failed.csv" in output
+    assert "did not finish" in output
+    assert (full_disk / "results" / "stale" / "submission.zip").read_bytes() == zip_before
+    assert not (full_disk / "results" / "submission.zip").exists()
+    now = tree_digest(full_disk / "results" / "masks")
+    kept = tree_digest(full_disk / "results" / "stale" / "masks") if (full_disk / "results" / "stale" / "masks").is_dir() else {}
+    for name, digest in masks_before.items():  # every earlier mask is in place (flow's may be redone) or in stale/
+        assert now.get(name) == digest or kept.get(name) == digest or (name.startswith("flow/") and name in now), name
+    assert all(kept[name] == masks_before[name] for name in kept)
+    assert "the last good outputs of" in output
+    (full_disk / "filler").unlink()
+    snakemake(tmp_path / "work", bigger, "--cores", "2")
+    assert not (full_disk / "results" / "stale").exists() and (full_disk / "results" / "submission.zip").is_file()
+
+
+def sparse_copy(data: Path, name: str, new_object: int, frame: str) -> None:
+    """A copy of 'crossing' whose object ``new_object`` is left out of frame 0 and first annotated on ``frame``."""
+    shutil.copytree(data / "JPEGImages" / "crossing", data / "JPEGImages" / name)
+    source, target = data / "Annotations" / "crossing", data / "Annotations" / name
+    target.mkdir()
+    first, later = np.array(Image.open(source / "00000.png")), np.array(Image.open(source / f"{frame}.png"))
+    write_label_map(target / "00000.png", np.where(first == new_object, 0, first).astype(np.uint8))
+    write_label_map(target / f"{frame}.png", np.where(later == new_object, new_object, 0).astype(np.uint8))
+
+
+def test_an_object_first_annotated_later_is_segmented_and_scored_from_there(finished, tmp_path):
+    """Sparse annotations (YouTube-VOS / LVOS): every model adds the object at its frame, the pseudo-label and the
+    final masks carry it from there, the zip has it, and it is scored on the frames after its first mask."""
+    import zipfile
+
+    base = tmp_path / "copy"
+    shutil.copytree(finished, base, symlinks=True)
+    before = results_digest(base / "work")
+    sparse_copy(base / "data", "sparse", 3, "00004")
+    result = subprocess.run([sys.executable, "-m", "stseg.cli", "validate", str(base / "data")], capture_output=True, text=True)
+    assert "ok       sparse: 10 frames 320x180, objects [1, 2], later: 3 on 00004" in result.stdout, result.stdout + result.stderr
+    snakemake(base / "work", BASE_CONFIG, "--cores", "2")
+    results = base / "work" / "results"
+    for stage in ("masks/flow", "masks/appearance", "pseudo", "final"):
+        maps = [np.array(Image.open(results / stage / "sparse" / f"{t:05d}.png")) for t in range(10)]
+        assert all(3 not in m for m in maps[:4]) and all(3 in m for m in maps[4:]), stage
+    given = np.array(Image.open(base / "data" / "Annotations" / "sparse" / "00004.png")) == 3
+    assert np.array_equal(np.array(Image.open(results / "pseudo" / "sparse" / "00004.png")) == 3, given)
+    scores = pd.read_csv(results / "scores" / "sparse.csv")
+    frames = scores.groupby("object")["frames"].max()
+    assert frames[3] == 4 and frames[1] == 8  # after frame 4 (and before the last) / every frame but the first and last
+    with zipfile.ZipFile(results / "submission.zip") as archive:
+        assert 3 in np.array(Image.open(archive.open("sparse/00006.png")))
+    after = results_digest(base / "work")
+    kept = {k: v for k, v in before.items() if not k.startswith(("summary", "submission", "report/", "prior", "selection/",
+                                                                  "outcome/", "final/"))}
+    assert {k: after[k] for k in kept} == kept  # the other videos' masks, pseudo-labels and scores are untouched
+
+
+def test_an_object_first_annotated_on_the_last_frames_is_refused(finished, tmp_path):
+    base = tmp_path / "copy"
+    shutil.copytree(finished, base, symlinks=True)
+    sparse_copy(base / "data", "late", 3, "00008")
+    result = snakemake(base / "work", BASE_CONFIG, "--cores", "1", check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "late/00008.png: object 3 is first annotated on frame 00008, one of the video's last two frames" in output
+    assert "Remove it from this annotation (or give it on an earlier frame)." in output
