@@ -55,8 +55,9 @@ def name_pattern(names):
 
 
 # per-video inference jobs, or batches of videos (inference.videos_per_job > 1) with a per-video take job
-OBJECT_MODELS = name_pattern(m for m in MODELS if m not in PLAN.foreground_models and not PLAN.batched(m))
-FOREGROUND_MODELS = name_pattern(m for m in PLAN.foreground_models if not PLAN.batched(m))
+FOREGROUND_MODELS = name_pattern(PLAN.foreground_models)
+PER_VIDEO_OBJECT_MODELS = name_pattern(m for m in MODELS if m not in PLAN.foreground_models and not PLAN.batched(m))
+PER_VIDEO_FOREGROUND_MODELS = name_pattern(m for m in PLAN.foreground_models if not PLAN.batched(m))
 BATCHED_MODELS = name_pattern(m for m in MODELS if PLAN.batched(m))
 BATCHED_OBJECT_MODELS = name_pattern(m for m in MODELS if PLAN.batched(m) and m not in PLAN.foreground_models)
 BATCHED_FOREGROUND_MODELS = name_pattern(m for m in PLAN.foreground_models if PLAN.batched(m))

@@ -30,7 +30,7 @@ rule infer:
         runtime=model_runtime,
         gpu=model_gpus,
     wildcard_constraints:
-        model=OBJECT_MODELS,
+        model=PER_VIDEO_OBJECT_MODELS,
     conda:
         model_environment
     shell:
@@ -131,7 +131,7 @@ use rule infer as infer_foreground with:
     benchmark:
         f"{RESULTS}/benchmarks/infer/{{model}}/{{video}}.tsv"
     wildcard_constraints:
-        model=FOREGROUND_MODELS,
+        model=PER_VIDEO_FOREGROUND_MODELS,
 
 
 # SAM 2.1 fine-tuning with the sam2 package's MOSE recipe; a model with `finetuned: <run>` uses its checkpoint.

@@ -24,6 +24,7 @@ from helpers import (
     MODELS,
     REPO,
     snakemake,
+    tree_digest,
 )
 from PIL import Image
 
@@ -103,8 +104,9 @@ def test_the_installed_package_serves_as_the_checkout(small_demo, tmp_path):
 
 @pytest.mark.slow
 def test_cutie_from_pypi_through_every_stage_with_an_object_added_later(small_demo, cutie_setup, tmp_path, monkeypatch):
-    """A config whose cutie model has no repo runs through every stage; on a sparse video Cutie adds the object
-    at its frame (its own mid-video mask input)."""
+    """A config whose cutie model has no repo runs through every stage, both videos in one batch job (one network
+    for both: the same bytes as a job per video); on a sparse video Cutie adds the object at its frame (its own
+    mid-video mask input)."""
     import shutil
 
 
@@ -119,10 +121,21 @@ def test_cutie_from_pypi_through_every_stage_with_an_object_added_later(small_de
     write_label_map(target / "00004.png", np.where(later == 3, 3, 0).astype(np.uint8))
     config = {"dataset": {"root": str(data), "videos": ["twins", "sparse"]}, "results": str(tmp_path / "results"),
               "models": {"flow": MODELS["flow"],
-                         "cutie": {"type": "cutie", "gpus": 0, "options": {"checkpoint": str(checkpoint), "device": "cpu"}}}}
+                         "cutie": {"type": "cutie", "gpus": 0, "videos_per_job": 2,
+                                   "options": {"checkpoint": str(checkpoint), "device": "cpu"}}}}
     monkeypatch.setenv("STSEG_CACHE", str(cache))
     snakemake(tmp_path, config, "--cores", "2")
     results = tmp_path / "results"
     maps = [read_label_map(results / "masks" / "cutie" / "sparse" / f"{t:05d}.png") for t in range(10)]
     assert all(3 not in m for m in maps[:4]) and all(3 in m for m in maps[4:])
     assert ",cutie," in (results / "summary.csv").read_text() and (results / "submission.zip").is_file()
+    assert "2 of 2 video(s) computed" in (results / "logs" / "infer_batch" / "cutie" / "00000.log").read_text()
+    options = json.dumps({"checkpoint": str(checkpoint), "device": "cpu"})
+    for video in ("twins", "sparse"):  # the second video of the batch, and the first, as a job of their own
+        annotations = sorted(str(p) for p in (data / "Annotations" / video).glob("*.png"))
+        subprocess.run([sys.executable, "-m", "stseg.cli", "infer", "--model-type", "cutie", "--quiet", "--options", options,
+                        "--frames", str(data / "JPEGImages" / video), "--annotation", *annotations, "--out",
+                        str(tmp_path / "alone" / video)], check=True, capture_output=True,
+                       env={**env(cache), "OMP_NUM_THREADS": "1"})  # as Snakemake runs a 1-thread job
+        made = {k: v for k, v in tree_digest(results / "masks" / "cutie" / video).items() if k != ".snakemake_timestamp"}
+        assert tree_digest(tmp_path / "alone" / video) == made, video

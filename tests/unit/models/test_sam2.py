@@ -260,3 +260,23 @@ def test_workflow_fine_tunes_sam2_and_runs_it_through_every_stage(checkpoint, sm
     summary = pd.read_csv(results / "summary.csv")
     assert set(summary["model"]) == {"flow", "appearance", "sam2"}
     assert (results / "submission.zip").is_file()
+
+
+def test_a_batch_builds_the_predictor_once_and_gives_each_videos_masks_of_its_own_job(checkpoint, small_demo, tmp_path):
+    """inference.videos_per_job: one predictor for every video of the batch, the same bytes as one job per video
+    (the first video's state leaves nothing behind in the predictor)."""
+    from helpers import tree_digest
+
+    from stseg.batching import BatchVideo, run_batch
+
+    options = {**TINY, "checkpoint": str(checkpoint)}
+    videos = ["twins", "crossing", "fast-ball"]
+    items = [BatchVideo(v, str(small_demo / "JPEGImages" / v), (str(small_demo / "Annotations" / v / "00000.png"),), "s")
+             for v in videos]
+    record = run_batch("sam2", options, items, tmp_path / "staged", tmp_path / "record.json")
+    loads = [row["load_seconds"] for row in record["videos"]]
+    assert loads[0] > 0 and loads[1:] == [0.0, 0.0]  # built on the first video only
+    for video in videos:
+        run_model("sam2", options, small_demo / "JPEGImages" / video, small_demo / "Annotations" / video / "00000.png",
+                  tmp_path / "alone" / video, progress=False)
+        assert tree_digest(tmp_path / "staged" / video) == tree_digest(tmp_path / "alone" / video), video

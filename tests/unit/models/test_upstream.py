@@ -11,6 +11,7 @@ API called as the upstream's own scripts call it (tests/upstream_reference.py).
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import subprocess
@@ -24,6 +25,7 @@ from helpers import (
     REPO,
     run_python,
     snakemake,
+    tree_digest,
     upstream,
 )
 
@@ -162,7 +164,8 @@ def test_driver_matches_the_upstream_api(model, small_demo, tmp_path):
 
 @pytest.mark.slow
 def test_all_four_through_the_workflow(small_demo, tmp_path, monkeypatch):
-    """The four external models as jobs of the workflow, each with its interpreter, TMO split into objects."""
+    """The four external models as jobs of the workflow, each with its interpreter, TMO split into objects; all
+    three videos in one batch job per model (one network): the same bytes as a job per video."""
     setups = {m: upstream(m) for m in EXTERNAL}
     env_cache = tmp_path / "cache"
     models = {"flow": MODELS["flow"], "appearance": MODELS["appearance"]}
@@ -170,7 +173,7 @@ def test_all_four_through_the_workflow(small_demo, tmp_path, monkeypatch):
         checkpoint = tmp_path / f"{model}.pth"
         run_python(python, "-c", f"from stseg.models.{model} import write_random_checkpoint; "
                    f"write_random_checkpoint({repo!r}, {str(checkpoint)!r})", env={"STSEG_CACHE": str(env_cache)})
-        models[model] = {"type": model, "python": python, "gpus": 0,
+        models[model] = {"type": model, "python": python, "gpus": 0, "videos_per_job": 3,
                          "options": {"repo": repo, "checkpoint": str(checkpoint), "device": "cpu"}}
     config = {"dataset": {"root": str(small_demo)}, "results": str(tmp_path / "results"), "models": models,
               "pgmr": {"models": ["flow", "appearance", "tmo"]}}
@@ -183,6 +186,15 @@ def test_all_four_through_the_workflow(small_demo, tmp_path, monkeypatch):
     assert (results / "foreground" / "tmo" / "twins").is_dir()
     summary = (results / "summary.csv").read_text()
     assert all(f",{m}," in summary for m in EXTERNAL)
+    for model, (_, python) in setups.items():
+        for video in ("crossing", "twins"):  # the first and the last video of the batch, each as its own job
+            out = tmp_path / "alone" / model / video
+            run_python(python, "-m", "stseg.cli", "infer", "--model-type", model, "--quiet", "--options",
+                       json.dumps(models[model]["options"]), "--frames", str(small_demo / "JPEGImages" / video),
+                       "--annotation", str(small_demo / "Annotations" / video / "00000.png"), "--out", str(out),
+                       env={"STSEG_CACHE": str(env_cache), "OMP_NUM_THREADS": "1"})  # as Snakemake runs a 1-thread job
+            made = results / ("foreground" if model == "tmo" else "masks") / model / video
+            assert tree_digest(out) == {k: v for k, v in tree_digest(made).items() if k != ".snakemake_timestamp"}, (model, video)
 
 
 class Planted:
