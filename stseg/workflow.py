@@ -219,7 +219,8 @@ def model_entry(name: str, entry: Mapping[str, Any], finetune_runs: Mapping[str,
                           f"not {spec.name}. Name a run of this model type.")
     gpus = int(entry.get("gpus", 1 if spec.gpu else 0))
     inference = inference or {}
-    per_job = entry.get("videos_per_job") or (gpus and inference.get("gpu_videos_per_job")) or inference.get("videos_per_job", 1)
+    gpu_per_job = inference.get("gpu_videos_per_job") or inference.get("profile_gpu_videos_per_job")
+    per_job = entry.get("videos_per_job") or (gpus and gpu_per_job) or inference.get("videos_per_job", 1)
     return ModelEntry(
         name=name, type=spec.name, options=options, external=spec.external, foreground_only=spec.foreground_only,
         gpus=gpus, videos_per_job=int(per_job),
@@ -399,7 +400,8 @@ class Plan:
         finetune_runs = dict(config.get("finetune", {}) or {})
         check_names(config["models"], finetune_runs)
         train_videos = check_finetune_runs(finetune_runs, results)
-        models = {name: model_entry(name, entry, finetune_runs, results, root, config.get("inference"))
+        inference = {**config.get("inference", {}), "profile_gpu_videos_per_job": config.get("profile_gpu_videos_per_job")}
+        models = {name: model_entry(name, entry, finetune_runs, results, root, inference)
                   for name, entry in config["models"].items()}
         pgmr = dict(config.get("pgmr", {}) or {})
         check_voters(pgmr, models)

@@ -49,9 +49,10 @@ def test_workflow_on_slurm_matches_a_local_run(cluster, small_demo, tmp_path):
 
     jobs = [line for line in cluster.jobs() if "JobState=COMPLETED" in line]
     infer = [line for line in jobs if "rule_infer" in line or "_infer_" in line]
-    assert len(infer) == 4, result.stdout[-2000:]  # 2 models x 2 videos, each its own job
+    # the GPU model's 2 videos in one batch job (the profile's 16 videos per GPU job), the CPU model's one job each
+    assert len(infer) == 3, result.stdout[-2000:]
     gpu = [line for line in infer if "gres/gpu=1" in line or "gres/gpu:1" in line or "gpu:1" in line]
-    flow_jobs = [line for line in infer if "flow" in line]
-    assert len(gpu) == 2 and all(line in flow_jobs for line in gpu)
+    assert len(gpu) == 1 and "infer_batch" in gpu[0] and "flow" in gpu[0]
+    assert "2 of 2 video(s) computed" in (remote / "results" / "logs" / "infer_batch" / "flow" / "00000.log").read_text()
     grouped = [line for line in jobs if "pgmr" in line]
     assert len(grouped) == 2  # one job per video for its light stages (fuse, pseudolabel, score; select is local)
