@@ -83,7 +83,7 @@ onerror:
 
     from stseg.freshness import described_videos, set_aside_stale, settle_last_good
 
-    failures = failure_report(RESULTS, VIDEOS, failed_job_logs(log), PLAN.selection_inputs, left_undone)
+    failures = failure_report(RESULTS, VIDEOS, failed_job_logs(log), PLAN.selection_inputs, left_undone, PLAN.batch_logs)
     if len(failures):
         print(format_failures(failures, len(VIDEOS)), end="", file=sys.stderr)
         try:

@@ -55,6 +55,10 @@ class StagingError(StsegError, FileNotFoundError):
     """A staged video that is missing or was made from other inputs than the workflow expects."""
 
 
+class BatchError(StsegError, RuntimeError):
+    """Videos of a batch that failed with an expected error (bad input); the others were staged."""
+
+
 def assign_batches(videos: Sequence[str], per_job: int,
                    previous: Mapping[str, Sequence[str]] | None = None) -> dict[str, list[str]]:
     """Batch name -> its videos (module docstring: consecutive on a first run, changed as little as possible
@@ -131,7 +135,11 @@ class BatchVideo:
 def run_batch(model_type: str, options: Mapping, videos: Sequence[BatchVideo], staging: str | os.PathLike[str],
               record: str | os.PathLike[str], mem_mb: int | None = None, progress: bool = False) -> dict:
     """Segment every video of a batch with one model instance (built on the first video that needs it) into
-    ``staging/<video>/``; skip those already staged with their stamp; write ``record`` last.  Returns the record."""
+    ``staging/<video>/``; skip those already staged with their stamp; write ``record`` last.  Returns the record.
+
+    A video that fails with an expected error (a bad frame, :class:`~stseg.errors.StsegError`) does not stop the
+    others: they are staged, and the job then fails naming every failed video (no record: a rerun computes only
+    those)."""
     from .inference import run_model
     from .models import build_model
 
@@ -140,6 +148,7 @@ def run_batch(model_type: str, options: Mapping, videos: Sequence[BatchVideo], s
     code = code_digest(model_type)
     model = None
     rows: list[dict[str, Any]] = []
+    failed: list[str] = []
     model_seconds = 0.0
     for item in videos:
         folder, stamp_file = staging / item.video, staging / f"{item.video}.stamp"
@@ -153,8 +162,13 @@ def run_batch(model_type: str, options: Mapping, videos: Sequence[BatchVideo], s
             load = time.perf_counter()
             model = build_model(model_type, options)
             print(f"{model_type}: model instance built in {time.perf_counter() - load:.2f} s", file=sys.stderr, flush=True)
-        stats = run_model(model_type, options, item.frames, list(item.annotation), folder, progress=progress,
-                          mem_mb=mem_mb, model=model)
+        try:
+            stats = run_model(model_type, options, item.frames, list(item.annotation), folder, progress=progress,
+                              mem_mb=mem_mb, model=model)
+        except StsegError as error:
+            failed.append(f"{item.video}: {error}")
+            print(f"{model_type}: {item.video} failed: {error}", file=sys.stderr, flush=True)
+            continue
         with atomic_path(stamp_file) as tmp:
             tmp.write_text(stamp)
         rows.append({"video": item.video, "computed": True, "seconds": stats["seconds"],
@@ -162,6 +176,9 @@ def run_batch(model_type: str, options: Mapping, videos: Sequence[BatchVideo], s
         model_seconds += stats["seconds"] - stats["load_seconds"]
         print(f"{model_type}: {item.video}: {stats['frames']} frames in {stats['seconds']:.2f} s "
               f"({stats['fps']:.1f} frames/s)", file=sys.stderr, flush=True)
+    if failed:
+        raise BatchError(f"{len(failed)} of {len(videos)} video(s) of the batch failed (the others are kept and "
+                         "are not computed again):\n" + "\n".join(failed))
     result = {"model_type": model_type, "videos": rows, "seconds": time.perf_counter() - started,
               "model_seconds": model_seconds}
     with atomic_path(record) as tmp:

@@ -62,7 +62,8 @@ def cmd_infer(args: argparse.Namespace) -> None:
     print(f"stseg infer: {args.model_type} with {sys.executable}", file=sys.stderr, flush=True)
     stats = run_model(args.model_type, options, args.frames, args.annotation, args.out, progress=not args.quiet,
                       mem_mb=args.mem_mb)
-    print(f"{args.model_type}: {stats['frames']} frames in {stats['seconds']:.2f} s ({stats['fps']:.1f} frames/s)")
+    print(f"{args.model_type}: {stats['frames']} frames in {stats['seconds']:.2f} s ({stats['fps']:.1f} frames/s; "
+          f"building the model: {stats['load_seconds']:.2f} s)")
 
 
 def cmd_infer_batch(args: argparse.Namespace) -> None:

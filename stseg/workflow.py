@@ -432,6 +432,12 @@ class Plan:
         """The record a batch job writes last; the per-video ``take`` job waits for it."""
         return self.result("batches", model, f"{self.batch_of(model, video)}.json")
 
+    def batch_logs(self, video: str) -> list[Path]:
+        """The logs of the batch jobs that segment ``video`` (one per batched model)."""
+        if video not in self.videos:
+            return []
+        return [Path(self.result("logs", "infer_batch", m, f"{self.batch_of(m, video)}.log")) for m in self.batches]
+
     def request(self, model: str, video: str) -> str:
         """The file holding the video's stamp (the ``request`` rule's output: rerun only when the stamp changes)."""
         return self.result("batches", model, "requests", f"{video}.stamp")

@@ -8,7 +8,7 @@ import shutil
 import pytest
 from helpers import tree_digest
 
-from stseg.batching import BatchVideo, StagingError, assign_batches, code_digest, read_assignment, run_batch, take_staged
+from stseg.batching import BatchError, BatchVideo, StagingError, assign_batches, code_digest, read_assignment, run_batch, take_staged
 from stseg.inference import run_model
 
 VIDEOS = [f"v{i}" for i in range(9)]
@@ -65,17 +65,17 @@ def test_a_batch_equals_separate_jobs_and_skips_what_it_finished(small_demo, tmp
     assert [row["computed"] for row in rerun["videos"]] == [False, True, False]
 
 
-def test_a_failing_video_keeps_the_videos_finished_before_it(small_demo, tmp_path):
+def test_a_failing_video_does_not_stop_the_others_and_a_rerun_computes_it_only(small_demo, tmp_path):
     data = tmp_path / "data"
     shutil.copytree(small_demo, data)
     (data / "JPEGImages" / "twins" / "00004.jpg").write_bytes(b"not a jpeg")
-    with pytest.raises(Exception, match="00004.jpg"):
-        run_batch("copy", {}, batch(data, ["crossing", "twins"]), tmp_path / "staged", tmp_path / "record.json")
+    with pytest.raises(BatchError, match=r"1 of 2 video\(s\) of the batch failed(.|\n)*twins: .*00004.jpg"):
+        run_batch("copy", {}, batch(data, ["twins", "crossing"]), tmp_path / "staged", tmp_path / "record.json")
     assert (tmp_path / "staged" / "crossing.stamp").is_file() and not (tmp_path / "staged" / "twins").exists()
     assert not (tmp_path / "record.json").exists()  # the job did not finish: no record, Snakemake reruns it
     shutil.copy(small_demo / "JPEGImages" / "twins" / "00004.jpg", data / "JPEGImages" / "twins" / "00004.jpg")
-    record = run_batch("copy", {}, batch(data, ["crossing", "twins"]), tmp_path / "staged", tmp_path / "record.json")
-    assert [row["computed"] for row in record["videos"]] == [False, True]
+    record = run_batch("copy", {}, batch(data, ["twins", "crossing"]), tmp_path / "staged", tmp_path / "record.json")
+    assert [row["computed"] for row in record["videos"]] == [True, False]
 
 
 def test_take_checks_the_stamp_and_links_every_file(small_demo, tmp_path):

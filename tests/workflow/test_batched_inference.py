@@ -64,3 +64,23 @@ def test_what_reruns_when_a_video_changes_is_added_or_is_targeted(runs, tmp_path
     fresh = config(data, tmp_path / "fresh", 2, pgmr={"prior_margin": None})
     counts = job_counts(snakemake(work, fresh, "--dry-run", str(tmp_path / "fresh" / "final" / "twins")).stdout)
     assert counts["infer_batch"] == len(MODELS) and counts["take"] == len(MODELS) and counts["select"] == 1
+
+
+def test_a_failing_video_of_a_batch_is_reported_with_its_batch_jobs_error(small_demo, tmp_path):
+    """A precomputed model lacking fast-ball's masks: its batch (crossing, fast-ball) fails in the job; twins, in the
+    other batch, finishes; the report names the batch job's error for fast-ball; after the fix only fast-ball is read."""
+    masks = tmp_path / "theirs"
+    for video in ("crossing", "twins"):
+        shutil.copytree(small_demo / "Annotations" / video, masks / video)
+    models = {"flow": MODELS["flow"], "theirs": {"type": "precomputed", "options": {"path": str(masks)}}}
+    cfg = {**config(small_demo, tmp_path / "results", 2), "models": models, "pgmr": {"prior_margin": None}}
+    result = snakemake(tmp_path, cfg, "--cores", "2", "--keep-going", check=False)
+    assert result.returncode != 0
+    failed = (tmp_path / "results" / "failed.csv").read_text()
+    row = next(line for line in failed.splitlines() if line.startswith("fast-ball,"))
+    assert "infer_batch/theirs" in row and "video(s) of the batch failed" in row
+    assert "twins" not in failed and (tmp_path / "results" / "final" / "twins").is_dir()
+    shutil.copytree(small_demo / "Annotations" / "fast-ball", masks / "fast-ball")
+    snakemake(tmp_path, cfg, "--cores", "2")
+    log = (tmp_path / "results" / "logs" / "infer_batch" / "theirs" / "00000.log").read_text()
+    assert "crossing already staged with this stamp: kept" in log and "1 of 2 video(s) computed" in log
