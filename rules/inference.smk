@@ -35,6 +35,7 @@ rule infer:
         model_environment
     shell:
         "{params.stseg} infer --model-type {params.model_type:q} --options {params.options:q} --mem-mb {resources.mem_mb}"
+        " --gpus {resources.gpu} --gpu-locks {GPU_LOCKS:q}"
         " --frames {input.frames:q} --annotation {input.annotation:q} --out {output.masks:q} > {log:q} 2>&1"
 
 
@@ -87,7 +88,7 @@ rule infer_batch:
         model_environment
     shell:
         "{params.stseg} infer-batch --model-type {params.model_type:q} --options {params.options:q} --mem-mb {resources.mem_mb}"
-        " --videos {params.videos:q} --staging {params.staging:q} --record {output.record:q} --quiet > {log:q} 2>&1"
+        " --gpus {resources.gpu} --gpu-locks {GPU_LOCKS:q} --videos {params.videos:q} --staging {params.staging:q} --record {output.record:q} --quiet > {log:q} 2>&1"
 
 
 rule take:

@@ -56,10 +56,13 @@ def cmd_models(args: argparse.Namespace) -> None:
 
 
 def cmd_infer(args: argparse.Namespace) -> None:
+    from .gpus import claim_gpus
     from .inference import run_model
 
     options = json.loads(args.options) if args.options else {}
     print(f"stseg infer: {args.model_type} with {sys.executable}", file=sys.stderr, flush=True)
+    if args.gpus:
+        claim_gpus(args.gpus, args.gpu_locks)
     stats = run_model(args.model_type, options, args.frames, args.annotation, args.out, progress=not args.quiet,
                       mem_mb=args.mem_mb)
     print(f"{args.model_type}: {stats['frames']} frames in {stats['seconds']:.2f} s ({stats['fps']:.1f} frames/s; "
@@ -68,9 +71,12 @@ def cmd_infer(args: argparse.Namespace) -> None:
 
 def cmd_infer_batch(args: argparse.Namespace) -> None:
     from .batching import BatchVideo, run_batch
+    from .gpus import claim_gpus
 
     options = json.loads(args.options) if args.options else {}
     videos = BatchVideo.from_json(args.videos)
+    if args.gpus:
+        claim_gpus(args.gpus, args.gpu_locks)
     print(f"stseg infer-batch: {args.model_type} with {sys.executable}, {len(videos)} video(s)", file=sys.stderr, flush=True)
     record = run_batch(args.model_type, options, videos, args.staging, args.record, mem_mb=args.mem_mb,
                        progress=not args.quiet)
@@ -325,6 +331,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder of per-frame PNGs")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--mem-mb", type=int, help="the job's memory: fail at once if the model needs more")
+    p.add_argument("--gpus", type=int, default=0, help="GPUs to claim on this machine (stseg.gpus; not inside SLURM)")
+    p.add_argument("--gpu-locks", default=".stseg/gpus", help="the folder of the GPUs' lock files")
     p.set_defaults(func=cmd_infer)
 
     p = sub.add_parser("infer-batch", help="run one model on several videos with one model load (inference.videos_per_job)")
@@ -336,6 +344,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--record", required=True, help="the batch's record (JSON), written last")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--mem-mb", type=int, help="the job's memory: fail at once if the model needs more")
+    p.add_argument("--gpus", type=int, default=0, help="GPUs to claim on this machine (stseg.gpus; not inside SLURM)")
+    p.add_argument("--gpu-locks", default=".stseg/gpus", help="the folder of the GPUs' lock files")
     p.set_defaults(func=cmd_infer_batch)
 
     p = sub.add_parser("stamp", help="write a video's stamp (what a batched model's masks of it depend on)")
