@@ -1,6 +1,6 @@
 """Workflow cost at MOSE scale and beyond: dry run, no-op rerun, scheduling overhead per job.
 
-    python benchmarks/bench_scale.py [--videos 331 3310] [--run-videos 20]
+    python benchmarks/bench_scale.py [--videos 331 3310] [--run-videos 20] [--videos-per-job 1 16]
 
 Generates projects of N tiny videos (3 frames of 64x36; the graph's cost does
 not depend on the pixels) with 6 model instances, like MOSE's test set (331
@@ -12,7 +12,14 @@ scheduler):
   dependency order and marked done (``--touch``), then a dry run that must find
   nothing to do;
 * a real local run of ``--run-videos`` videos, giving the scheduling overhead
-  per job: (wall time x cores - the jobs' own time from their benchmark files) / jobs.
+  per job: (wall time x cores - the jobs' own time from their benchmark files) / jobs;
+* the job step: what a cluster job spends before its command starts, Snakemake
+  re-parsing the workflow for that one job (``--target-jobs``, as the SLURM
+  executor's job step does), and the part of it that is stseg's own parse
+  (config validation, the dataset's validation cache, the plan);
+
+each dry run for every ``--videos-per-job`` layout (1: a job per model and
+video; N: every model's videos N per job, ``inference.videos_per_job``).
 """
 
 from __future__ import annotations
@@ -75,8 +82,10 @@ def fabricate_outputs(results: Path, videos: int) -> None:
             path.parent.mkdir(parents=True, exist_ok=True)
             if path.suffix:
                 path.touch()
-            else:
+            else:  # a per-frame folder: a PNG per frame (stseg remakes a folder output that lost one)
                 path.mkdir(exist_ok=True)
+                for t in range(3):
+                    (path / f"{t:05d}.png").touch()
         time.sleep(0.02)  # strictly increasing mtimes stage after stage
 
 
@@ -92,13 +101,27 @@ def snakemake(workdir: Path, *args: str) -> tuple[float, str]:
     return elapsed, done.stdout + done.stderr
 
 
-def project(tmp: Path, videos: int) -> Path:
-    workdir = tmp / f"p{videos}"
+def project(tmp: Path, videos: int, per_job: int = 1) -> Path:
+    workdir = tmp / f"p{videos}-{per_job}"
     workdir.mkdir()
-    make_project(workdir / "data", videos)
+    data = tmp / f"data{videos}"
+    if not data.is_dir():
+        make_project(data, videos)
     (workdir / "config.yaml").write_text(yaml.safe_dump(
-        {"dataset": {"root": str(workdir / "data")}, "results": str(workdir / "results"), "models": MODELS}))
+        {"dataset": {"root": str(data)}, "results": str(workdir / "results"), "models": MODELS,
+         "inference": {"videos_per_job": per_job}}))
     return workdir
+
+
+def job_step(workdir: Path) -> tuple[float, float]:
+    """Seconds of a job step's re-parse for one inference job, and of stseg's own parse within it."""
+    wall, _ = snakemake(workdir, "--target-jobs", "infer:model=flow,video=v00000", "--allowed-rules", "infer",
+                        "--nolock", "--no-hooks", "--dry-run", "--quiet")
+    code = ("import time, yaml; from snakemake.utils import validate; t = time.perf_counter(); "
+            "from stseg.workflow import Plan, load_schema; c = yaml.safe_load(open('config.yaml')); "
+            "validate(c, schema=str(load_schema())); Plan.from_config(c); print(time.perf_counter() - t)")
+    own = subprocess.run([sys.executable, "-c", code], cwd=workdir, capture_output=True, text=True, check=True)
+    return wall, float(own.stdout)
 
 
 def main() -> None:
@@ -106,16 +129,21 @@ def main() -> None:
     parser.add_argument("--videos", type=int, nargs="+", default=[331, 3310])
     parser.add_argument("--run-videos", type=int, default=20)
     parser.add_argument("--noop-max", type=int, default=331, help="time the no-op rerun up to this many videos")
+    parser.add_argument("--videos-per-job", type=int, nargs="+", default=[1, 16])
     args = parser.parse_args()
     print(f"{len(MODELS)} models per video, default profile (greedy scheduler), {os.cpu_count()} cores")
     with tempfile.TemporaryDirectory() as tmp:
-        for videos in args.videos:
-            workdir = project(Path(tmp), videos)
+        for videos, per_job in [(v, n) for v in args.videos for n in args.videos_per_job]:
+            workdir = project(Path(tmp), videos, per_job)
             cold, out = snakemake(workdir, "--dry-run", "--quiet", "all")
             warm, _ = snakemake(workdir, "--dry-run", "--quiet", "all")
             jobs = next(int(line.split()[-1]) for line in out.splitlines() if line.strip().startswith("total"))
-            line = f"  {videos:>5} videos, {jobs:>6} jobs: dry run {cold:6.2f} s (cold cache), {warm:6.2f} s (warm)"
-            if videos <= args.noop_max:
+            line = (f"  {videos:>5} videos, {per_job:>2} per job, {jobs:>6} jobs: dry run {cold:6.2f} s (cold cache), "
+                    f"{warm:6.2f} s (warm)")
+            if per_job == 1:
+                step, own = job_step(workdir)
+                line += f"; job step {step:.2f} s (stseg's parse {own:.2f} s)"
+            if videos <= args.noop_max and per_job == 1:
                 fabricate_outputs(workdir / "results", videos)
                 snakemake(workdir, "--touch", "--cores", "2", "--quiet", "all")
                 noop, out = snakemake(workdir, "--dry-run")
