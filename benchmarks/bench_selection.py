@@ -21,6 +21,7 @@ Kendall's tau between selection score and true J&F over all (video, model)
 pairs, and the mean regret.  Defaults are chosen by the worst case over sets.
 
     python benchmarks/bench_selection.py [--work /tmp/stseg-bench-selection] [--shared ../shared/data]
+                                         [--demo-frames N]   (the demo cut to N frames: a quick check)
 """
 
 from __future__ import annotations
@@ -182,12 +183,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "stseg-bench-selection")
     parser.add_argument("--shared", type=Path, default=REPO.parent / "shared" / "data")
+    parser.add_argument("--demo-frames", type=int, help="cut the demo's videos to this many frames (default: all)")
     args = parser.parse_args()
     demo = args.work / "demo-data"
     if not demo.exists():
         from stseg.demo import write_demo
 
-        write_demo(demo)
+        write_demo(demo, max_frames=args.demo_frames)
     sets = [("demo", demo, False, "")]
     for name, foreground in (("davis-fullgt", False), ("davis-multiobj", True)):
         if (args.shared / name).is_dir():

@@ -93,8 +93,10 @@ def main() -> None:
             per_video = pooled([truth[o["video"], o["video_model"]] for o in outcomes])
             per_object = pooled([o["per_object"] for o in outcomes])
             hits = sum(o["video_model"] == oracle_video[o["video"]] for o in outcomes)
-            recovered = (per_video - best_single) / (oracle - best_single)
-            print(f"{name:<50} {per_video:9.4f} {hits:>2}/{len(videos):<2} {recovered:9.0%} {per_object:10.4f}")
+            # nothing to recover when the oracle is the best single model (every video's best is one model)
+            gain = oracle - best_single
+            recovered = f"{(per_video - best_single) / gain:9.0%}" if gain > 0 else f"{'-':>9}"
+            print(f"{name:<50} {per_video:9.4f} {hits:>2}/{len(videos):<2} {recovered} {per_object:10.4f}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,70 @@
+"""Every benchmark command the README shows runs as written (here at small sizes: the README's figures come from
+the same commands at their defaults)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+from helpers import MODELS, REPO, snakemake
+
+pytestmark = pytest.mark.slow
+
+
+def bench(name: str, *args: str, cwd=None) -> str:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PATH": f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}"}
+    result = subprocess.run([sys.executable, str(REPO / "benchmarks" / name), *args], capture_output=True, text=True,
+                            cwd=cwd or REPO, env=env)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def finished(small_demo, tmp_path_factory):
+    """A finished run of the small demo, as the README's `snakemake --cores 2` leaves one."""
+    work = tmp_path_factory.mktemp("bench")
+    data = work / "data"
+    shutil.copytree(small_demo, data)
+    snakemake(work, {"dataset": {"root": str(data)}, "results": str(work / "results"), "models": MODELS}, "--cores", "2")
+    return work, data
+
+
+def test_bench_models(small_demo):
+    out = bench("bench_models.py", "--root", str(small_demo), "--video", "twins", "--repeat", "1")
+    assert "I/O floor (decode JPEG + write PNG)" in out
+    assert all(f"\n  {model} " in out for model in ("copy", "flow", "global", "appearance"))
+
+
+def test_bench_metrics_and_the_pgmr_ablation_on_a_finished_run(finished):
+    work, data = finished
+    args = ["--gt", str(data / "Annotations"), "--pred", str(work / "results" / "masks" / "flow"), "--workers", "1",
+            "--repeat", "1"]
+    if os.environ.get("STSEG_DAVIS_EVAL_REPO"):
+        args += ["--official", os.environ["STSEG_DAVIS_EVAL_REPO"]]
+    out = bench("bench_metrics.py", *args)
+    assert "decode PNGs only (floor)" in out and "stseg" in out
+    out = bench("pgmr_ablation.py", "--root", str(data), "--results", str(work / "results"), "--workers", "1")
+    assert "recovered" in out
+
+
+def test_bench_scale(tmp_path):
+    out = bench("bench_scale.py", "--videos", "6", "--run-videos", "2", "--videos-per-job", "1", "2", "--noop-max", "6")
+    assert "6 videos,  1 per job" in out and "job step" in out and "no-op rerun" in out and "6 videos,  2 per job" in out
+    assert "overhead per job" in out
+
+
+def test_bench_selection_on_the_demo(tmp_path):
+    out = bench("bench_selection.py", "--work", str(tmp_path / "work"), "--shared", str(tmp_path / "none"),
+                "--demo-frames", "12")
+    assert "== demo (per-object J&F)" in out and "sorted by the worst case over sets" in out
+
+
+def test_bench_sam2_memory_and_batching():
+    pytest.importorskip("sam2", reason="sam2 is not installed")
+    out = bench("bench_sam2_memory.py", "--lengths", "4", "8")
+    assert "unmodified MB" in out and "\n       8 " in out
+    out = bench("bench_batching.py", "--videos", "2", "--frames", "3")
+    assert "masks byte-identical: True" in out and "batch of 2" in out
