@@ -20,6 +20,7 @@ rule infer:
         model_type=model_type,
         options=model_options,
         stamps=input_stamps,
+        gpu_locks=GPU_LOCKS,
     log:
         f"{RESULTS}/logs/infer/{{model}}/{{video}}.log",
     benchmark:
@@ -35,7 +36,7 @@ rule infer:
         model_environment
     shell:
         "{params.stseg} infer --model-type {params.model_type:q} --options {params.options:q} --mem-mb {resources.mem_mb}"
-        " --gpus {resources.gpu} --gpu-locks {GPU_LOCKS:q}"
+        " --gpus {resources.gpu} --gpu-locks {params.gpu_locks:q}"
         " --frames {input.frames:q} --annotation {input.annotation:q} --out {output.masks:q} > {log:q} 2>&1"
 
 
@@ -72,6 +73,7 @@ rule infer_batch:
         options=model_options,
         videos=batch_videos,
         staging=batch_staging,
+        gpu_locks=GPU_LOCKS,
     log:
         f"{RESULTS}/logs/infer_batch/{{model}}/{{batch}}.log",
     benchmark:
@@ -88,7 +90,7 @@ rule infer_batch:
         model_environment
     shell:
         "{params.stseg} infer-batch --model-type {params.model_type:q} --options {params.options:q} --mem-mb {resources.mem_mb}"
-        " --gpus {resources.gpu} --gpu-locks {GPU_LOCKS:q} --videos {params.videos:q} --staging {params.staging:q} --record {output.record:q} --quiet > {log:q} 2>&1"
+        " --gpus {resources.gpu} --gpu-locks {params.gpu_locks:q} --videos {params.videos:q} --staging {params.staging:q} --record {output.record:q} --quiet > {log:q} 2>&1"
 
 
 rule take:

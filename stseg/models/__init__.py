@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Mapping
 
 from ..errors import StsegError
@@ -46,6 +47,9 @@ REGISTRY: dict[str, ModelSpec] = {
                   "masks made elsewhere, read from options.path/<video>/<frame>.png and validated"),
         ModelSpec("sam2", "stseg.models.sam2:SAM2Propagator", True,
                   "SAM 2.1 video predictor (sam2 package), memory bounded in video length"),
+        ModelSpec("edgetam", "stseg.models.edgetam:EdgeTAMPropagator", True,
+                  "EdgeTAM (edgetam-dimos), SAM 2's on-device tracker, in its own environment (models.<name>.python)",
+                  external=True),
         ModelSpec("cutie", "stseg.models.cutie:CutiePropagator", True,
                   "Cutie (hkchengrex/Cutie): rf-cutie from PyPI, or a checkout in its own environment", external=True),
         ModelSpec("xmem", "stseg.models.xmem:XMemPropagator", True,
@@ -134,6 +138,12 @@ def readiness(model_type: str) -> str:
         return "ready (sam2 installed)" if importlib.util.find_spec("sam2") else 'not installed (README: "SAM 2")'
     if not spec.external:
         return "ready (built in)"
+    if model_type == "edgetam":
+        from .edgetam import CONFIG
+
+        found = importlib.util.find_spec("sam2")
+        here = found is not None and found.origin is not None and (Path(found.origin).parent / CONFIG).is_file()
+        return "ready (edgetam-dimos installed)" if here else "needs its own venv: models.<name>.python"
     from .upstream import _repo_setting, installed_package
 
     repo, variable = _repo_setting(model_type, None)

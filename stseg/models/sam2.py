@@ -192,10 +192,19 @@ class SAM2Propagator(Propagator):
         return state
 
     def _forget(self, state, obj_idx: int, frame_idx: int, window: int) -> None:
-        """Bounded memory: drop the outputs that have left the memory window."""
+        """Bounded memory: drop the outputs that have left the memory window.
+
+        SAM 2.1's predictor keeps them per object (``output_dict_per_obj``, ``frames_tracked_per_obj``); SAM 2.0's
+        layout (EdgeTAM's fork) also in the consolidated ``output_dict``, which is what its memory attention
+        reads."""
         outputs = state["output_dict_per_obj"][obj_idx]["non_cond_frame_outputs"]
         for old in [t for t in outputs if t <= frame_idx - window]:
             del outputs[old]
+        if "frames_tracked_per_obj" not in state:  # SAM 2.0 layout
+            consolidated = state["output_dict"]["non_cond_frame_outputs"]
+            for old in [t for t in consolidated if t <= frame_idx - window]:
+                del consolidated[old]
+            return
         prompted = state["output_dict_per_obj"][obj_idx]["cond_frame_outputs"]
         tracked = state["frames_tracked_per_obj"][obj_idx]
         for old in [t for t in tracked if t not in prompted and t <= frame_idx - window]:

@@ -145,21 +145,25 @@ def checkout_commit(path: Path) -> str | None:
 def configuration_problem(model: str, options: Mapping[str, Any], checkpoint_from_run: bool = False) -> str | None:
     """What is missing for ``model`` to run with ``options`` (checkout, checkpoint), checked at parse time;
     ``checkpoint_from_run``: the checkpoint is the one a fine-tune run writes (not checked here)."""
-    repo, variable = _repo_setting(model, options.get("repo"))
-    marker = UPSTREAM[model][2]
-    if not repo:
-        return f"no upstream checkout of {model} configured (options.repo or ${variable}). {_fix(model)}"
-    if not (Path(repo).expanduser() / marker).is_file():
-        return f"upstream checkout {repo} is missing or has no {marker}. {_fix(model)}"
+    section = "External models"
+    if model in UPSTREAM:  # a model run from a checkout (EdgeTAM is a package of its own environment)
+        repo, variable = _repo_setting(model, options.get("repo"))
+        marker = UPSTREAM[model][2]
+        if not repo:
+            return f"no upstream checkout of {model} configured (options.repo or ${variable}). {_fix(model)}"
+        if not (Path(repo).expanduser() / marker).is_file():
+            return f"upstream checkout {repo} is missing or has no {marker}. {_fix(model)}"
+    else:
+        section = "EdgeTAM"
     if checkpoint_from_run:
         return None
     checkpoint = options.get("checkpoint")
     if checkpoint is None and not options.get("random_init", False):
         return (f"no {model} checkpoint configured: set options.checkpoint to the released weights file "
-                "(README: 'External models').")
+                f"(README: '{section}').")
     if checkpoint is not None and not Path(checkpoint).expanduser().is_file():
-        return (f"{model} checkpoint {checkpoint} not found. Download the released weights (README: 'External "
-                "models') or fix options.checkpoint.")
+        return (f"{model} checkpoint {checkpoint} not found. Download the released weights (README: '{section}') "
+                "or fix options.checkpoint.")
     return None
 
 

@@ -283,8 +283,11 @@ def test_bad_input_is_named_and_nothing_is_lost(case, finished, tmp_path):
     assert {k: v for k, v in after.items() if k in before} == before  # no result deleted or changed
     new = sorted(set(after) - set(before) - {"failed.csv"})
     assert all("broken" in k for k in new), new  # only the broken video's own outputs may appear
-    if (base / "work" / "results" / "failed.csv").exists():  # a job failed: the report names the video
-        assert (base / "work" / "results" / "failed.csv").read_text().splitlines()[1].startswith("broken,")
+    # a case refused when the workflow is parsed runs no job and writes no report; one whose job failed is reported
+    report = base / "work" / "results" / "failed.csv"
+    assert report.exists() == ("Error in rule" in output), output[-3000:]
+    if report.exists():
+        assert report.read_text().splitlines()[1].startswith("broken,")
     # and the dataset itself is untouched apart from what the case did
     assert {k: v for k, v in tree_digest(base / "data").items() if "broken" not in k} == \
            {k: v for k, v in data_before.items() if "broken" not in k}
@@ -633,9 +636,11 @@ def full_disk(tmp_path):
 
 
 def test_a_disk_full_rerun_reports_and_keeps_what_it_can(small_demo, tmp_path, full_disk):
-    """A model added and another changed when the results' disk is full: the report says the disk is full (printed,
-    since failed.csv cannot be written), the older summary and zip are moved aside, and the masks Snakemake
-    removed for jobs that then failed are kept in stale/, byte for byte."""
+    """A model changed when the results' disk is full: the report says the disk is full (printed, since
+    failed.csv cannot be written), the older summary and zip are moved aside, and the masks Snakemake removed for
+    jobs that then failed are kept in stale/, byte for byte.  (Only the changed model's jobs are to do, so the
+    first job to fail is one whose earlier masks Snakemake removed; with a model added too, the scheduler may
+    start with the new model's job and stop before any earlier mask is removed.)"""
     (tmp_path / "work").mkdir()
     config = {**BASE_CONFIG, "dataset": {"root": str(small_demo)}, "results": str(full_disk / "results")}
     snakemake(tmp_path / "work", config, "--cores", "2")
@@ -647,7 +652,7 @@ def test_a_disk_full_rerun_reports_and_keeps_what_it_can(small_demo, tmp_path, f
                 filler.write(b"\0" * 65536)
                 filler.flush()
     flow = {**MODELS["flow"], "options": {**MODELS["flow"]["options"], "preset": "medium"}}
-    bigger = {**config, "models": {"flow": flow, "appearance": MODELS["appearance"], "copy": MODELS["copy"]}}
+    bigger = {**config, "models": {"flow": flow, "appearance": MODELS["appearance"]}}
     result = snakemake(tmp_path / "work", bigger, "--cores", "1", check=False)
     output = result.stdout + result.stderr
     assert result.returncode != 0
@@ -661,7 +666,7 @@ def test_a_disk_full_rerun_reports_and_keeps_what_it_can(small_demo, tmp_path, f
     for name, digest in masks_before.items():  # every earlier mask is in place (flow's may be redone) or in stale/
         assert now.get(name) == digest or kept.get(name) == digest or (name.startswith("flow/") and name in now), name
     assert all(kept[name] == masks_before[name] for name in kept)
-    assert "the last good outputs of" in output
+    assert "the last good outputs of" in output, output[-6000:]
     (full_disk / "filler").unlink()
     snakemake(tmp_path / "work", bigger, "--cores", "2")
     assert not (full_disk / "results" / "stale").exists() and (full_disk / "results" / "submission.zip").is_file()
