@@ -23,7 +23,7 @@ validate(config, schema=str(load_schema()))
 ensure_demo(config)  # the embedded demo dataset, generated when dataset.demo is set and the folder is absent
 PLAN = Plan.from_config(config)
 RESULTS = str(PLAN.results)
-GPU_LOCKS = os.path.join(RESULTS, ".stseg", "gpus")  # local GPU jobs claim a device here (stseg.gpus)
+GPU_LOCKS = PLAN.gpu_locks  # local GPU jobs claim a device here (stseg.gpus)
 VIDEOS = list(PLAN.videos)
 MODELS = PLAN.model_names
 # a folder output edited in place after a run (a mask rewritten) reruns what reads it, one that lost a
@@ -256,7 +256,7 @@ def batch_videos(wildcards):
 
 
 def batch_staging(wildcards):
-    return os.path.join(RESULTS, "batches", wildcards.model, "videos")
+    return PLAN.staging(wildcards.model)
 
 
 def batch_runtime(wildcards, attempt):

@@ -103,13 +103,14 @@ def write_assignment(path: str | os.PathLike[str], assignment: Mapping) -> None:
 
 
 def code_digest(model_type: str) -> str:
-    """A digest of the stseg code a model's masks depend on (its driver, the model protocol, the inference loop):
-    changed code makes every staged video stale, as it reruns a per-video job."""
-    from .models import REGISTRY
+    """A digest of the stseg code a model's masks depend on (the model drivers, which build on each other, the model
+    protocol, the inference loop, the mask writer): changed code makes every staged video stale, as it reruns a
+    per-video job.  ``model_type`` is checked to be known."""
+    from .models import get_spec
 
+    get_spec(model_type)
     here = Path(__file__).resolve().parent
-    module = REGISTRY[model_type].target.split(":")[0].split(".")[-1]
-    files = [here / "inference.py", here / "masks.py", here / "models" / "base.py", here / "models" / f"{module}.py"]
+    files = [here / "inference.py", here / "masks.py", *sorted((here / "models").glob("*.py"))]
     digest = hashlib.sha1()
     for path in files:
         digest.update(path.read_bytes())

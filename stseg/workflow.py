@@ -442,8 +442,17 @@ class Plan:
         """The file holding the video's stamp (the ``request`` rule's output: rerun only when the stamp changes)."""
         return self.result("batches", model, "requests", f"{video}.stamp")
 
+    def staging(self, model: str) -> str:
+        """The folder of a batched model's staged videos (``<video>/`` and ``<video>.stamp``)."""
+        return self.result("batches", model, "videos")
+
     def staged(self, model: str, video: str) -> str:
-        return self.result("batches", model, "videos", video)
+        return os.path.join(self.staging(model), video)
+
+    @property
+    def gpu_locks(self) -> str:
+        """Where local GPU jobs claim their device (stseg.gpus)."""
+        return self.result(".stseg", "gpus")
 
     def model_weights(self, model: str, video: str) -> list[str]:
         """What a model's job reads besides the frames and annotations, so that new weights rerun it: the weights

@@ -80,3 +80,24 @@ def test_a_duplicated_config_key_is_refused(tmp_path):
 
 def test_flow_id_names_a_root_not_its_spelling(tmp_path):
     assert flow_id(tmp_path) == flow_id(tmp_path / "." / "") and flow_id(tmp_path) != flow_id(tmp_path / "other")
+
+
+def test_batched_models_get_their_assignment_kept_and_stamps_that_follow_their_inputs(config, small_demo, tmp_path):
+    config["inference"] = {"videos_per_job": 2, "gpu_videos_per_job": 3}
+    config["models"]["flow"]["gpus"] = 1
+    config["models"]["copy"]["videos_per_job"] = 1  # a model's own setting wins
+    plan = Plan.from_config(validated(config))
+    assert plan.models["flow"].videos_per_job == 3 and plan.models["global"].videos_per_job == 2
+    assert not plan.batched("copy") and plan.batches["global"] == {"00000": ["crossing", "fast-ball"], "00001": ["twins"]}
+    assert plan.batch_of("global", "twins") == "00001"
+    assert plan.batch_record("global", "twins") == str(tmp_path / "results" / "batches" / "global" / "00001.json")
+    plan.keep_batches()
+    kept = json.loads((tmp_path / "results" / ".stseg" / "batches.json").read_text())
+    assert kept["global"] == {"per_job": 2, "type": "global", "batches": plan.batches["global"]}
+    stamp = plan.video_stamp("global", "twins")
+    assert stamp == Plan.from_config(validated(config)).video_stamp("global", "twins")  # the same inputs, the same stamp
+    changed = copy.deepcopy(config)
+    changed["models"]["global"]["options"] = {"transform": "affine"}
+    assert Plan.from_config(validated(changed)).video_stamp("global", "twins") != stamp
+    assert json.loads(plan.batch_videos("global", "00001")) == [
+        {"video": "twins", "frames": plan.frames_dir("twins"), "annotation": plan.given_annotations("twins"), "stamp": stamp}]
