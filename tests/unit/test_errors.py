@@ -31,6 +31,6 @@ def test_every_error_class_of_the_package_is_an_stseg_error():
 
 def test_each_keeps_a_builtin_base_so_callers_catching_those_still_catch_it():
     errors = {name: kind for name, kind in package_errors().items() if kind is not StsegError}
-    builtin = (ValueError, FileNotFoundError, KeyError, OSError, RuntimeError, MemoryError)
+    builtin = (ValueError, FileNotFoundError, KeyError, OSError, RuntimeError, MemoryError, ImportError)
     assert [name for name, kind in errors.items() if not issubclass(kind, builtin)] == []
     assert issubclass(MissingInputError, FileNotFoundError)

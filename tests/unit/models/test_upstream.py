@@ -62,7 +62,7 @@ def test_missing_checkout_or_checkpoint_is_a_clear_parse_time_error(model, small
         assert result.returncode != 0
         output = result.stdout + result.stderr
         assert f"models.ext: {message}" in output, output[-3000:]
-        if "checkout" in message:  # the fix names the commit the driver is tested with
+        if message.startswith(("no upstream checkout", "upstream checkout")):  # the fix names the tested commit
             assert UPSTREAM[model][1][:12] in output
 
 
