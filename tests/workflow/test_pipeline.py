@@ -124,7 +124,7 @@ def test_unknown_model_is_refused_with_the_known_ones(run, tmp_path):
     bad = {**config, "results": str(tmp_path / "results"), "models": {"cutie2": {}}}
     result = snakemake(tmp_path, bad, "--dry-run", check=False)
     assert result.returncode != 0
-    known = "appearance, copy, copy-foreground, cutie, flow, global"
+    known = "appearance, copy, copy-foreground, cutie, edgetam, flow, global"
     assert f"unknown model type 'cutie2'; known models: {known}" in result.stderr + result.stdout
 
 
