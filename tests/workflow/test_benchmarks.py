@@ -38,6 +38,16 @@ def test_bench_models(small_demo):
     assert all(f"\n  {model} " in out for model in ("copy", "flow", "global", "appearance"))
 
 
+def test_bench_models_with_the_learned_trackers(small_demo):
+    """``--trackers``: SAM 2.1 tiny here, EdgeTAM too when its environment is named (STSEG_EDGETAM_PYTHON)."""
+    pytest.importorskip("sam2", reason="sam2 is not installed")
+    edgetam = os.environ.get("STSEG_EDGETAM_PYTHON")
+    out = bench("bench_models.py", "--root", str(small_demo), "--video", "fast-ball", "--repeat", "1", "--trackers",
+                "--tracker-frames", "2", *(["--edgetam-python", edgetam] if edgetam else []))
+    assert "learned trackers, random weights, 2 frames, 1 objects" in out and "sam2 tiny" in out
+    assert ("x sam2 tiny)" in out) if edgetam else ("edgetam: no --edgetam-python given" in out)
+
+
 def test_bench_metrics_and_the_pgmr_ablation_on_a_finished_run(finished):
     work, data = finished
     args = ["--gt", str(data / "Annotations"), "--pred", str(work / "results" / "masks" / "flow"), "--workers", "1",
