@@ -386,6 +386,7 @@ class Plan:
     #: batched model -> batch name -> its videos (stseg.batching; models with videos_per_job > 1 only)
     batches: Mapping[str, Mapping[str, list[str]]] = field(default_factory=dict)
     _stamps: dict[str, str] = field(default_factory=dict, repr=False)
+    _batch_index: dict[tuple[str, str], str] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "Plan":
@@ -423,10 +424,13 @@ class Plan:
         return model in self.batches
 
     def batch_of(self, model: str, video: str) -> str:
-        for name, members in self.batches[model].items():
-            if video in members:
-                return name
-        raise KeyError(f"{video} is in no batch of {model}")
+        if not self._batch_index:  # (model, video) -> batch, built on the first call (every job asks)
+            self._batch_index.update({(m, v): name for m, batches in self.batches.items()
+                                      for name, members in batches.items() for v in members})
+        try:
+            return self._batch_index[model, video]
+        except KeyError:
+            raise KeyError(f"{video} is in no batch of {model}") from None
 
     def batch_record(self, model: str, video: str) -> str:
         """The record a batch job writes last; the per-video ``take`` job waits for it."""
