@@ -12,27 +12,33 @@ from helpers import REPO
 from stseg.gpus import claim_gpus, visible_devices
 
 CLAIM = """
-import sys, time
+import sys
 from stseg.gpus import claim_gpus
 print(claim_gpus(int(sys.argv[1]), sys.argv[2], sys.argv[3].split(","), poll_seconds=0.05), flush=True)
-time.sleep(float(sys.argv[4]))
+sys.stdin.readline()  # hold the device until told to exit
 """
 
 
-def claim(count: int, locks, devices: str, hold: float) -> subprocess.Popen:
+def claim(count: int, locks, devices: str) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if k != "SLURM_JOB_ID"}
-    return subprocess.Popen([sys.executable, "-c", CLAIM, str(count), str(locks), devices, str(hold)],
+    return subprocess.Popen([sys.executable, "-c", CLAIM, str(count), str(locks), devices], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**env, "PYTHONPATH": str(REPO)})
 
 
 def test_concurrent_jobs_get_different_devices_and_a_third_waits(tmp_path):
-    first, second = claim(1, tmp_path, "0,1", 1.5), claim(1, tmp_path, "0,1", 1.5)
-    third = claim(1, tmp_path, "0,1", 0.0)
-    outputs = [p.communicate(timeout=30) for p in (first, second, third)]
-    given = [out.strip() for out, _ in outputs]
-    assert sorted(given[:2]) == ["['0']", "['1']"]
-    assert given[2] in ("['0']", "['1']") and "waiting for one" in outputs[2][1]
-    assert all("released GPU" in err for _, err in outputs)
+    first, second = claim(1, tmp_path, "0,1"), claim(1, tmp_path, "0,1")
+    a, b = first.stdout.readline().strip(), second.stdout.readline().strip()
+    assert sorted([a, b]) == ["['0']", "['1']"]  # two jobs at once: one device each
+    third = claim(1, tmp_path, "0,1")
+    line = third.stderr.readline()  # every device is held: it waits (its first line says so)
+    if "waiting for one" not in line:
+        third.kill()
+        pytest.fail(f"the third job did not wait: {line!r}")
+    first.communicate("\n", timeout=30)  # the first job exits: its device is free again
+    assert third.stdout.readline().strip() == a
+    for process in (second, third):
+        _, err = process.communicate("\n", timeout=30)
+        assert process.returncode == 0 and "released GPU" in err
 
 
 def test_nothing_is_claimed_without_gpus_or_inside_slurm(tmp_path, monkeypatch):
