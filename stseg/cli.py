@@ -302,6 +302,16 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
             print(f"{name}ance J&Ḟ {value:.4f} ({counted} object(s) with such frames)")
 
 
+def _model_job_arguments(p: argparse.ArgumentParser) -> None:
+    """The arguments every model job takes (``infer``, ``infer-batch``): the model, the job's memory and GPUs."""
+    p.add_argument("--model-type", required=True)
+    p.add_argument("--options", default="{}", help="model options as JSON")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--mem-mb", type=int, help="the job's memory: fail at once if the model needs more")
+    p.add_argument("--gpus", type=int, default=0, help="GPUs to claim on this machine (stseg.gpus; not inside SLURM)")
+    p.add_argument("--gpu-locks", default=".stseg/gpus", help="the folder of the GPUs' lock files")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stseg", description=__doc__.splitlines()[0].replace("``", ""))
     sub = parser.add_subparsers(dest="command", required=True)
@@ -323,29 +333,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_models)
 
     p = sub.add_parser("infer", help="run one model on one video")
-    p.add_argument("--model-type", required=True)
-    p.add_argument("--options", default="{}", help="model options as JSON")
+    _model_job_arguments(p)
     p.add_argument("--frames", required=True, help="folder of the video's JPEG frames")
     p.add_argument("--annotation", required=True, nargs="+",
                    help="first-frame annotation (palette PNG), then any later PNGs that introduce objects")
     p.add_argument("--out", required=True, help="output folder of per-frame PNGs")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--mem-mb", type=int, help="the job's memory: fail at once if the model needs more")
-    p.add_argument("--gpus", type=int, default=0, help="GPUs to claim on this machine (stseg.gpus; not inside SLURM)")
-    p.add_argument("--gpu-locks", default=".stseg/gpus", help="the folder of the GPUs' lock files")
     p.set_defaults(func=cmd_infer)
 
     p = sub.add_parser("infer-batch", help="run one model on several videos with one model load (inference.videos_per_job)")
-    p.add_argument("--model-type", required=True)
-    p.add_argument("--options", default="{}", help="model options as JSON")
+    _model_job_arguments(p)
     p.add_argument("--videos", required=True,
                    help="JSON list of {video, frames, annotation: [PNG...], stamp}")
     p.add_argument("--staging", required=True, help="folder of the staged videos (<video>/ and <video>.stamp)")
     p.add_argument("--record", required=True, help="the batch's record (JSON), written last")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--mem-mb", type=int, help="the job's memory: fail at once if the model needs more")
-    p.add_argument("--gpus", type=int, default=0, help="GPUs to claim on this machine (stseg.gpus; not inside SLURM)")
-    p.add_argument("--gpu-locks", default=".stseg/gpus", help="the folder of the GPUs' lock files")
     p.set_defaults(func=cmd_infer_batch)
 
     p = sub.add_parser("stamp", help="write a video's stamp (what a batched model's masks of it depend on)")

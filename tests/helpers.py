@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import pickle
 import re
 import subprocess
 import sys
@@ -147,3 +148,19 @@ def results_digest(results: Path) -> dict[str, str]:
         if name in top:
             digest[name] = top[name]
     return digest
+
+
+class Planted:
+    """Unpickling this creates the file named by ``marker`` (harmless stand-in for code an attacker would run)."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def plant(path, marker):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as handle:
+        pickle.dump(Planted(str(marker)), handle)

@@ -6,24 +6,9 @@ import os
 import pickle
 
 import pytest
+from helpers import plant
 
 torch = pytest.importorskip("torch", reason="torch is not installed")
-
-
-class Planted:
-    """Unpickling this creates the file named by ``marker`` (harmless stand-in for code an attacker would run)."""
-
-    def __init__(self, marker: str) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return (open, (self.marker, "w"))
-
-
-def plant(path, marker):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "wb") as handle:
-        pickle.dump(Planted(str(marker)), handle)
 
 
 def test_the_finetune_initial_checkpoint_is_read_as_tensors_only(tmp_path):

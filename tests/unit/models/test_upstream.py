@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +22,7 @@ import pytest
 from helpers import (
     MODELS,
     REPO,
+    plant,
     run_python,
     snakemake,
     tree_digest,
@@ -196,22 +196,6 @@ def test_all_four_through_the_workflow(small_demo, tmp_path, monkeypatch):
                        env={"STSEG_CACHE": str(env_cache), "OMP_NUM_THREADS": "1"})  # as Snakemake runs a 1-thread job
             made = results / ("foreground" if model == "tmo" else "masks") / model / video
             assert tree_digest(out) == {k: v for k, v in tree_digest(made).items() if k != ".snakemake_timestamp"}, (model, video)
-
-
-class Planted:
-    """Unpickling this creates the file named by ``marker`` (harmless stand-in for code an attacker would run)."""
-
-    def __init__(self, marker: str) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return (open, (self.marker, "w"))
-
-
-def plant(path, marker):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "wb") as handle:
-        pickle.dump(Planted(str(marker)), handle)
 
 
 def test_a_planted_backbone_in_the_cache_is_rebuilt_not_run(tmp_path, capsys):
