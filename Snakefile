@@ -29,6 +29,7 @@ check_config_files(workflow.overwrite_configfiles or workflow.configfiles)
 include: "rules/common.smk"
 include: "rules/inference.smk"
 include: "rules/pgmr.smk"
+include: "rules/chunks.smk"
 include: "rules/output.smk"
 
 

@@ -1,6 +1,6 @@
 """Workflow cost at MOSE scale and beyond: dry run, no-op rerun, scheduling overhead per job.
 
-    python benchmarks/bench_scale.py [--videos 331 3310] [--run-videos 20] [--videos-per-job 1 16]
+    python benchmarks/bench_scale.py [--videos 331 3310] [--run-videos 20] [--layouts 1x1 16x1 16x16]
 
 Generates projects of N tiny videos (3 frames of 64x36; the graph's cost does
 not depend on the pixels) with 6 model instances, like MOSE's test set (331
@@ -18,14 +18,17 @@ scheduler):
   executor's job step does), and the part of it that is stseg's own parse
   (config validation, the dataset's validation cache, the plan);
 
-each dry run for every ``--videos-per-job`` layout (1: a job per model and
-video; N: every model's videos N per job, ``inference.videos_per_job``).
+each for every ``--layouts`` entry ``NxK``: N videos per inference job
+(``inference.videos_per_job``) and K per job of the light stages
+(``stages.videos_per_job``; K > 1 is the chunked layout, stseg/chunks.py).
+``1x1`` is the per-video layout.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -63,24 +66,35 @@ def make_project(root: Path, videos: int) -> None:
         os.link(mask, root / "Annotations" / name / "00000.png")
 
 
-def fabricate_outputs(results: Path, videos: int) -> None:
-    """Create every output of the workflow in dependency order (``--touch`` only refreshes existing files)."""
+def fabricate_outputs(results: Path, videos: int, per_job: int = 1, chunk: int = 1) -> None:
+    """Create every output of the workflow in dependency order (``--touch`` only refreshes existing files), with the
+    records of batched inference (``per_job``) and of the chunked layout (``chunk``) after what they own."""
     names = [f"v{v:05d}" for v in range(videos)]
+
+    def records(kind: str, size: int) -> list[Path]:
+        return [results / kind / f"{k:05d}.json" for k in range((videos + size - 1) // size)] if size > 1 else []
+
+    batch_records = [p for m in MODELS for p in records(f"batches/{m}", per_job)] if chunk > 1 else []
     stages = [
         [results / "masks" / m / n for m in MODELS for n in names],
+        batch_records,
         [results / "boxes" / f"{n}.csv" for n in names] + [results / "fused" / f"{n}.csv" for n in names],
         [results / "pseudo" / n for n in names] + [results / "weights" / f"{n}.csv" for n in names],
         [results / "scores" / f"{n}.csv" for n in names],
+        records("chunks/refine", chunk),
         [results / "prior.csv"],
         [results / "final" / n for n in names] + [results / stage / f"{n}.csv" for n in names for stage in ("selection", "outcome")],
-        [results / "report" / "overlays" / f"{n}.{ext}" for n in names for ext in ("png", "jpg")]
-        + [results / f for f in ("summary.csv", "summary_overall.csv", "summary.txt", "submission.zip")],
+        [results / "report" / "overlays" / f"{n}.{ext}" for n in names for ext in ("png", "jpg")],
+        records("chunks/select", chunk),
+        [results / f for f in ("summary.csv", "summary_overall.csv", "summary.txt", "submission.zip")],
         [results / "report" / "scores.png", results / "report" / "summary.html"],
     ]
     for stage in stages:
         for path in stage:
             path.parent.mkdir(parents=True, exist_ok=True)
-            if path.suffix:
+            if path.suffix == ".json":
+                path.write_text("{}")
+            elif path.suffix:
                 path.touch()
             else:  # a per-frame folder: a PNG per frame (stseg remakes a folder output that lost one)
                 path.mkdir(exist_ok=True)
@@ -101,21 +115,22 @@ def snakemake(workdir: Path, *args: str) -> tuple[float, str]:
     return elapsed, done.stdout + done.stderr
 
 
-def project(tmp: Path, videos: int, per_job: int = 1) -> Path:
-    workdir = tmp / f"p{videos}-{per_job}"
+def project(tmp: Path, videos: int, per_job: int = 1, chunk: int = 1) -> Path:
+    workdir = tmp / f"p{videos}-{per_job}x{chunk}"
     workdir.mkdir()
     data = tmp / f"data{videos}"
     if not data.is_dir():
         make_project(data, videos)
     (workdir / "config.yaml").write_text(yaml.safe_dump(
         {"dataset": {"root": str(data)}, "results": str(workdir / "results"), "models": MODELS,
-         "inference": {"videos_per_job": per_job}}))
+         "inference": {"videos_per_job": per_job}, "stages": {"videos_per_job": chunk}}))
     return workdir
 
 
-def job_step(workdir: Path) -> tuple[float, float]:
+def job_step(workdir: Path, per_job: int = 1) -> tuple[float, float]:
     """Seconds of a job step's re-parse for one inference job, and of stseg's own parse within it."""
-    wall, _ = snakemake(workdir, "--target-jobs", "infer:model=flow,video=v00000", "--allowed-rules", "infer",
+    rule, target = ("infer", "video=v00000") if per_job == 1 else ("infer_batch", "batch=00000")
+    wall, _ = snakemake(workdir, "--target-jobs", f"{rule}:model=flow,{target}", "--allowed-rules", rule,
                         "--nolock", "--no-hooks", "--dry-run", "--quiet")
     code = ("import time, yaml; from snakemake.utils import validate; t = time.perf_counter(); "
             "from stseg.workflow import Plan, load_schema; c = yaml.safe_load(open('config.yaml')); "
@@ -124,32 +139,41 @@ def job_step(workdir: Path) -> tuple[float, float]:
     return wall, float(own.stdout)
 
 
+def layout(text: str) -> tuple[int, int]:
+    per_job, _, chunk = text.partition("x")
+    return int(per_job), int(chunk or 1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--videos", type=int, nargs="+", default=[331, 3310])
     parser.add_argument("--run-videos", type=int, default=20)
     parser.add_argument("--noop-max", type=int, default=331, help="time the no-op rerun up to this many videos")
-    parser.add_argument("--videos-per-job", type=int, nargs="+", default=[1, 16])
+    parser.add_argument("--layouts", type=layout, nargs="+", default=[(1, 1), (16, 1), (16, 16)],
+                        help="NxK: N videos per inference job, K per job of the light stages (1x1: per video)")
     args = parser.parse_args()
     print(f"{len(MODELS)} models per video, default profile (greedy scheduler), {os.cpu_count()} cores")
     with tempfile.TemporaryDirectory() as tmp:
-        for videos, per_job in [(v, n) for v in args.videos for n in args.videos_per_job]:
-            workdir = project(Path(tmp), videos, per_job)
-            cold, out = snakemake(workdir, "--dry-run", "--quiet", "all")
-            warm, _ = snakemake(workdir, "--dry-run", "--quiet", "all")
-            jobs = next(int(line.split()[-1]) for line in out.splitlines() if line.strip().startswith("total"))
-            line = (f"  {videos:>5} videos, {per_job:>2} per job, {jobs:>6} jobs: dry run {cold:6.2f} s (cold cache), "
-                    f"{warm:6.2f} s (warm)")
-            if per_job == 1:
-                step, own = job_step(workdir)
+        for videos in args.videos:
+            reference = None
+            for per_job, chunk in args.layouts:
+                workdir = project(Path(tmp), videos, per_job, chunk)
+                cold, out = snakemake(workdir, "--dry-run", "--quiet", "all")
+                warm, _ = snakemake(workdir, "--dry-run", "--quiet", "all")
+                jobs = next(int(line.split()[-1]) for line in out.splitlines() if line.strip().startswith("total"))
+                reference = reference or cold
+                line = (f"  {videos:>5} videos, {per_job:>2}x{chunk:<2} per job, {jobs:>6} jobs: dry run {cold:6.2f} s "
+                        f"(cold cache, {reference / cold:5.2f}x the first layout's), {warm:6.2f} s (warm)")
+                step, own = job_step(workdir, per_job)
                 line += f"; job step {step:.2f} s (stseg's parse {own:.2f} s)"
-            if videos <= args.noop_max and per_job == 1:
-                fabricate_outputs(workdir / "results", videos)
-                snakemake(workdir, "--touch", "--cores", "2", "--quiet", "all")
-                noop, out = snakemake(workdir, "--dry-run")
-                assert "Nothing to be done" in out, out[-500:]
-                line += f"; no-op rerun {noop:6.2f} s"
-            print(line, flush=True)
+                if videos <= args.noop_max and (per_job == 1 or chunk > 1):  # (16x1's take jobs need real records)
+                    fabricate_outputs(workdir / "results", videos, per_job, chunk)
+                    snakemake(workdir, "--touch", "--cores", "2", "--quiet", "all")
+                    noop, out = snakemake(workdir, "--dry-run")
+                    assert "Nothing to be done" in out, out[-500:]
+                    line += f"; no-op rerun {noop:6.2f} s"
+                print(line, flush=True)
+                shutil.rmtree(workdir)
         workdir = project(Path(tmp), args.run_videos)
         wall, out = snakemake(workdir, "--cores", "2")
         own = 0.0

@@ -7,7 +7,7 @@ import sys
 
 from snakemake.utils import validate
 
-from stseg.freshness import prepare_last_good, refresh_output_stamps
+from stseg.freshness import prepare_last_good, refresh_output_stamps, refresh_records
 from stseg.workflow import Plan, ensure_demo, load_schema, lock_results
 
 
@@ -30,7 +30,9 @@ MODELS = PLAN.model_names
 # frame is made again; the main process does this once, not every cluster job's re-parse (stseg.freshness)
 if workflow.is_main_process:
     PLAN.keep_batches()  # job steps re-parse with the same assignment
+    PLAN.keep_chunk_steps()  # and read their steps from these files (the chunked layout)
     refresh_output_stamps(PLAN.folder_outputs())
+    refresh_records(PLAN.records())  # the chunked layout: through the records that own them
     prepare_last_good(RESULTS)
 # the outputs this run is about to replace, kept until it ends, and per video the outputs of the jobs it has
 # to run (filled in onstart; read by onsuccess and onerror)
@@ -43,7 +45,7 @@ def left_undone(video, before_selection=False):
     with before_selection, only the jobs before its selection count."""
     started = PENDING.get("", 0.0)
     early = tuple(os.path.join(RESULTS, stage, "") for stage in ("masks", "foreground", "boxes", "fused", "pseudo",
-                                                                  "weights", "scores"))
+                                                                  "weights", "scores", "batches", "chunks/refine"))
     pending = [p for p in PENDING.get(video, ()) if not before_selection or p.startswith(early)]
     return any(not os.path.exists(p) or os.path.getmtime(p) < started for p in pending)
 # the folder holding this workflow's `stseg` package: models in their own environment import it from here
@@ -85,6 +87,11 @@ def final_outputs():
     outputs += [f"{RESULTS}/report/overlays/{video}.jpg" for video in VIDEOS]
     if any_ground_truth():
         outputs.append(f"{RESULTS}/report/calibration.png")
+    if PLAN.chunked:  # the records stand for their videos' outputs (stseg.freshness.refresh_records)
+        outputs = [o for o in outputs if "/report/overlays/" not in o]
+        outputs += [PLAN.chunk_record(stage, chunk) for stage in ("refine", "select") for chunk in PLAN.chunks]
+        outputs += sorted({PLAN.mask_source(m, video) for m in MODELS for video in VIDEOS})
+        return outputs
     # every per-video intermediate too: one deleted after a run is made again, and what depends on it reruns
     # (Snakemake would otherwise treat it like a temporary file whose consumers are up to date)
     for video in VIDEOS:
@@ -212,8 +219,52 @@ def settings(stage):
     return PLAN.settings_json(stage)
 
 
-def final_root(wildcards, input):
-    return os.path.dirname(input.final[0])
+def final_root(wildcards):
+    return PLAN.result("final")
+
+
+def video_files(stage, suffix=".csv"):
+    """Every video's file of a stage (the dataset-level rules' arguments)."""
+    return [PLAN.result(stage, f"{video}{suffix}") for video in VIDEOS]
+
+
+def made_by(stage, chunk_stage):
+    """What Snakemake waits for before reading every video's files of a stage: the files themselves, or in the
+    chunked layout the chunk records that own them."""
+    if PLAN.chunked:
+        return [PLAN.chunk_record(chunk_stage, chunk) for chunk in PLAN.chunks]
+    return video_files(stage, "" if stage == "final" else ".csv")
+
+
+# --- the chunked layout (stages.videos_per_job; stseg.chunks) -------------------------------------
+def chunk_mask_sources(wildcards):
+    return sorted({PLAN.mask_source(m, v) for v in PLAN.chunks[wildcards.chunk] for m in MODELS})
+
+
+def chunk_frames(wildcards):
+    return [PLAN.frames_dir(v) for v in PLAN.chunks[wildcards.chunk]]
+
+
+def chunk_annotations(wildcards):
+    return [a for v in PLAN.chunks[wildcards.chunk] for a in PLAN.given_annotations(v)]
+
+
+def chunk_ground_truth(wildcards):
+    return [f for v in PLAN.chunks[wildcards.chunk] if PLAN.has_ground_truth(v) for f in PLAN.annotation_files(v)]
+
+
+def chunk_steps_file(stage):
+    def steps(wildcards):
+        return PLAN.chunk_steps_file(stage, wildcards.chunk)
+
+    return steps
+
+
+def chunk_steps_digest(stage):
+    def digest(wildcards):
+        return PLAN.chunk_steps_digest(stage, wildcards.chunk)
+
+    return digest
 
 
 def model_weights(wildcards):
@@ -228,6 +279,9 @@ def batch_members(wildcards):
 
 
 def batch_requests(wildcards):
+    """The videos' stamp files (none in the chunked layout: no take jobs; the stamps in params rerun the batch)."""
+    if PLAN.chunked:
+        return []
     return [PLAN.request(wildcards.model, v) for v in batch_members(wildcards)]
 
 

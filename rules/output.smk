@@ -3,8 +3,8 @@
 
 rule summarize:
     input:
-        scores=expand(f"{RESULTS}/scores/{{video}}.csv", video=VIDEOS),
-        outcomes=expand(f"{RESULTS}/outcome/{{video}}.csv", video=VIDEOS),
+        scores=made_by("scores", "refine"),
+        outcomes=made_by("outcome", "select"),
     output:
         per_video=report(
             f"{RESULTS}/summary.csv",
@@ -15,6 +15,8 @@ rule summarize:
         overall=f"{RESULTS}/summary_overall.csv",
         text=f"{RESULTS}/summary.txt",
     params:
+        scores=video_files("scores"),
+        outcomes=video_files("outcome"),
         models=MODELS,
     log:
         f"{RESULTS}/logs/summarize.log",
@@ -23,13 +25,13 @@ rule summarize:
     conda:
         "../envs/stseg.yaml"
     shell:
-        "stseg summarize --scores {input.scores:q} --outcomes {input.outcomes:q} --models {params.models:q}"
+        "stseg summarize --scores {params.scores:q} --outcomes {params.outcomes:q} --models {params.models:q}"
         " --out {output.per_video:q} --overall {output.overall:q} --text {output.text:q} > {log:q} 2>&1"
 
 
 rule submission:
     input:
-        final=expand(f"{RESULTS}/final/{{video}}", video=VIDEOS),
+        final=made_by("final", "select"),
     output:
         f"{RESULTS}/submission.zip",
     params:
@@ -57,8 +59,8 @@ onstart:
     outputs = []
     for job in workflow.dag.needrun_jobs():
         outputs += job.output
-        if "video" in job.wildcards.keys():
-            PENDING.setdefault(job.wildcards.video, []).extend(str(f) for f in job.output)
+        for video in PLAN.job_videos(job.rule.name, dict(job.wildcards.items())):
+            PENDING.setdefault(video, []).extend(str(f) for f in job.output)
     LAST_GOOD.extend(keep_last_good(PLAN.results, outputs))
 
 
@@ -83,7 +85,7 @@ onerror:
 
     from stseg.freshness import described_videos, set_aside_stale, settle_last_good
 
-    failures = failure_report(RESULTS, VIDEOS, failed_job_logs(log), PLAN.selection_inputs, left_undone, PLAN.batch_logs)
+    failures = failure_report(RESULTS, VIDEOS, failed_job_logs(log), PLAN.selection_inputs, left_undone, PLAN.shared_logs)
     if len(failures):
         print(format_failures(failures, len(VIDEOS)), end="", file=sys.stderr)
         try:

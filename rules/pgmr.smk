@@ -100,10 +100,11 @@ rule score:
 # The dataset prior (pgmr.prior_margin): one job for the dataset, read by every video's selection.
 rule prior:
     input:
-        scores=expand(f"{RESULTS}/scores/{{video}}.csv", video=VIDEOS),
+        scores=made_by("scores", "refine"),
     output:
         f"{RESULTS}/prior.csv",
     params:
+        scores=video_files("scores"),
         models=MODELS,
         settings=settings("select"),
     log:
@@ -113,7 +114,7 @@ rule prior:
     conda:
         "../envs/stseg.yaml"
     shell:
-        "stseg prior --scores {input.scores:q} --models {params.models:q} --settings {params.settings:q}"
+        "stseg prior --scores {params.scores:q} --models {params.models:q} --settings {params.settings:q}"
         " --out {output:q} > {log:q} 2>&1"
 
 

@@ -16,8 +16,8 @@ changed N, or a changed model, starts the assignment again.
 ``infer`` job would, into ``batches/<model>/videos/<video>/`` (atomically, one
 video at a time) with ``<video>.stamp`` beside it, then its own record
 ``batches/<model>/<batch>.json`` (the videos, their stamps and timings).  A
-per-video ``take`` job (a local rule: a hard link per file, no computation)
-puts the folder at ``masks/<model>/<video>/`` (``foreground/`` for a
+per-video ``take`` job (a local rule: a hard link per file, no computation;
+in the chunked layout, :mod:`stseg.chunks`, the batch job itself) puts the folder at ``masks/<model>/<video>/`` (``foreground/`` for a
 foreground-only model), so every later stage reads the same paths and bytes
 as with ``videos_per_job: 1``.
 
@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from .errors import StsegError
-from .files import atomic_dir, atomic_path
+from .files import atomic_dir, atomic_path, write_if_changed
 
 __all__ = ["BatchVideo", "StagingError", "assign_batches", "read_assignment", "write_assignment", "code_digest", "run_batch",
            "take_staged"]
@@ -94,12 +94,7 @@ def read_assignment(path: str | os.PathLike[str]) -> dict:
 
 
 def write_assignment(path: str | os.PathLike[str], assignment: Mapping) -> None:
-    text = json.dumps(assignment, indent=1, sort_keys=True)
-    path = Path(path)
-    if path.is_file() and path.read_text() == text:
-        return
-    with atomic_path(path) as tmp:
-        tmp.write_text(text)
+    write_if_changed(path, json.dumps(assignment, indent=1, sort_keys=True))
 
 
 def code_digest(model_type: str) -> str:
@@ -126,11 +121,13 @@ class BatchVideo:
     annotation: tuple[str, ...]
     #: the workflow's stamp of everything the video's masks depend on (stseg.workflow.Plan.video_stamp)
     stamp: str
+    #: where the job itself puts the staged masks (the chunked layout, stseg.chunks); None: a take job does
+    place: str | None = None
 
     @classmethod
     def from_json(cls, text: str) -> list["BatchVideo"]:
-        return [cls(video=v["video"], frames=v["frames"], annotation=tuple(v["annotation"]), stamp=v["stamp"])
-                for v in json.loads(text)]
+        return [cls(video=v["video"], frames=v["frames"], annotation=tuple(v["annotation"]), stamp=v["stamp"],
+                    place=v.get("place")) for v in json.loads(text)]
 
 
 def run_batch(model_type: str, options: Mapping, videos: Sequence[BatchVideo], staging: str | os.PathLike[str],
@@ -157,6 +154,8 @@ def run_batch(model_type: str, options: Mapping, videos: Sequence[BatchVideo], s
         if folder.is_dir() and stamp_file.is_file() and stamp_file.read_text() == stamp:
             rows.append({"video": item.video, "computed": False, "seconds": 0.0, "load_seconds": 0.0, "frames": None})
             print(f"{model_type}: {item.video} already staged with this stamp: kept", file=sys.stderr, flush=True)
+            if item.place is not None:
+                take_staged(folder, item.stamp, item.place)
             continue
         stamp_file.unlink(missing_ok=True)
         if model is None:
@@ -172,6 +171,8 @@ def run_batch(model_type: str, options: Mapping, videos: Sequence[BatchVideo], s
             continue
         with atomic_path(stamp_file) as tmp:
             tmp.write_text(stamp)
+        if item.place is not None:
+            take_staged(folder, item.stamp, item.place)
         rows.append({"video": item.video, "computed": True, "seconds": stats["seconds"],
                      "load_seconds": stats["load_seconds"], "frames": stats["frames"]})
         model_seconds += stats["seconds"] - stats["load_seconds"]
@@ -181,7 +182,7 @@ def run_batch(model_type: str, options: Mapping, videos: Sequence[BatchVideo], s
         raise BatchError(f"{len(failed)} of {len(videos)} video(s) of the batch failed (the others are kept and "
                          "are not computed again):\n" + "\n".join(failed))
     result = {"model_type": model_type, "videos": rows, "seconds": time.perf_counter() - started,
-              "model_seconds": model_seconds}
+              "model_seconds": model_seconds, "written_ns": time.time_ns()}  # never the bytes of an earlier record
     with atomic_path(record) as tmp:
         tmp.write_text(json.dumps(result, indent=1))
     return result

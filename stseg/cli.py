@@ -98,6 +98,14 @@ def cmd_take(args: argparse.Namespace) -> None:
     take_staged(args.staged, args.stamp, args.out)
 
 
+def cmd_run_chunk(args: argparse.Namespace) -> None:
+    from .chunks import read_steps, run_steps
+
+    steps = read_steps(args.steps, args.digest)
+    record = run_steps(steps, args.record)
+    print(f"stseg run-chunk: {len(record['videos'])} video(s), {len(steps)} step(s) in {record['total_seconds']:.2f} s")
+
+
 def cmd_fuse(args: argparse.Namespace) -> None:
     import pandas as pd
 
@@ -358,6 +366,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stamp", required=True, help="the stamp the staged video must have been made with")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_take)
+
+    p = sub.add_parser("run-chunk", help="the light stages of several videos in one process (stages.videos_per_job)")
+    p.add_argument("--steps", required=True, help="JSON file: [{video, argv: [stseg command and its arguments]}]")
+    p.add_argument("--digest", required=True, help="the digest the steps file must have (stseg.chunks.steps_digest)")
+    p.add_argument("--record", required=True, help="the chunk's record (JSON), written last")
+    p.set_defaults(func=cmd_run_chunk)
 
     settings = "the stage's settings as JSON (written by the workflow from the config; stseg.settings)"
     p = sub.add_parser("fuse", help="the models' boxes and their average and max fusion (one video)")

@@ -6,6 +6,7 @@
   finished; on an exception the partial is removed.
 * Leftovers of killed writers (partials whose process is gone) are removed by the
   next writer of the same path.
+* :func:`write_if_changed`: an atomic write that leaves a file holding the same text alone (its mtime too).
 * :func:`glob_escape`: a name as a literal glob pattern.
 """
 
@@ -18,7 +19,7 @@ import shutil
 from pathlib import Path
 from typing import Iterator
 
-__all__ = ["atomic_dir", "atomic_path", "glob_escape", "process_alive"]
+__all__ = ["atomic_dir", "atomic_path", "glob_escape", "process_alive", "write_if_changed"]
 
 
 def _remove_stale_partials(path: Path) -> None:
@@ -95,3 +96,16 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
+
+
+def write_if_changed(path: str | os.PathLike[str], text: str) -> bool:
+    """Write ``text`` to ``path`` atomically unless it already holds exactly that; whether it was written."""
+    path = Path(path)
+    try:
+        if path.read_text() == text:
+            return False
+    except (FileNotFoundError, UnicodeDecodeError):
+        pass
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+    return True

@@ -19,20 +19,41 @@ rewritten in place, so a corrected frame or an edited mask would leave
   job that made it does not rerun: an edit is kept, as ``make`` keeps an edited
   object file.  To make a folder again from its inputs, delete it.  A folder
   that lost a frame's PNG is incomplete: it is removed and made again.
+* **Outputs a record owns** (the chunked layout, :mod:`stseg.chunks`: Snakemake
+  sees a chunk job's record, not its videos' files): :func:`refresh_records`
+  gives them the same rules through the record.  One of them gone, or a folder
+  that lost a frame, removes the record (its job runs again and makes it); one
+  edited rewrites the record with the time of the edit (the jobs reading it
+  rerun; a touch would not do: Snakemake skips a newer small input whose
+  checksum it recorded).
 """
 
 from __future__ import annotations
 
 import csv
 import hashlib
+import json
 import os
 import shutil
 import zipfile
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
-__all__ = ["TIMESTAMP", "folder_stamp", "refresh_output_stamps", "refresh_stamp", "remove_if_incomplete", "set_aside_stale",
-           "described_videos", "keep_last_good", "prepare_last_good", "settle_last_good"]
+from .files import atomic_path
+
+__all__ = [
+    "TIMESTAMP",
+    "folder_stamp",
+    "refresh_output_stamps",
+    "refresh_records",
+    "refresh_stamp",
+    "remove_if_incomplete",
+    "set_aside_stale",
+    "described_videos",
+    "keep_last_good",
+    "prepare_last_good",
+    "settle_last_good",
+]
 
 #: Snakemake's own mtime carrier inside a folder output
 TIMESTAMP = ".snakemake_timestamp"
@@ -98,6 +119,55 @@ def refresh_output_stamps(folders: Iterable[tuple[Path, Sequence[str]]]) -> tupl
             removed.append(folder)
         elif refresh_stamp(folder):
             moved.append(folder)
+    return removed, moved
+
+
+def _newest_change(path: Path, frames: Sequence[str] | None) -> int | None:
+    """The newest change of an owned output (a folder: itself and its files); None when it is gone or incomplete."""
+    try:
+        newest = path.stat().st_mtime_ns
+        if frames is None:
+            return newest
+        names = set()
+        for entry in os.scandir(path):
+            names.add(entry.name)
+            if entry.name != TIMESTAMP:
+                newest = max(newest, entry.stat(follow_symlinks=False).st_mtime_ns)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return newest if all(f"{frame}.png" in names for frame in frames) else None
+
+
+def refresh_records(records: Iterable[tuple[Path, Sequence[tuple[Path, Sequence[str] | None]]]]) -> tuple[list[Path], list[Path]]:
+    """For each record and the outputs it owns (a folder with the frames it holds a PNG for, or a file with None):
+    remove the record when one of them is gone or incomplete (its job makes them again), else move its mtime
+    forward to their newest change.  The records removed and the records moved."""
+    removed, moved = [], []
+    for record, outputs in records:
+        try:
+            stamped = record.stat().st_mtime_ns
+        except FileNotFoundError:
+            continue
+        changes = [_newest_change(path, frames) for path, frames in outputs]
+        if any(change is None for change in changes):
+            record.unlink()
+            removed.append(record)
+            continue
+        newest = max((c for c in changes if c is not None), default=stamped)
+        if newest <= stamped:
+            continue
+        # rewritten, not only touched: Snakemake does not rerun for a newer small input whose checksum is the one
+        # it recorded (its persistence keeps the checksums of inputs under max-checksum-file-size)
+        try:
+            content = json.loads(record.read_text())
+            content["outputs_changed_ns"] = newest
+        except (ValueError, TypeError, OSError):
+            record.unlink(missing_ok=True)  # not a record this workflow wrote: its job makes it again
+            removed.append(record)
+            continue
+        with atomic_path(record) as tmp:
+            tmp.write_text(json.dumps(content, indent=1))
+        moved.append(record)
     return removed, moved
 
 

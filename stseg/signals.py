@@ -36,7 +36,10 @@ __all__ = ["gradient_magnitude", "edge_alignment_frame", "edge_alignment"]
 def gradient_magnitude(frame: np.ndarray) -> np.ndarray:
     """Sobel gradient magnitude of a BGR frame's greyscale, divided by its 90th percentile."""
     grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY).astype(np.float32)
-    magnitude = cv2.magnitude(cv2.Sobel(grey, cv2.CV_32F, 1, 0), cv2.Sobel(grey, cv2.CV_32F, 0, 1))
+    dx, dy = cv2.Sobel(grey, cv2.CV_32F, 1, 0), cv2.Sobel(grey, cv2.CV_32F, 0, 1)
+    # not cv2.magnitude: its Intel IPP path gives other last bits with MKL_NUM_THREADS=1 (which Snakemake sets
+    # for a one-thread job) than without, and may on another CPU; IEEE products and square roots do not
+    magnitude = np.sqrt(dx * dx + dy * dy)
     scale = float(np.percentile(magnitude, 90))
     return magnitude / scale if scale > 0 else magnitude
 

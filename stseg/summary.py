@@ -162,20 +162,21 @@ def failure_report(results: str | os.PathLike[str], videos: Sequence[str],
                    failed_logs: Sequence[str | os.PathLike[str]] = (),
                    selection_inputs: Callable[[str], Sequence[Path]] | None = None,
                    left_undone: Callable[[str, bool], bool] | None = None,
-                   batch_logs: Callable[[str], Sequence[Path]] | None = None) -> pd.DataFrame:
+                   shared_logs: Callable[[str], Sequence[Path]] | None = None) -> pd.DataFrame:
     """Every video whose job failed in this run (``failed_logs``: from :func:`failed_job_logs`), with the stage, log
     and reason, and every other video without a current selection outcome, saying why (waiting for the dataset
     prior, or not finished).  ``selection_inputs(video)`` lists what a video's outcome is made from: an outcome
     older than one of them, or with one missing, is from an earlier run and does not count; nor does a video for
     which ``left_undone(video, before_selection)`` says this run had jobs to do that it did not finish (all its
     jobs, or only those before the selection: a video whose selection alone is left waits for the prior).
-    ``batch_logs(video)``: the logs of the batch jobs (stseg.batching) that segment the video."""
+    ``shared_logs(video)``: the logs of the jobs that do the video together with others (the batch jobs that
+    segment it, stseg.batching; its chunk's jobs, stseg.chunks)."""
     results = Path(results)
     failed = {Path(p).resolve() for p in failed_logs}
     rows = []
     for video in videos:
         own = list((results / "logs").rglob(f"{glob_escape(video)}.log"))
-        logs = {p: p.read_text(errors="replace") for p in [*own, *(batch_logs(video) if batch_logs else [])]
+        logs = {p: p.read_text(errors="replace") for p in [*own, *(shared_logs(video) if shared_logs else [])]
                 if p.is_file()}
         failing = [p for p in logs if p.resolve() in failed]
         inputs = selection_inputs(video) if selection_inputs is not None else []

@@ -21,8 +21,10 @@ import yaml
 
 from . import settings
 from .batching import assign_batches, read_assignment, write_assignment
+from .chunks import CHUNK_STAGES, Step, steps_digest, video_steps
 from .dataset import DatasetError, VideoInfo, list_videos, validate_dataset
 from .errors import StsegError
+from .files import write_if_changed
 from .freshness import folder_stamp
 from .models import OptionError, check_options, get_spec
 from .names import RULE, name_problem
@@ -316,6 +318,21 @@ def batches_file(results: Path) -> Path:
     return results / ".stseg" / "batches.json"
 
 
+def chunks_file(results: Path) -> Path:
+    """Where the chunk assignment of the light stages is kept between runs (:mod:`stseg.chunks`)."""
+    return results / ".stseg" / "chunks.json"
+
+
+def chunk_assignment(per_job: int, videos: Sequence[str], results: Path) -> dict[str, list[str]]:
+    """The chunks of the light stages (``stages.videos_per_job`` > 1; none otherwise): the kept assignment changed
+    as little as possible, as for batches."""
+    if per_job <= 1:
+        return {}
+    previous = read_assignment(chunks_file(results))
+    same = previous.get("per_job") == per_job
+    return assign_batches(videos, per_job, previous.get("chunks") if same else None)
+
+
 def batch_assignment(models: Mapping[str, "ModelEntry"], videos: Sequence[str], results: Path) -> dict[str, dict[str, list[str]]]:
     """Each batched model's batches: the kept assignment changed as little as possible (stseg.batching)."""
     kept = read_assignment(batches_file(results))
@@ -385,7 +402,11 @@ class Plan:
     stages: Mapping[str, Any] = field(default_factory=dict)
     #: batched model -> batch name -> its videos (stseg.batching; models with videos_per_job > 1 only)
     batches: Mapping[str, Mapping[str, list[str]]] = field(default_factory=dict)
+    #: chunk name -> its videos (stseg.chunks; stages.videos_per_job > 1 only: the chunked layout)
+    chunks: Mapping[str, list[str]] = field(default_factory=dict)
     _stamps: dict[str, str] = field(default_factory=dict, repr=False)
+    _chunk_index: dict[str, str] = field(default_factory=dict, repr=False)
+    _steps: dict[tuple[str, str], str] = field(default_factory=dict, repr=False)
     _batch_index: dict[tuple[str, str], str] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -409,8 +430,9 @@ class Plan:
         valid, invalid = validated_videos(config["dataset"], root, results)
         stages: dict[str, Any] = {name: settings.from_config(kind, config) for name, kind in settings.STAGES.items()}
         batches = batch_assignment(models, list(valid), results)
+        chunks = chunk_assignment(int((config.get("stages") or {}).get("videos_per_job", 1)), list(valid), results)
         return cls(config=config, root=root, results=results, videos=valid, invalid=invalid, models=models, pgmr=pgmr,
-                   finetune=finetune_runs, train_videos=train_videos, stages=stages, batches=batches)
+                   finetune=finetune_runs, train_videos=train_videos, stages=stages, batches=batches, chunks=chunks)
 
     def keep_batches(self) -> None:
         """Write the batch assignment for the next runs (the main Snakemake process only; job steps read it)."""
@@ -418,6 +440,9 @@ class Plan:
             record = {m: {"per_job": self.models[m].videos_per_job, "type": self.models[m].type, "batches": b}
                       for m, b in self.batches.items()}
             write_assignment(batches_file(self.results), record)
+        if self.chunks or chunks_file(self.results).is_file():
+            per_job = int((self.config.get("stages") or {}).get("videos_per_job", 1))
+            write_assignment(chunks_file(self.results), {"per_job": per_job, "chunks": self.chunks})
 
     # --- batched inference (stseg.batching) ----------------------------------------------------
     def batched(self, model: str) -> bool:
@@ -436,11 +461,97 @@ class Plan:
         """The record a batch job writes last; the per-video ``take`` job waits for it."""
         return self.result("batches", model, f"{self.batch_of(model, video)}.json")
 
-    def batch_logs(self, video: str) -> list[Path]:
-        """The logs of the batch jobs that segment ``video`` (one per batched model)."""
+    def shared_logs(self, video: str) -> list[Path]:
+        """The logs of the jobs that do ``video`` together with other videos: the batch jobs that segment it (one
+        per batched model) and, in the chunked layout, its chunk's jobs."""
         if video not in self.videos:
             return []
-        return [Path(self.result("logs", "infer_batch", m, f"{self.batch_of(m, video)}.log")) for m in self.batches]
+        logs = [Path(self.result("logs", "infer_batch", m, f"{self.batch_of(m, video)}.log")) for m in self.batches]
+        if self.chunked:
+            logs += [Path(self.result("logs", "chunks", stage, f"{self.chunk_of(video)}.log")) for stage in CHUNK_STAGES]
+        return logs
+
+    def job_videos(self, rule: str, wildcards: Mapping[str, str]) -> list[str]:
+        """The videos a job of ``rule`` works on (none for a dataset-level job): its video, or its batch's or
+        chunk's videos."""
+        if "video" in wildcards:
+            return [wildcards["video"]]
+        if "chunk" in wildcards:
+            return list(self.chunks.get(wildcards["chunk"], ()))
+        if "batch" in wildcards and "model" in wildcards:
+            return list(self.batches.get(wildcards["model"], {}).get(wildcards["batch"], ()))
+        return []
+
+    # --- the chunked layout of the light stages (stseg.chunks) -------------------------------------
+    @property
+    def chunked(self) -> bool:
+        return bool(self.chunks)
+
+    def chunk_of(self, video: str) -> str:
+        if not self._chunk_index:
+            self._chunk_index.update({v: name for name, members in self.chunks.items() for v in members})
+        return self._chunk_index[video]
+
+    def chunk_record(self, stage: str, chunk: str) -> str:
+        """What a chunk job of ``stage`` (``refine``, ``select``) writes last: what Snakemake sees of it."""
+        return self.result("chunks", stage, f"{chunk}.json")
+
+    def mask_source(self, model: str, video: str) -> str:
+        """What a chunk job waits for to read a model's masks of a video: the batch job's record for a batched
+        model (it puts the masks in place itself in this layout), else the per-video job's folder."""
+        return self.result("batches", model, f"{self.batch_of(model, video)}.json") if self.batched(model) else \
+            self.raw_masks(model, video)
+
+    def chunk_outputs(self, stage: str, video: str) -> list[tuple[Path, tuple[str, ...] | None]]:
+        """The per-video outputs a chunk job of ``stage`` writes for ``video``, each with the frames a folder holds a
+        PNG for (None for a file)."""
+        frames = self.videos[video].frames
+        if stage == "refine":
+            files = [self.result(s, f"{video}.csv") for s in ("boxes", "fused", "weights", "scores")]
+            folders = [self.result("masks", m, video) for m in self.foreground_models] + [self.result("pseudo", video)]
+        else:
+            files = [self.result(s, f"{video}.csv") for s in ("selection", "outcome")]
+            files += [self.result("report", "overlays", f"{video}.{ext}") for ext in ("png", "jpg")]
+            folders = [self.result("final", video)]
+        return [(Path(f), None) for f in files] + [(Path(f), frames) for f in folders]
+
+    def records(self) -> list[tuple[Path, list[tuple[Path, tuple[str, ...] | None]]]]:
+        """In the chunked layout, every record with the per-video outputs it owns (stseg.freshness.refresh_records):
+        the batched models' batch records and the chunk records."""
+        if not self.chunked:
+            return []
+        out: list[tuple[Path, list[tuple[Path, tuple[str, ...] | None]]]] = []
+        for model, batches in self.batches.items():
+            for name, members in batches.items():
+                frames: list[tuple[Path, tuple[str, ...] | None]] = [
+                    (Path(self.raw_masks(model, v)), self.videos[v].frames) for v in members if v in self.videos]
+                out.append((Path(self.result("batches", model, f"{name}.json")), frames))
+        for stage in CHUNK_STAGES:
+            for name, members in self.chunks.items():
+                owned = [o for v in members if v in self.videos for o in self.chunk_outputs(stage, v)]
+                out.append((Path(self.chunk_record(stage, name)), owned))
+        return out
+
+    def chunk_steps(self, stage: str, chunk: str) -> str:
+        """The steps of a chunk job as JSON: the per-video rules' commands for each of its videos."""
+        if (stage, chunk) not in self._steps:
+            self._steps[stage, chunk] = Step.to_json([s for v in self.chunks[chunk] for s in video_steps(self, stage, v)])
+        return self._steps[stage, chunk]
+
+    def chunk_steps_file(self, stage: str, chunk: str) -> str:
+        """Where the main process keeps a chunk job's steps (too long for a command line at 16 videos and more)."""
+        return self.result(".stseg", "steps", stage, f"{chunk}.json")
+
+    def chunk_steps_digest(self, stage: str, chunk: str) -> str:
+        """The digest of a chunk job's steps: its parameter, so that changed steps rerun it, and what the job checks
+        its steps file against."""
+        return steps_digest(self.chunk_steps(stage, chunk))
+
+    def keep_chunk_steps(self) -> None:
+        """Write every chunk job's steps file whose content changed (the main Snakemake process only)."""
+        for stage in CHUNK_STAGES if self.chunked else ():
+            for chunk in self.chunks:
+                write_if_changed(self.chunk_steps_file(stage, chunk), self.chunk_steps(stage, chunk))
 
     def request(self, model: str, video: str) -> str:
         """The file holding the video's stamp (the ``request`` rule's output: rerun only when the stamp changes)."""
@@ -482,9 +593,13 @@ class Plan:
 
     def batch_videos(self, model: str, batch: str) -> str:
         """The ``--videos`` JSON of a batch job."""
-        return json.dumps([{"video": v, "frames": self.frames_dir(v), "annotation": self.given_annotations(v),
-                            "stamp": self.video_stamp(model, v)} for v in self.batches[model][batch]],
-                          separators=(",", ":"))
+        videos: list[dict[str, Any]] = [
+            {"video": v, "frames": self.frames_dir(v), "annotation": self.given_annotations(v),
+             "stamp": self.video_stamp(model, v)} for v in self.batches[model][batch]]
+        if self.chunked:  # no take jobs: the batch job puts each video's masks in place (stseg.chunks)
+            for video in videos:
+                video["place"] = self.raw_masks(model, video["video"])
+        return json.dumps(videos, separators=(",", ":"))
 
     def settings_json(self, stage: str) -> str:
         """One stage's settings as the JSON its ``--settings`` argument takes."""
@@ -525,6 +640,9 @@ class Plan:
         weights and the scores (none for a video no longer in the dataset)."""
         if video not in self.videos:
             return []
+        if self.chunked:  # what Snakemake sees of them: the records (a batched model's) and the folders
+            paths = [Path(self.mask_source(m, video)) for m in self.models]
+            return paths + [Path(self.chunk_record("refine", self.chunk_of(video)))]
         paths = [Path(self.raw_masks(m, video)) for m in self.models]
         paths += [Path(self.result("masks", m, video)) for m in self.foreground_models]
         paths.append(Path(self.result("pseudo", video)))
@@ -534,7 +652,10 @@ class Plan:
         """Every per-video intermediate output of ``video``: the selection's inputs, its answer and its outcome."""
         if video not in self.videos:
             return []
-        return [*self.selection_inputs(video), Path(self.result("final", video)), Path(self.result("outcome", f"{video}.csv"))]
+        own = [Path(self.result("final", video)), Path(self.result("outcome", f"{video}.csv"))]
+        if self.chunked:
+            own.append(Path(self.chunk_record("select", self.chunk_of(video))))
+        return [*self.selection_inputs(video), *own]
 
     @property
     def dataset_outputs(self) -> list[Path]:

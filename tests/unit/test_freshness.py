@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -119,3 +120,30 @@ def test_the_last_good_outputs_are_kept_until_the_run_ends(tmp_path):
     prepare_last_good(results)
     kept = keep_last_good(results, [results / "summary.csv"])
     assert settle_last_good(results, kept, failed=False) == [] and (results / "summary.csv").read_text() == "new summary"
+
+
+def test_a_record_is_removed_when_an_output_it_owns_is_gone_or_incomplete_and_moved_forward_when_one_is_edited(tmp_path):
+    from stseg.freshness import refresh_records
+
+    folder = folder_with(tmp_path, ["00000.png", "00001.png"])
+    table = tmp_path / "scores.csv"
+    table.write_text("a,b\n")
+    os.utime(table, ns=(10**18, 10**18))
+    os.utime(folder, ns=(10**18, 10**18))
+    record = tmp_path / "record.json"
+    record.write_text('{"videos": ["v"]}')
+    os.utime(record, ns=(12 * 10**17, 12 * 10**17))
+    owned = [(folder, ("00000", "00001")), (table, None)]
+    assert refresh_records([(record, owned)]) == ([], [])  # nothing newer than the record: left alone
+    os.utime(folder / "00001.png", ns=(15 * 10**17, 15 * 10**17))  # a mask edited after the record (in 2017)
+    # rewritten, not only touched: Snakemake would skip a small input whose checksum is the one it recorded
+    assert refresh_records([(record, owned)]) == ([], [record])
+    assert json.loads(record.read_text()) == {"videos": ["v"], "outputs_changed_ns": 15 * 10**17}
+    assert refresh_records([(record, owned)]) == ([], [])
+    (folder / "00001.png").unlink()  # a frame's PNG gone: the folder is incomplete, its job must run again
+    assert refresh_records([(record, owned)]) == ([record], []) and not record.exists()
+    record.write_text("{}")
+    shutil.copy(folder / "00000.png", folder / "00001.png")
+    table.unlink()
+    assert refresh_records([(record, owned)]) == ([record], [])
+    assert refresh_records([(record, owned)]) == ([], [])  # no record (its job has not run): nothing to do
