@@ -40,9 +40,14 @@ def label_map_boxes(labels: np.ndarray, objects: Sequence[int]) -> list[tuple[in
     """``(object, x0, y0, x1, y1, area, present)`` for each object of one label map."""
     if not len(objects):
         return []
-    stack = np.asfortranarray(np.stack([labels == obj for obj in objects], axis=-1).astype(np.uint8))
-    rles = mask_utils.encode(stack)
-    boxes = mask_utils.toBbox(rles)
+    # pycocotools reads (height, width, n) in Fortran order; the masks stacked C-order as (n, height, width) are
+    # that array transposed, (width, height, n), without a copy: its RLE is the transposed image's, so its box
+    # comes back as (y, x, h, w), and the area is the same
+    stack = np.empty((len(objects), *labels.shape), np.uint8)
+    for k, obj in enumerate(objects):
+        np.equal(labels, obj, out=stack[k].view(bool))
+    rles = mask_utils.encode(stack.transpose(2, 1, 0))
+    boxes = mask_utils.toBbox(rles)[:, [1, 0, 3, 2]]
     areas = mask_utils.area(rles)
     rows = []
     for obj, (x, y, w, h), area in zip(objects, boxes, areas):

@@ -65,7 +65,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 import cv2
 import numpy as np
@@ -381,24 +381,51 @@ def score_video(
     scored only on the frames after it (YouTube-VOS / MOSE), the others on every
     frame but the first and the last.
     """
-    gt_dir, pred_dir = Path(gt_dir), Path(pred_dir)
-    video = video or gt_dir.name
-    gt_files = _frame_files(gt_dir)
-    if not gt_files:
-        raise EvaluationError(f"{gt_dir}: no ground-truth PNGs for video {video!r}.")
+    scores = score_video_pairs({"gt": gt_dir}, {"pred": pred_dir}, video or Path(gt_dir).name, variant, objects,
+                               count_to_max, starts)
+    return scores["gt", "pred"]
+
+
+def score_video_pairs(
+    references: Mapping[str, str | os.PathLike[str]],
+    predictions: Mapping[str, str | os.PathLike[str]],
+    video: str,
+    variant: str = "davis",
+    objects: Sequence[int] | None = None,
+    count_to_max: bool = False,
+    starts: Mapping[int, str] | None = None,
+    on_frame: Callable[[str, tuple[int, ...], Mapping[str, np.ndarray]], None] | None = None,
+) -> dict[tuple[str, str], VideoScores]:
+    """:func:`score_video` of every prediction folder against every reference folder, reading each PNG once.
+
+    Frame by frame, every reference's and every prediction's PNG is decoded once (a reader thread decodes ahead)
+    and each (reference, prediction) pair is scored on it, so scoring N models against two references decodes
+    each file once instead of N or two times.  The frames and objects are the first reference's.
+    ``on_frame(frame, objects, predictions)``: called with each scored frame's decoded predictions (the edge
+    alignment reads them there instead of decoding them again)."""
+    first_ref = next(iter(references.values()))
+    ref_files = {name: _frame_files(Path(d)) for name, d in references.items()}
+    for name, files in ref_files.items():
+        if not files:
+            raise EvaluationError(f"{references[name]}: no ground-truth PNGs for video {video!r}.")
+    gt_files = ref_files[next(iter(references))]
     frames = sorted(gt_files, key=lambda s: (int(s) if s.isdigit() else math.inf, s))
     if len(frames) < 3:
         raise EvaluationError(
-            f"{gt_dir}: {len(frames)} ground-truth frame(s) for video {video!r}; J&F scores the frames between the "
+            f"{first_ref}: {len(frames)} ground-truth frame(s) for video {video!r}; J&F scores the frames between the "
             "first and the last, so a video needs at least 3. Leave it out (--videos) or complete its ground truth."
         )
-    pred_files = _frame_files(pred_dir)
-    missing = [f for f in frames[1:-1] if f not in pred_files]
-    if missing:
-        raise EvaluationError(
-            f"{pred_dir}: predictions missing for frame(s) {', '.join(m + '.png' for m in missing[:5])}"
-            f"{' ...' if len(missing) > 5 else ''} of video {video!r}. Every ground-truth frame needs a prediction."
-        )
+    scored = frames[1:-1]
+    pred_files = {name: _frame_files(Path(d)) for name, d in predictions.items()}
+    folders = [(references[n], files, "reference masks") for n, files in ref_files.items()]
+    folders += [(predictions[n], files, "predictions") for n, files in pred_files.items()]
+    for folder, files, what in folders:
+        missing = [f for f in scored if f not in files]
+        if missing:
+            raise EvaluationError(
+                f"{folder}: {what} missing for frame(s) {', '.join(m + '.png' for m in missing[:5])}"
+                f"{' ...' if len(missing) > 5 else ''} of video {video!r}. Every ground-truth frame needs a prediction."
+            )
     if objects is None:
         objects = object_ids(read_label_map(gt_files[frames[0]]))
         if count_to_max and objects:
@@ -412,17 +439,25 @@ def score_video(
                 )
                 objects = tuple(range(1, max(objects) + 1))
     objects = tuple(objects)
-    scored = frames[1:-1]
 
-    def read_pair(frame: str) -> tuple[np.ndarray, np.ndarray, str]:
-        return read_label_map(gt_files[frame]), read_label_map(pred_files[frame], allow_greyscale=True), str(pred_files[frame])
+    def read_frame(frame: str) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        refs = {name: read_label_map(files[frame]) for name, files in ref_files.items()}
+        preds = {name: read_label_map(files[frame], allow_greyscale=True) for name, files in pred_files.items()}
+        return refs, preds
 
-    result = score_arrays(_prefetch(read_pair, scored), objects, video, scored, variant)
+    scorers = {(ref, pred): _PairScorer(objects, video, scored, variant) for ref in references for pred in predictions}
+    for frame, (refs, preds) in zip(scored, _prefetch(read_frame, scored)):
+        for (ref, pred), scorer in scorers.items():
+            scorer.add(refs[ref], preds[pred], str(pred_files[pred][frame]))
+        if on_frame is not None:
+            on_frame(frame, objects, preds)
+    results = {pair: scorer.result() for pair, scorer in scorers.items()}
     if starts:
         position = {frame: i for i, frame in enumerate(frames)}
         first = np.array([position.get(starts.get(obj, frames[0]), 0) for obj in objects])
-        result.after_start = np.arange(1, len(frames) - 1)[None, :] > first[:, None]
-    return result
+        for result in results.values():
+            result.after_start = np.arange(1, len(frames) - 1)[None, :] > first[:, None]
+    return results
 
 
 def _prefetch(function, items: Sequence, ahead: int = 4):
@@ -453,36 +488,54 @@ def score_arrays(
     the scored frames.  A prediction of another size, or with an id that is not
     among ``objects``, raises :class:`EvaluationError` naming it.
     """
-    objects = tuple(objects)
-    allowed = np.zeros(256, dtype=bool)
-    allowed[[0, *objects]] = True
-    j = np.zeros((len(objects), len(frames)))
-    f = np.zeros((len(objects), len(frames)))
-    empty = np.zeros((len(objects), len(frames)), dtype=bool)
-    kernel = None
-    count = 0
-    for t, (gt, pred, name) in enumerate(pairs):
+    scorer = _PairScorer(objects, video, frames, variant)
+    for gt, pred, name in pairs:
+        scorer.add(gt, pred, name)
+    return scorer.result()
+
+
+class _PairScorer:
+    """The per-frame J and F of one (reference, prediction) pair, frame after frame (:func:`score_arrays`)."""
+
+    def __init__(self, objects: Sequence[int], video: str, frames: Sequence[str], variant: str) -> None:
+        self.objects = tuple(objects)
+        self.video, self.frames, self.variant = video, tuple(frames), variant
+        self.allowed = np.zeros(256, dtype=bool)
+        self.allowed[[0, *self.objects]] = True
+        self.j = np.zeros((len(self.objects), len(frames)))
+        self.f = np.zeros((len(self.objects), len(frames)))
+        self.empty = np.zeros((len(self.objects), len(frames)), dtype=bool)
+        self.kernel: np.ndarray | None = None
+        self.count = 0
+
+    def add(self, gt: np.ndarray, pred: np.ndarray, name: str) -> None:
         if pred.shape != gt.shape:
             raise EvaluationError(
                 f"{name}: prediction is {pred.shape[1]}x{pred.shape[0]} but the ground truth "
                 f"is {gt.shape[1]}x{gt.shape[0]}. Write predictions at the original frame size."
             )
+        if self.count >= len(self.frames):
+            raise EvaluationError(f"video {self.video!r}: more frame pairs than the {len(self.frames)} expected")
         hist = joint_histogram(gt, pred)
         present = np.flatnonzero(hist.sum(axis=0))
-        unknown = [int(i) for i in present if not allowed[i]]
+        unknown = [int(i) for i in present if not self.allowed[i]]
         if unknown:
             raise EvaluationError(
                 f"{name}: predicted object id(s) {unknown} are not in the first-frame ground "
-                f"truth of video {video!r} (objects {list(objects)}). Predictions must use the annotation's ids."
+                f"truth of video {self.video!r} (objects {list(self.objects)}). Predictions must use the annotation's ids."
             )
-        if kernel is None:
-            kernel = disk(boundary_radius(*gt.shape))
-        j[:, t], f[:, t] = frame_scores(gt, pred, objects, variant, kernel, hist)
-        empty[:, t] = hist.sum(axis=1)[list(objects)] == 0
-        count += 1
-    if count != len(frames):
-        raise EvaluationError(f"video {video!r}: {count} frame pairs scored, {len(frames)} expected")
-    return VideoScores(video=video, objects=objects, frames=tuple(frames), j=j, f=f, empty=empty, variant=variant)
+        if self.kernel is None:
+            self.kernel = disk(boundary_radius(*gt.shape))
+        t = self.count
+        self.j[:, t], self.f[:, t] = frame_scores(gt, pred, self.objects, self.variant, self.kernel, hist)
+        self.empty[:, t] = hist.sum(axis=1)[list(self.objects)] == 0
+        self.count += 1
+
+    def result(self) -> VideoScores:
+        if self.count != len(self.frames):
+            raise EvaluationError(f"video {self.video!r}: {self.count} frame pairs scored, {len(self.frames)} expected")
+        return VideoScores(video=self.video, objects=self.objects, frames=self.frames, j=self.j, f=self.f,
+                           empty=self.empty, variant=self.variant)
 
 
 def _score_task(args: tuple) -> list[dict]:

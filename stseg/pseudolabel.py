@@ -28,8 +28,15 @@ object steer that object's label; a model that drifts off loses its say.
 
 Frame 0 is the given annotation.  On-disk format: ``pseudo/<video>/<frame>.png``
 (palette PNGs like the masks) and ``weights/<video>.csv`` (model, object,
-iou, weight).  Every pass streams the frames, so memory does not grow with the
-length of the video.
+iou, weight).
+
+**Cost** (``benchmarks/bench_stages.py``).  Every model's PNG is decoded once:
+the passes after the first read the frames from memory, where each label map
+is kept as the crop of its objects' bounding box (up to :data:`KEEP_BYTES`; a
+longer video streams its frames from disk again in each pass).  Each frame's
+votes are computed only inside the box where some model sees an object (and,
+with the box prior, inside the max-fused boxes): outside it every vote is 0,
+so the result is the full frame's.
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ import os
 from pathlib import Path
 from typing import Iterator, Mapping, Sequence
 
+import cv2
 import numpy as np
 import pandas as pd
 
@@ -52,6 +60,9 @@ __all__ = ["box_prior", "pseudo_label_frame", "build_pseudo_labels", "redundancy
 
 WEIGHTINGS = ("adaptive", "uniform")
 
+#: decoded label maps (their objects' crops) kept in memory for the later passes, in bytes
+KEEP_BYTES = 2 << 30
+
 
 def _box_slices(box: Sequence[float], height: int, width: int, grow: str) -> tuple[slice, slice]:
     x0, y0, x1, y1 = box
@@ -62,14 +73,31 @@ def _box_slices(box: Sequence[float], height: int, width: int, grow: str) -> tup
     return slice(int(max(0, ys)), int(min(height, ye))), slice(int(max(0, xs)), int(min(width, xe)))
 
 
-def box_prior(avg_box, max_box, shape: tuple[int, int], ring_weight: float) -> np.ndarray:
-    """``G_k``: 1 inside the average box, ``ring_weight`` in the rest of the max box, 0 elsewhere."""
-    prior = np.zeros(shape, np.float32)
+def box_prior(avg_box, max_box, shape: tuple[int, int], ring_weight: float,
+              region: tuple[slice, slice] | None = None) -> np.ndarray:
+    """``G_k``: 1 inside the average box, ``ring_weight`` in the rest of the max box, 0 elsewhere (only inside
+    ``region`` of the frame when it is given)."""
+    rows, cols = region if region is not None else (slice(0, shape[0]), slice(0, shape[1]))
+    prior = np.zeros((rows.stop - rows.start, cols.stop - cols.start), np.float32)
     if max_box is None:
         return prior
-    prior[_box_slices(max_box, *shape, grow="out")] = ring_weight
-    prior[_box_slices(avg_box, *shape, grow="round")] = 1.0
+    for box, grow, value in ((max_box, "out", ring_weight), (avg_box, "round", 1.0)):
+        ys, xs = _box_slices(box, shape[0], shape[1], grow)
+        top, bottom = max(ys.start, rows.start) - rows.start, min(ys.stop, rows.stop) - rows.start
+        left, right = max(xs.start, cols.start) - cols.start, min(xs.stop, cols.stop) - cols.start
+        if top < bottom and left < right:
+            prior[top:bottom, left:right] = value
     return prior
+
+
+def _support(maps: Sequence[np.ndarray], shape: tuple[int, int]) -> tuple[slice, slice]:
+    """The smallest box holding every non-zero pixel of ``maps`` (an empty box when there is none)."""
+    top, left, bottom, right = shape[0], shape[1], 0, 0
+    for labels in maps:
+        x, y, w, h = cv2.boundingRect(labels.view(np.uint8))
+        if w and h:
+            top, left, bottom, right = min(top, y), min(left, x), max(bottom, y + h), max(right, x + w)
+    return (slice(top, bottom), slice(left, right)) if top < bottom else (slice(0, 0), slice(0, 0))
 
 
 def pseudo_label_frame(
@@ -89,16 +117,35 @@ def pseudo_label_frame(
     boolean maps of foreground-only models with their ``foreground_weights``.
     """
     shape = (label_maps or foreground)[0].shape
-    votes = np.zeros((len(objects), *shape), np.float32)
-    for m, labels in enumerate(label_maps):
+    ids = np.asarray(objects, dtype=np.uint8)
+    # every vote is 0 outside the models' objects (and outside every kept object's max-fused box): decide there
+    # once, as the full frame's rule does for a pixel without votes, and compute the votes inside only
+    rows, cols = _support([*label_maps, *(fg.view(np.uint8) for fg in foreground)], shape)
+    if boxes is not None and config.use_boxes:
+        kept = [_box_slices(b[1], shape[0], shape[1], "out") for b in (boxes.get(obj) for obj in objects)
+                if b is not None and b[1] is not None]
+        if kept:
+            rows = slice(max(rows.start, min(r.start for r, _ in kept)), min(rows.stop, max(r.stop for r, _ in kept)))
+            cols = slice(max(cols.start, min(c.start for _, c in kept)), min(cols.stop, max(c.stop for _, c in kept)))
+        else:
+            rows = cols = slice(0, 0)
+    empty_label = ids[0] if len(ids) and 0.0 >= config.threshold - 1e-6 else 0
+    out = np.full(shape, empty_label, np.uint8)
+    if rows.start >= rows.stop or cols.start >= cols.stop or not len(objects):
+        return out
+    region = (rows, cols)
+    maps = [labels[region] for labels in label_maps]
+    fgs = [fg[region] for fg in foreground]
+    votes = np.zeros((len(objects), rows.stop - rows.start, cols.stop - cols.start), np.float32)
+    for m, labels in enumerate(maps):
         for k, obj in enumerate(objects):
-            if weights[m, k] > 0:
-                votes[k] += weights[m, k] * (labels == obj)
+            if weights[m, k] > 0:  # the same sums as votes[k] += w * (labels == obj), only where it adds w
+                np.add(votes[k], weights[m, k], out=votes[k], where=labels == obj)
     totals = weights.sum(axis=0).astype(np.float32) if len(label_maps) else np.zeros(len(objects), np.float32)
-    if len(foreground):
+    if len(fgs):
         mass = votes.sum(axis=0)
         share = np.divide(votes, mass, out=np.zeros_like(votes), where=mass > 0)
-        for fg, w in zip(foreground, foreground_weights):
+        for fg, w in zip(fgs, foreground_weights):
             votes += np.float32(w) * share * fg[None]
             totals = totals + np.float32(w)
     votes /= np.where(totals > 0, totals, 1)[:, None, None]
@@ -108,11 +155,11 @@ def pseudo_label_frame(
             if fused is None:
                 votes[k] = 0
             else:
-                votes[k] *= box_prior(fused[0], fused[1], shape, config.ring_weight)
+                votes[k] *= box_prior(fused[0], fused[1], shape, config.ring_weight, region)
     best = votes.argmax(axis=0)
     score = np.take_along_axis(votes, best[None], axis=0)[0]
-    ids = np.asarray(objects, dtype=np.uint8)
-    return np.where(score >= config.threshold - 1e-6, ids[best], 0).astype(np.uint8)
+    out[region] = np.where(score >= config.threshold - 1e-6, ids[best], 0).astype(np.uint8)
+    return out
 
 
 def redundancy_weights(frames: Iterator[Sequence[np.ndarray]], objects: Sequence[int], power: float) -> np.ndarray:
@@ -131,8 +178,9 @@ def redundancy_weights(frames: Iterator[Sequence[np.ndarray]], objects: Sequence
         if sums is None:
             sums = np.zeros((n, n, len(objects)))
             counts = np.zeros_like(sums)
+        region = _support(maps, maps[0].shape)  # both masks are empty outside it
         for k, obj in enumerate(objects):
-            masks = [labels == obj for labels in maps]
+            masks = [labels[region] == obj for labels in maps]
             for a in range(n):
                 for b in range(a + 1, n):
                     union = np.count_nonzero(masks[a] | masks[b])
@@ -148,6 +196,50 @@ def redundancy_weights(frames: Iterator[Sequence[np.ndarray]], objects: Sequence
     for a in range(similarity.shape[0]):
         similarity[a, a, :] = 1.0
     return 1.0 / (similarity**power).sum(axis=1)
+
+
+class _LabelMaps:
+    """Every model's label maps of a video, decoded once: the first pass reads the PNGs and keeps each map as the
+    crop of its non-zero pixels while they fit in ``keep_bytes``; later passes rebuild the maps from memory (or,
+    for a video too long to keep, read them again)."""
+
+    def __init__(self, folders: Mapping[str, Path], frames: Sequence[str], keep_bytes: int | None = None) -> None:
+        self.folders, self.frames = folders, list(frames)
+        self.keep_bytes = KEEP_BYTES if keep_bytes is None else keep_bytes
+        self.kept: dict[str, list[tuple[int, int, tuple[int, int], np.ndarray]]] = {}
+        self.size = 0
+        self.tried = False  # the first pass keeps what it reads; a pass that ran out of room gives up keeping
+        self.complete = False
+
+    def _read(self, frame: str) -> list[np.ndarray]:
+        return [read_label_map(folder / f"{frame}.png", allow_greyscale=True) for folder in self.folders.values()]
+
+    def __iter__(self) -> Iterator[list[np.ndarray]]:
+        """Each frame's label maps, one per model, in ``folders``' order."""
+        if self.complete:
+            for frame in self.frames:
+                maps = []
+                for top, left, shape, crop in self.kept[frame]:
+                    labels = np.zeros(shape, np.uint8)
+                    labels[top:top + crop.shape[0], left:left + crop.shape[1]] = crop
+                    maps.append(labels)
+                yield maps
+            return
+        keeping, self.tried = not self.tried, True
+        for frame in self.frames:
+            maps = self._read(frame)
+            if keeping:
+                crops = []
+                for labels in maps:
+                    x, y, w, h = cv2.boundingRect(labels)
+                    crops.append((y, x, labels.shape, labels[y:y + h, x:x + w].copy()))
+                    self.size += w * h
+                self.kept[frame] = crops
+                keeping = self.size <= self.keep_bytes
+                if not keeping:
+                    self.kept.clear()
+            yield maps
+        self.complete = keeping and len(self.kept) == len(self.frames)
 
 
 def _frames(mask_dirs: Mapping[str, Path]) -> list[str]:
@@ -185,10 +277,12 @@ def build_pseudo_labels(
             raise MissingInputError(f"{folder}: masks of model {name!r} missing for frame(s) {missing[:5]}; rerun its job.")
     boxes = fused_lookup(fused) if fused is not None and config.use_boxes else None
 
+    label_maps = _LabelMaps({m: folders[m] for m in [*object_models, *fg_models]}, frames[1:])
+    count = len(object_models)
+
     def frames_of(weights: np.ndarray, fg_weights: np.ndarray) -> Iterator[tuple[str, list[np.ndarray], list[np.ndarray], np.ndarray]]:
-        for frame in frames[1:]:
-            maps = [read_label_map(folders[m] / f"{frame}.png", allow_greyscale=True) for m in object_models]
-            fgs = [read_label_map(folders[m] / f"{frame}.png", allow_greyscale=True) > 0 for m in fg_models]
+        for frame, every in zip(frames[1:], label_maps):
+            maps, fgs = every[:count], [labels > 0 for labels in every[count:]]
             frame_boxes = None if boxes is None else boxes.get(frame, {})
             label = given.paste(frame, pseudo_label_frame(maps, weights, objects, frame_boxes, config, fgs, fg_weights))
             yield frame, maps, fgs, label
@@ -197,8 +291,7 @@ def build_pseudo_labels(
     fg_weights = np.ones(len(fg_models))
     redundancy = np.ones_like(weights)
     if config.redundancy_power > 0 and len(object_models) > 1:
-        streamed = ([read_label_map(folders[m] / f"{f}.png", allow_greyscale=True) for m in object_models] for f in frames[1:])
-        redundancy = redundancy_weights(streamed, objects, config.redundancy_power)
+        redundancy = redundancy_weights((every[:count] for every in label_maps), objects, config.redundancy_power)
         weights = redundancy.copy()
     iou_table = None
     if config.weighting not in WEIGHTINGS:

@@ -27,9 +27,10 @@ import numpy as np
 import pandas as pd
 
 from .annotation import Annotation
-from .metrics import score_video
+from .masks import read_label_map
+from .metrics import score_video_pairs
 from .settings import ScoreSettings
-from .signals import edge_alignment
+from .signals import EdgeAlignment
 
 __all__ = ["SCORE_COLUMNS", "score_models"]
 
@@ -57,21 +58,35 @@ def score_models(
     references = {"pseudo": Path(pseudo_dir)}
     if gt_dir is not None:
         references["gt"] = Path(gt_dir)
+    objects = None if annotation is None else annotation.objects
+    starts = None if annotation is None else annotation.starts
+    jpegs = {Path(f).stem: Path(f) for f in list(frame_files)[1:]}  # frame 0 (the annotation) left out
+    counted = len(jpegs)
+    edges: EdgeAlignment | None = None
+
+    def on_frame(frame: str, objects: Sequence[int], maps: Mapping[str, np.ndarray]) -> None:
+        nonlocal edges
+        if frame in jpegs:
+            edges = edges or EdgeAlignment(list(mask_dirs), objects, counted)
+            edges.add(jpegs.pop(frame), maps)
+
+    # every PNG decoded once for all (reference, model) pairs and the edge alignment (stseg.metrics)
+    results = score_video_pairs(references, mask_dirs, video, settings.variant, objects, starts=starts,
+                                on_frame=on_frame)
+    found = next(iter(results.values())).objects
     rows: list[dict] = []
-    objects: tuple[int, ...] = ()
-    for reference, ref_dir in references.items():
+    for (reference, model), result in results.items():
         skip = reference == "pseudo" and settings.absent == "skip"
-        for model, mask_dir in mask_dirs.items():
-            result = score_video(ref_dir, mask_dir, video, settings.variant,
-                                 objects=None if annotation is None else annotation.objects,
-                                 starts=None if annotation is None else annotation.starts)
-            objects = result.objects
-            rows.extend({"reference": reference, "model": model, **row} for row in result.rows(skip_absent=skip))
+        rows.extend({"reference": reference, "model": model, **row} for row in result.rows(skip_absent=skip))
     table = pd.DataFrame(rows)
     table["edge"] = np.nan
     if frame_files:
-        edges = edge_alignment(list(frame_files), mask_dirs, objects)
-        index = {obj: k for k, obj in enumerate(objects)}
+        edges = edges or EdgeAlignment(list(mask_dirs), found, counted)
+        for path in jpegs.values():  # the frames J&F does not score (the last): read here
+            edges.add(path, {m: read_label_map(Path(d) / f"{path.stem}.png", allow_greyscale=True)
+                             for m, d in mask_dirs.items()})
+        values = edges.result()
+        index = {obj: k for k, obj in enumerate(found)}
         pseudo = table["reference"] == "pseudo"
-        table.loc[pseudo, "edge"] = [float(edges[m][index[o]]) for m, o in zip(table.loc[pseudo, "model"], table.loc[pseudo, "object"])]
+        table.loc[pseudo, "edge"] = [float(values[m][index[o]]) for m, o in zip(table.loc[pseudo, "model"], table.loc[pseudo, "object"])]
     return table[SCORE_COLUMNS]

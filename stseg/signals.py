@@ -30,7 +30,7 @@ from .dataset import DatasetError
 from .masks import read_label_map
 from .metrics import boundary_map, object_crop
 
-__all__ = ["gradient_magnitude", "edge_alignment_frame", "edge_alignment"]
+__all__ = ["EdgeAlignment", "gradient_magnitude", "edge_alignment_frame", "edge_alignment"]
 
 
 def gradient_magnitude(frame: np.ndarray) -> np.ndarray:
@@ -58,27 +58,46 @@ def edge_alignment_frame(gradient: np.ndarray, labels: np.ndarray, objects: Sequ
     return out
 
 
+class EdgeAlignment:
+    """The edge alignment of several models' masks of a video, accumulated frame by frame (:func:`edge_alignment`):
+    a caller that decodes the masks anyway (the scoring) hands them over instead of their being read again."""
+
+    def __init__(self, models: Sequence[str], objects: Sequence[int], frames: int) -> None:
+        self.objects = list(objects)
+        self.frames = frames  # the frames counted (all but the first)
+        self.sums = {m: np.zeros(len(self.objects)) for m in models}
+        self.seen = {m: np.zeros(len(self.objects)) for m in models}
+
+    def add(self, frame_file: str | os.PathLike[str], label_maps: Mapping[str, np.ndarray]) -> None:
+        """One frame: its JPEG and every model's label map of it."""
+        frame = cv2.imread(str(frame_file), cv2.IMREAD_COLOR)
+        if frame is None:
+            raise DatasetError(f"{frame_file}: cannot decode this JPEG (corrupt or truncated). Re-extract this frame.")
+        gradient = gradient_magnitude(frame)
+        for model in self.sums:
+            values = edge_alignment_frame(gradient, label_maps[model], self.objects)
+            present = np.isfinite(values)
+            self.sums[model][present] += values[present]
+            self.seen[model] += present
+
+    def result(self) -> dict[str, np.ndarray]:
+        out = {}
+        for model, sums in self.sums.items():
+            seen = self.seen[model]
+            mean = np.divide(sums, seen, out=np.zeros(len(self.objects)), where=seen > 0)
+            out[model] = mean * (seen / max(1, self.frames))
+        return out
+
+
 def edge_alignment(
     frame_files: Sequence[str | os.PathLike[str]],
     mask_dirs: Mapping[str, str | os.PathLike[str]],
     objects: Sequence[int],
 ) -> dict[str, np.ndarray]:
     """Per model, per object: the video's edge alignment (module docstring); frame 0 (the annotation) left out."""
-    sums = {m: np.zeros(len(objects)) for m in mask_dirs}
-    seen = {m: np.zeros(len(objects)) for m in mask_dirs}
     frames = [Path(f) for f in frame_files][1:]
+    edges = EdgeAlignment(list(mask_dirs), objects, len(frames))
     for path in frames:
-        frame = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if frame is None:
-            raise DatasetError(f"{path}: cannot decode this JPEG (corrupt or truncated). Re-extract this frame.")
-        gradient = gradient_magnitude(frame)
-        for model, folder in mask_dirs.items():
-            values = edge_alignment_frame(gradient, read_label_map(Path(folder) / f"{path.stem}.png", allow_greyscale=True), objects)
-            present = np.isfinite(values)
-            sums[model][present] += values[present]
-            seen[model] += present
-    out = {}
-    for model in mask_dirs:
-        mean = np.divide(sums[model], seen[model], out=np.zeros(len(objects)), where=seen[model] > 0)
-        out[model] = mean * (seen[model] / max(1, len(frames)))
-    return out
+        edges.add(path, {m: read_label_map(Path(folder) / f"{path.stem}.png", allow_greyscale=True)
+                         for m, folder in mask_dirs.items()})
+    return edges.result()

@@ -41,3 +41,26 @@ def test_video_box_table(tmp_path):
     table = video_boxes(tmp_path, [1])
     assert table["frame"].tolist() == ["00000", "00001", "00002"]
     assert table["y0"].tolist() == [0.0, 1.0, 2.0] and table["area"].tolist() == [4, 4, 4]
+
+
+def test_boxes_equal_pycocotools_on_the_plain_fortran_stack_of_random_label_maps():
+    """The transposed encode (no Fortran copy) against pycocotools' own use: the masks stacked in Fortran order."""
+    import numpy as np
+    from pycocotools import mask as coco
+
+    from stseg.boxes import label_map_boxes
+
+    rng = np.random.default_rng(0)
+    objects = [1, 2, 3, 4]
+    for _ in range(200):
+        height, width = (int(v) for v in rng.integers(1, 60, 2))
+        labels = np.zeros((height, width), np.uint8)
+        for obj in (1, 2, 3):
+            if rng.random() < 0.8:
+                y0, x0 = rng.integers(0, height), rng.integers(0, width)
+                labels[y0:y0 + rng.integers(1, height + 1), x0:x0 + rng.integers(1, width + 1)] = obj
+        labels[rng.random((height, width)) < 0.02] = 2
+        rles = coco.encode(np.asfortranarray(np.stack([labels == o for o in objects], -1).astype(np.uint8)))
+        for row, (x, y, w, h), area in zip(label_map_boxes(labels, objects), coco.toBbox(rles), coco.area(rles)):
+            expected = (float(x), float(y), float(x + w), float(y + h), int(area), 1) if area else (0, 0)
+            assert (row[1:] if area else row[5:]) == expected
