@@ -164,8 +164,9 @@ def main() -> None:
                 reference = reference or cold
                 line = (f"  {videos:>5} videos, {per_job:>2}x{chunk:<2} per job, {jobs:>6} jobs: dry run {cold:6.2f} s "
                         f"(cold cache, {reference / cold:5.2f}x the first layout's), {warm:6.2f} s (warm)")
-                step, own = job_step(workdir, per_job)
-                line += f"; job step {step:.2f} s (stseg's parse {own:.2f} s)"
+                if per_job == 1 or chunk > 1:  # (16x1: the batch job's inputs are its videos' request jobs' outputs)
+                    step, own = job_step(workdir, per_job)
+                    line += f"; job step {step:.2f} s (stseg's parse {own:.2f} s)"
                 if videos <= args.noop_max and (per_job == 1 or chunk > 1):  # (16x1's take jobs need real records)
                     fabricate_outputs(workdir / "results", videos, per_job, chunk)
                     snakemake(workdir, "--touch", "--cores", "2", "--quiet", "all")

@@ -102,8 +102,8 @@ def main() -> None:
             "prior": ["prior", "--scores", str(scores), "--models", *names, "--settings", s("select"),
                       "--out", str(out / "prior.csv")],
             "select": ["select", "--video", VIDEO, "--scores", str(scores), "--masks", *pairs, "--pseudo", str(pseudo),
-                       "--prior", str(out / "prior.csv"), "--gt", str(gt), "--settings", s("select"), "--final", str(final), "--out", str(out / "sel.csv"),
-                       "--outcome", str(out / "outcome.csv")],
+                       "--prior", str(out / "prior.csv"), "--gt", str(gt), "--settings", s("select"), "--final", str(final),
+                       "--out", str(out / "sel.csv"), "--outcome", str(out / "outcome.csv")],
         }
         pngs = [p for folder in masks.values() for p in sorted(folder.glob("*.png"))]
         floor = best(args.repeat, lambda: [read_label_map(p) for p in pngs])

@@ -205,6 +205,74 @@ def _boundary_f(pred: np.ndarray, gt: np.ndarray, kernel: np.ndarray) -> float:
     return _f_from_counts(n_pred, n_gt, pred_match, gt_match)
 
 
+@dataclass
+class _Boundary:
+    """One object's boundary in one label map, on the crop of its box grown by a pixel, and its dilation on that
+    crop grown by the kernel's size (zero outside both: they equal the full frame's, see :func:`object_crop`)."""
+
+    crop: tuple[slice, slice] | None
+    boundary: np.ndarray | None
+    count: int
+    dilated: dict[int, tuple[tuple[slice, slice], np.ndarray]]
+
+
+class BoundaryCache:
+    """Per frame: each (label map, object)'s boundary and its dilations, made once for every pair that uses them
+    (N models scored against two references: each model's and each reference's, instead of one per pair)."""
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[int, int], tuple[np.ndarray, _Boundary]] = {}
+
+    def boundary(self, labels: np.ndarray, obj: int) -> _Boundary:
+        key = (id(labels), obj)
+        if key not in self._entries:  # the label map is kept with its entry, so its id is not reused meanwhile
+            mask = labels == obj
+            crop = object_crop(mask, mask)
+            found = None if crop is None else boundary_map(mask[crop])
+            self._entries[key] = (labels, _Boundary(crop, found, 0 if found is None else int(np.count_nonzero(found)), {}))
+        return self._entries[key][1]
+
+    @staticmethod
+    def dilated(entry: _Boundary, kernel: np.ndarray, shape: tuple[int, int]) -> tuple[tuple[slice, slice], np.ndarray]:
+        key = id(kernel)
+        if key not in entry.dilated:
+            assert entry.crop is not None and entry.boundary is not None
+            margin = max(kernel.shape)
+            rows, cols = entry.crop
+            grown = (slice(max(0, rows.start - margin), min(shape[0], rows.stop + margin)),
+                     slice(max(0, cols.start - margin), min(shape[1], cols.stop + margin)))
+            canvas = np.zeros((grown[0].stop - grown[0].start, grown[1].stop - grown[1].start), np.uint8)
+            canvas[rows.start - grown[0].start:rows.stop - grown[0].start,
+                   cols.start - grown[1].start:cols.stop - grown[1].start] = entry.boundary
+            entry.dilated[key] = (grown, cv2.dilate(canvas, kernel).view(bool))
+        return entry.dilated[key]
+
+
+def _overlap(a: tuple[slice, slice], mask: np.ndarray, b: tuple[slice, slice], other: np.ndarray) -> int:
+    """Pixels set in both ``mask`` (placed at ``a``) and ``other`` (placed at ``b``)."""
+    top, bottom = max(a[0].start, b[0].start), min(a[0].stop, b[0].stop)
+    left, right = max(a[1].start, b[1].start), min(a[1].stop, b[1].stop)
+    if top >= bottom or left >= right:
+        return 0
+    first = mask[top - a[0].start:bottom - a[0].start, left - a[1].start:right - a[1].start]
+    second = other[top - b[0].start:bottom - b[0].start, left - b[1].start:right - b[1].start]
+    return int(np.count_nonzero(first & second))
+
+
+def _boundary_f_cached(pred: _Boundary, gt: _Boundary, kernel: np.ndarray, shape: tuple[int, int]) -> float:
+    """:func:`_boundary_f` from cached boundaries and dilations (the same counts)."""
+    if pred.crop is None and gt.crop is None:
+        return 1.0
+    if pred.count == 0 or gt.count == 0:
+        return _f_from_counts(pred.count, gt.count, 0, 0)
+    assert pred.crop is not None and gt.crop is not None and pred.boundary is not None and gt.boundary is not None
+    gt_region, gt_dil = BoundaryCache.dilated(gt, kernel, shape)
+    pred_region, pred_dil = BoundaryCache.dilated(pred, kernel, shape)
+    pred_match = _overlap(pred.crop, pred.boundary, gt_region, gt_dil)
+    gt_match = _overlap(gt.crop, gt.boundary, pred_region, pred_dil)
+    return _f_from_counts(pred.count, gt.count, pred_match, gt_match)
+
+
 def joint_histogram(gt: np.ndarray, pred: np.ndarray) -> np.ndarray:
     """``(256, 256)`` pixel counts of (ground-truth id, predicted id); ground-truth 255 counted as 0."""
     hist = cv2.calcHist([gt, pred], [0, 1], None, [256, 256], [0, 256, 0, 256])  # float32: exact below 2**24
@@ -222,12 +290,14 @@ def frame_scores(
     variant: str = "davis",
     kernel: np.ndarray | None = None,
     hist: np.ndarray | None = None,
+    boundaries: BoundaryCache | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """J and F of every object in one frame.
 
     ``gt`` and ``pred`` are label maps (``uint8`` object ids); 255 in ``gt``
     counts as background.  Returns two float arrays of length ``len(objects)``.
-    ``hist`` is :func:`joint_histogram` of the pair when the caller has it.
+    ``hist`` is :func:`joint_histogram` of the pair when the caller has it; ``boundaries`` a cache of the frame's
+    boundaries and dilations shared with other pairs of the frame (the same values).
     """
     if gt.shape != pred.shape:
         raise EvaluationError(f"ground truth {gt.shape} and prediction {pred.shape} differ in size")
@@ -258,7 +328,11 @@ def frame_scores(
         else:
             assert kernel is not None
             object_kernel = kernel
-        f_values[index] = _boundary_f(pred == obj, gt == obj, object_kernel)
+        if boundaries is not None:
+            f_values[index] = _boundary_f_cached(boundaries.boundary(pred, obj), boundaries.boundary(gt, obj),
+                                                 object_kernel, (height, width))
+        else:
+            f_values[index] = _boundary_f(pred == obj, gt == obj, object_kernel)
     return j_values, f_values
 
 
@@ -447,8 +521,9 @@ def score_video_pairs(
 
     scorers = {(ref, pred): _PairScorer(objects, video, scored, variant) for ref in references for pred in predictions}
     for frame, (refs, preds) in zip(scored, _prefetch(read_frame, scored)):
+        boundaries = BoundaryCache()  # each map's boundaries and dilations, once for all its pairs
         for (ref, pred), scorer in scorers.items():
-            scorer.add(refs[ref], preds[pred], str(pred_files[pred][frame]))
+            scorer.add(refs[ref], preds[pred], str(pred_files[pred][frame]), boundaries)
         if on_frame is not None:
             on_frame(frame, objects, preds)
     results = {pair: scorer.result() for pair, scorer in scorers.items()}
@@ -508,7 +583,7 @@ class _PairScorer:
         self.kernel: np.ndarray | None = None
         self.count = 0
 
-    def add(self, gt: np.ndarray, pred: np.ndarray, name: str) -> None:
+    def add(self, gt: np.ndarray, pred: np.ndarray, name: str, boundaries: BoundaryCache | None = None) -> None:
         if pred.shape != gt.shape:
             raise EvaluationError(
                 f"{name}: prediction is {pred.shape[1]}x{pred.shape[0]} but the ground truth "
@@ -525,9 +600,9 @@ class _PairScorer:
                 f"truth of video {self.video!r} (objects {list(self.objects)}). Predictions must use the annotation's ids."
             )
         if self.kernel is None:
-            self.kernel = disk(boundary_radius(*gt.shape))
+            self.kernel = _disk(boundary_radius(*gt.shape))  # one object for every pair: their dilations are shared
         t = self.count
-        self.j[:, t], self.f[:, t] = frame_scores(gt, pred, self.objects, self.variant, self.kernel, hist)
+        self.j[:, t], self.f[:, t] = frame_scores(gt, pred, self.objects, self.variant, self.kernel, hist, boundaries)
         self.empty[:, t] = hist.sum(axis=1)[list(self.objects)] == 0
         self.count += 1
 

@@ -283,3 +283,32 @@ def test_sparse_ids_are_counted_as_the_official_davis_evaluation_does(tmp_path):
     assert abs(table["J"].mean() / 2 + table["F"].mean() / 2 - expected) < 1e-12
     present = evaluate(tmp_path / "gt", tmp_path / "pred", None, "mose")  # MOSE: the ids that are there
     assert present["object"].tolist() == [1, 3, 7]
+
+
+def test_boundaries_shared_between_the_pairs_of_a_frame_give_the_same_scores():
+    """Several predictions of one frame against two references with one BoundaryCache (as the scoring does), on
+    random label maps touching the image's edges, both variants: the scores of each pair alone."""
+    import numpy as np
+
+    from stseg.metrics import BoundaryCache, _disk, boundary_radius, frame_scores
+
+    rng = np.random.default_rng(3)
+    for trial in range(60):
+        height, width = (int(v) for v in rng.integers(20, 90, 2))
+        def label_map():
+            labels = np.zeros((height, width), np.uint8)
+            for obj in (1, 2, 3):
+                if rng.random() < 0.85:
+                    y, x = rng.integers(0, height), rng.integers(0, width)
+                    labels[y:y + rng.integers(1, height), x:x + rng.integers(1, width)] = obj
+            labels[rng.random((height, width)) < 0.01] = 2
+            return labels
+        refs, preds = [label_map(), label_map()], [label_map() for _ in range(4)]
+        variant = "mose" if trial % 2 else "davis"
+        kernel = _disk((boundary_radius(height, width), 4.0, 7.5)[trial % 3])  # 7.5: an even-sized disk
+        cache = BoundaryCache()
+        for ref in refs:
+            for pred in preds:
+                shared = frame_scores(ref, pred, (1, 2, 3), variant, kernel, boundaries=cache)
+                alone = frame_scores(ref, pred, (1, 2, 3), variant, kernel)
+                assert np.array_equal(shared[0], alone[0]) and np.array_equal(shared[1], alone[1]), trial
