@@ -173,7 +173,7 @@ def object_crop(pred: np.ndarray, gt: np.ndarray) -> tuple[slice, slice] | None:
     pixel lies inside, so dilation and matching are unchanged.
     """
     x0, y0, w0, h0 = cv2.boundingRect(pred.view(np.uint8))
-    x1, y1, w1, h1 = cv2.boundingRect(gt.view(np.uint8))
+    x1, y1, w1, h1 = (x0, y0, w0, h0) if gt is pred else cv2.boundingRect(gt.view(np.uint8))
     if w0 == 0 and w1 == 0:
         return None
     if w0 == 0:
@@ -468,15 +468,15 @@ def score_video_pairs(
     objects: Sequence[int] | None = None,
     count_to_max: bool = False,
     starts: Mapping[int, str] | None = None,
-    on_frame: Callable[[str, tuple[int, ...], Mapping[str, np.ndarray]], None] | None = None,
+    on_frame: Callable[[str, tuple[int, ...], Mapping[str, np.ndarray], "BoundaryCache"], None] | None = None,
 ) -> dict[tuple[str, str], VideoScores]:
     """:func:`score_video` of every prediction folder against every reference folder, reading each PNG once.
 
     Frame by frame, every reference's and every prediction's PNG is decoded once (a reader thread decodes ahead)
     and each (reference, prediction) pair is scored on it, so scoring N models against two references decodes
     each file once instead of N or two times.  The frames and objects are the first reference's.
-    ``on_frame(frame, objects, predictions)``: called with each scored frame's decoded predictions (the edge
-    alignment reads them there instead of decoding them again)."""
+    ``on_frame(frame, objects, predictions, boundaries)``: called with each scored frame's decoded predictions
+    and their boundaries (the edge alignment reads them there instead of decoding and tracing them again)."""
     first_ref = next(iter(references.values()))
     ref_files = {name: _frame_files(Path(d)) for name, d in references.items()}
     for name, files in ref_files.items():
@@ -525,7 +525,7 @@ def score_video_pairs(
         for (ref, pred), scorer in scorers.items():
             scorer.add(refs[ref], preds[pred], str(pred_files[pred][frame]), boundaries)
         if on_frame is not None:
-            on_frame(frame, objects, preds)
+            on_frame(frame, objects, preds, boundaries)
     results = {pair: scorer.result() for pair, scorer in scorers.items()}
     if starts:
         position = {frame: i for i, frame in enumerate(frames)}

@@ -28,7 +28,7 @@ import pandas as pd
 
 from .annotation import Annotation
 from .masks import read_label_map
-from .metrics import score_video_pairs
+from .metrics import BoundaryCache, score_video_pairs
 from .settings import ScoreSettings
 from .signals import EdgeAlignment
 
@@ -64,11 +64,11 @@ def score_models(
     counted = len(jpegs)
     edges: EdgeAlignment | None = None
 
-    def on_frame(frame: str, objects: Sequence[int], maps: Mapping[str, np.ndarray]) -> None:
+    def on_frame(frame: str, objects: Sequence[int], maps: Mapping[str, np.ndarray], boundaries: BoundaryCache) -> None:
         nonlocal edges
         if frame in jpegs:
             edges = edges or EdgeAlignment(list(mask_dirs), objects, counted)
-            edges.add(jpegs.pop(frame), maps)
+            edges.add(jpegs.pop(frame), maps, boundaries)
 
     # every PNG decoded once for all (reference, model) pairs and the edge alignment (stseg.metrics)
     results = score_video_pairs(references, mask_dirs, video, settings.variant, objects, starts=starts,

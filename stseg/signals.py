@@ -28,7 +28,7 @@ import numpy as np
 
 from .dataset import DatasetError
 from .masks import read_label_map
-from .metrics import boundary_map, object_crop
+from .metrics import BoundaryCache
 
 __all__ = ["EdgeAlignment", "gradient_magnitude", "edge_alignment_frame", "edge_alignment"]
 
@@ -44,17 +44,18 @@ def gradient_magnitude(frame: np.ndarray) -> np.ndarray:
     return magnitude / scale if scale > 0 else magnitude
 
 
-def edge_alignment_frame(gradient: np.ndarray, labels: np.ndarray, objects: Sequence[int]) -> np.ndarray:
-    """Per object: the mean normalised gradient on its boundary; NaN where the mask (or its boundary) is empty."""
+def edge_alignment_frame(gradient: np.ndarray, labels: np.ndarray, objects: Sequence[int],
+                         boundaries: BoundaryCache | None = None) -> np.ndarray:
+    """Per object: the mean normalised gradient on its boundary; NaN where the mask (or its boundary) is empty.
+    ``boundaries``: the frame's cache of boundaries, shared with its scoring (the same boundaries)."""
+    boundaries = boundaries or BoundaryCache()
     out = np.full(len(objects), np.nan)
     for k, obj in enumerate(objects):
-        mask = labels == obj
-        crop = object_crop(mask, mask)  # the mask's box grown by one pixel: the boundary is the full frame's
-        if crop is None:
-            continue
-        boundary = boundary_map(mask[crop])
-        if boundary.any():
-            out[k] = float(gradient[crop][boundary].mean())
+        # on the mask's box grown by one pixel: the boundary is the full frame's
+        found = boundaries.boundary(labels, obj)
+        if found.count:
+            assert found.crop is not None and found.boundary is not None
+            out[k] = float(gradient[found.crop][found.boundary].mean())
     return out
 
 
@@ -68,14 +69,16 @@ class EdgeAlignment:
         self.sums = {m: np.zeros(len(self.objects)) for m in models}
         self.seen = {m: np.zeros(len(self.objects)) for m in models}
 
-    def add(self, frame_file: str | os.PathLike[str], label_maps: Mapping[str, np.ndarray]) -> None:
-        """One frame: its JPEG and every model's label map of it."""
+    def add(self, frame_file: str | os.PathLike[str], label_maps: Mapping[str, np.ndarray],
+            boundaries: BoundaryCache | None = None) -> None:
+        """One frame: its JPEG and every model's label map of it (``boundaries``: the frame's, when the caller has
+        them)."""
         frame = cv2.imread(str(frame_file), cv2.IMREAD_COLOR)
         if frame is None:
             raise DatasetError(f"{frame_file}: cannot decode this JPEG (corrupt or truncated). Re-extract this frame.")
         gradient = gradient_magnitude(frame)
         for model in self.sums:
-            values = edge_alignment_frame(gradient, label_maps[model], self.objects)
+            values = edge_alignment_frame(gradient, label_maps[model], self.objects, boundaries)
             present = np.isfinite(values)
             self.sums[model][present] += values[present]
             self.seen[model] += present
