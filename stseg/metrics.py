@@ -71,7 +71,7 @@ import cv2
 import numpy as np
 
 from .errors import StsegError
-from .files import glob_escape
+from .files import glob_escape, read_ahead
 from .masks import object_ids, read_label_map
 
 __all__ = [
@@ -222,6 +222,30 @@ class BoundaryCache:
 
     def __init__(self) -> None:
         self._entries: dict[tuple[int, int], tuple[np.ndarray, _Boundary]] = {}
+        self._supports: dict[int, tuple[np.ndarray, tuple[int, int, int, int]]] = {}
+
+    def support(self, labels: np.ndarray) -> tuple[int, int, int, int]:
+        """The box ``(x, y, w, h)`` of the label map's non-zero pixels (0-sized when there is none)."""
+        key = id(labels)
+        if key not in self._supports:
+            x, y, w, h = cv2.boundingRect(labels)
+            self._supports[key] = (labels, (x, y, w, h))
+        return self._supports[key][1]
+
+    def joint_histogram(self, gt: np.ndarray, pred: np.ndarray) -> np.ndarray:
+        """:func:`joint_histogram` of the pair, counted inside the box holding both maps' non-zero pixels (outside
+        it every pixel is (0, 0), added to that bin): the same counts."""
+        boxes = [b for b in (self.support(gt), self.support(pred)) if b[2] and b[3]]
+        if not boxes:
+            hist = np.zeros((256, 256), np.int64)
+            hist[0, 0] = gt.size
+            return hist
+        left, top = min(b[0] for b in boxes), min(b[1] for b in boxes)
+        right, bottom = max(b[0] + b[2] for b in boxes), max(b[1] + b[3] for b in boxes)
+        crop = (slice(top, bottom), slice(left, right))
+        hist = joint_histogram(np.ascontiguousarray(gt[crop]), np.ascontiguousarray(pred[crop]))
+        hist[0, 0] += gt.size - (bottom - top) * (right - left)
+        return hist
 
     def boundary(self, labels: np.ndarray, obj: int) -> _Boundary:
         key = (id(labels), obj)
@@ -237,7 +261,7 @@ class BoundaryCache:
         key = id(kernel)
         if key not in entry.dilated:
             assert entry.crop is not None and entry.boundary is not None
-            margin = max(kernel.shape)
+            margin = max(kernel.shape) // 2 + 1  # beyond the kernel's reach from its anchor (the centre)
             rows, cols = entry.crop
             grown = (slice(max(0, rows.start - margin), min(shape[0], rows.stop + margin)),
                      slice(max(0, cols.start - margin), min(shape[1], cols.stop + margin)))
@@ -520,7 +544,7 @@ def score_video_pairs(
         return refs, preds
 
     scorers = {(ref, pred): _PairScorer(objects, video, scored, variant) for ref in references for pred in predictions}
-    for frame, (refs, preds) in zip(scored, _prefetch(read_frame, scored)):
+    for frame, (refs, preds) in zip(scored, read_ahead(read_frame, scored)):
         boundaries = BoundaryCache()  # each map's boundaries and dilations, once for all its pairs
         for (ref, pred), scorer in scorers.items():
             scorer.add(refs[ref], preds[pred], str(pred_files[pred][frame]), boundaries)
@@ -533,21 +557,6 @@ def score_video_pairs(
         for result in results.values():
             result.after_start = np.arange(1, len(frames) - 1)[None, :] > first[:, None]
     return results
-
-
-def _prefetch(function, items: Sequence, ahead: int = 4):
-    """``map(function, items)`` computed by one reader thread a few items ahead (PNG decoding releases the GIL)."""
-    from collections import deque
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=1) as reader:
-        pending: deque = deque()
-        for item in items:
-            pending.append(reader.submit(function, item))
-            if len(pending) > ahead:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
 
 
 def score_arrays(
@@ -591,7 +600,7 @@ class _PairScorer:
             )
         if self.count >= len(self.frames):
             raise EvaluationError(f"video {self.video!r}: more frame pairs than the {len(self.frames)} expected")
-        hist = joint_histogram(gt, pred)
+        hist = joint_histogram(gt, pred) if boundaries is None else boundaries.joint_histogram(gt, pred)
         present = np.flatnonzero(hist.sum(axis=0))
         unknown = [int(i) for i in present if not self.allowed[i]]
         if unknown:

@@ -51,7 +51,7 @@ import pandas as pd
 
 from .annotation import read_annotation
 from .errors import MissingInputError
-from .files import atomic_dir
+from .files import atomic_dir, read_ahead
 from .fusion import fused_lookup
 from .masks import read_label_map, write_label_map
 from .settings import PseudoLabelSettings
@@ -226,8 +226,7 @@ class _LabelMaps:
                 yield maps
             return
         keeping, self.tried = not self.tried, True
-        for frame in self.frames:
-            maps = self._read(frame)
+        for frame, maps in zip(self.frames, read_ahead(self._read, self.frames)):
             if keeping:
                 crops = []
                 for labels in maps:

@@ -312,3 +312,20 @@ def test_boundaries_shared_between_the_pairs_of_a_frame_give_the_same_scores():
                 shared = frame_scores(ref, pred, (1, 2, 3), variant, kernel, boundaries=cache)
                 alone = frame_scores(ref, pred, (1, 2, 3), variant, kernel)
                 assert np.array_equal(shared[0], alone[0]) and np.array_equal(shared[1], alone[1]), trial
+
+
+def test_the_joint_histogram_counted_inside_the_objects_box_is_the_full_frames():
+    import numpy as np
+
+    from stseg.metrics import BoundaryCache, joint_histogram
+
+    rng = np.random.default_rng(5)
+    for trial in range(300):
+        height, width = (int(v) for v in rng.integers(1, 50, 2))
+        maps = [np.zeros((height, width), np.uint8) for _ in range(2)]
+        for labels in maps:
+            for obj in (1, 2, 255):  # 255: void in a ground truth
+                if rng.random() < 0.5:
+                    y, x = rng.integers(0, height), rng.integers(0, width)
+                    labels[y:y + rng.integers(1, height + 1), x:x + rng.integers(1, width + 1)] = obj
+        assert np.array_equal(BoundaryCache().joint_histogram(*maps), joint_histogram(*maps)), trial
