@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 from pycocotools import mask as mask_utils
 
+from .files import read_ahead
 from .masks import read_label_map
 
 __all__ = ["BOX_COLUMNS", "label_map_boxes", "video_boxes"]
@@ -63,8 +64,8 @@ def video_boxes(mask_dir: str | os.PathLike[str], objects: Sequence[int]) -> pd.
     mask_dir = Path(mask_dir)
     files = sorted((p for p in mask_dir.glob("*.png") if not p.name.startswith(".")), key=lambda p: int(p.stem))
     rows: list[tuple] = []
-    for path in files:
-        labels = read_label_map(path, allow_greyscale=True)
+    decoded = read_ahead(lambda path: read_label_map(path, allow_greyscale=True), files)  # a reader thread decodes
+    for path, labels in zip(files, decoded):
         rows.extend((path.stem, *row) for row in label_map_boxes(labels, objects))
     table = pd.DataFrame(rows, columns=BOX_COLUMNS)
     return table.astype({"object": int, "area": int, "present": int})

@@ -65,7 +65,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import cv2
 import numpy as np
@@ -492,15 +492,17 @@ def score_video_pairs(
     objects: Sequence[int] | None = None,
     count_to_max: bool = False,
     starts: Mapping[int, str] | None = None,
-    on_frame: Callable[[str, tuple[int, ...], Mapping[str, np.ndarray], "BoundaryCache"], None] | None = None,
+    on_frame: Callable[[str, tuple[int, ...], Mapping[str, np.ndarray], "BoundaryCache", Any], None] | None = None,
+    prepare: Callable[[str], Any] | None = None,
 ) -> dict[tuple[str, str], VideoScores]:
     """:func:`score_video` of every prediction folder against every reference folder, reading each PNG once.
 
     Frame by frame, every reference's and every prediction's PNG is decoded once (a reader thread decodes ahead)
     and each (reference, prediction) pair is scored on it, so scoring N models against two references decodes
     each file once instead of N or two times.  The frames and objects are the first reference's.
-    ``on_frame(frame, objects, predictions, boundaries)``: called with each scored frame's decoded predictions
-    and their boundaries (the edge alignment reads them there instead of decoding and tracing them again)."""
+    ``on_frame(frame, objects, predictions, boundaries, prepared)``: called with each scored frame's decoded
+    predictions and their boundaries (the edge alignment reads them there instead of decoding and tracing them
+    again), and ``prepare(frame)``, which the reader thread computes ahead with the decoding (None without it)."""
     first_ref = next(iter(references.values()))
     ref_files = {name: _frame_files(Path(d)) for name, d in references.items()}
     for name, files in ref_files.items():
@@ -538,18 +540,18 @@ def score_video_pairs(
                 objects = tuple(range(1, max(objects) + 1))
     objects = tuple(objects)
 
-    def read_frame(frame: str) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    def read_frame(frame: str) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], Any]:
         refs = {name: read_label_map(files[frame]) for name, files in ref_files.items()}
         preds = {name: read_label_map(files[frame], allow_greyscale=True) for name, files in pred_files.items()}
-        return refs, preds
+        return refs, preds, None if prepare is None else prepare(frame)
 
     scorers = {(ref, pred): _PairScorer(objects, video, scored, variant) for ref in references for pred in predictions}
-    for frame, (refs, preds) in zip(scored, read_ahead(read_frame, scored)):
+    for frame, (refs, preds, prepared) in zip(scored, read_ahead(read_frame, scored)):
         boundaries = BoundaryCache()  # each map's boundaries and dilations, once for all its pairs
         for (ref, pred), scorer in scorers.items():
             scorer.add(refs[ref], preds[pred], str(pred_files[pred][frame]), boundaries)
         if on_frame is not None:
-            on_frame(frame, objects, preds, boundaries)
+            on_frame(frame, objects, preds, boundaries, prepared)
     results = {pair: scorer.result() for pair, scorer in scorers.items()}
     if starts:
         position = {frame: i for i, frame in enumerate(frames)}

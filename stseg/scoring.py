@@ -30,7 +30,7 @@ from .annotation import Annotation
 from .masks import read_label_map
 from .metrics import BoundaryCache, score_video_pairs
 from .settings import ScoreSettings
-from .signals import EdgeAlignment
+from .signals import EdgeAlignment, frame_gradient
 
 __all__ = ["SCORE_COLUMNS", "score_models"]
 
@@ -62,17 +62,23 @@ def score_models(
     starts = None if annotation is None else annotation.starts
     jpegs = {Path(f).stem: Path(f) for f in list(frame_files)[1:]}  # frame 0 (the annotation) left out
     counted = len(jpegs)
+    done: set[str] = set()
     edges: EdgeAlignment | None = None
 
-    def on_frame(frame: str, objects: Sequence[int], maps: Mapping[str, np.ndarray], boundaries: BoundaryCache) -> None:
+    def gradient(frame: str) -> np.ndarray | None:  # in the reader thread, beside the decoding
+        return frame_gradient(jpegs[frame]) if frame in jpegs else None
+
+    def on_frame(frame: str, objects: Sequence[int], maps: Mapping[str, np.ndarray], boundaries: BoundaryCache,
+                 prepared: np.ndarray | None) -> None:
         nonlocal edges
-        if frame in jpegs:
+        if prepared is not None:
             edges = edges or EdgeAlignment(list(mask_dirs), objects, counted)
-            edges.add(jpegs.pop(frame), maps, boundaries)
+            edges.add_gradient(prepared, maps, boundaries)
+            done.add(frame)  # (jpegs itself is read by the reader thread meanwhile: never changed)
 
     # every PNG decoded once for all (reference, model) pairs and the edge alignment (stseg.metrics)
     results = score_video_pairs(references, mask_dirs, video, settings.variant, objects, starts=starts,
-                                on_frame=on_frame)
+                                on_frame=on_frame, prepare=gradient)
     found = next(iter(results.values())).objects
     rows: list[dict] = []
     for (reference, model), result in results.items():
@@ -82,7 +88,7 @@ def score_models(
     table["edge"] = np.nan
     if frame_files:
         edges = edges or EdgeAlignment(list(mask_dirs), found, counted)
-        for path in jpegs.values():  # the frames J&F does not score (the last): read here
+        for path in (p for f, p in jpegs.items() if f not in done):  # the frames J&F does not score (the last)
             edges.add(path, {m: read_label_map(Path(d) / f"{path.stem}.png", allow_greyscale=True)
                              for m, d in mask_dirs.items()})
         values = edges.result()

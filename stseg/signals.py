@@ -30,7 +30,7 @@ from .dataset import DatasetError
 from .masks import read_label_map
 from .metrics import BoundaryCache
 
-__all__ = ["EdgeAlignment", "gradient_magnitude", "ninetieth_percentile", "edge_alignment_frame", "edge_alignment"]
+__all__ = ["EdgeAlignment", "frame_gradient", "gradient_magnitude", "ninetieth_percentile", "edge_alignment_frame", "edge_alignment"]
 
 
 def gradient_magnitude(frame: np.ndarray) -> np.ndarray:
@@ -43,6 +43,14 @@ def gradient_magnitude(frame: np.ndarray) -> np.ndarray:
     magnitude = np.sqrt(square)
     scale = float(ninetieth_percentile(magnitude, square))
     return magnitude / scale if scale > 0 else magnitude
+
+
+def frame_gradient(frame_file: str | os.PathLike[str]) -> np.ndarray:
+    """:func:`gradient_magnitude` of a JPEG frame, with a clear error for one that cannot be decoded."""
+    frame = cv2.imread(str(frame_file), cv2.IMREAD_COLOR)
+    if frame is None:
+        raise DatasetError(f"{frame_file}: cannot decode this JPEG (corrupt or truncated). Re-extract this frame.")
+    return gradient_magnitude(frame)
 
 
 def ninetieth_percentile(magnitude: np.ndarray, square: np.ndarray) -> np.floating:
@@ -106,10 +114,11 @@ class EdgeAlignment:
             boundaries: BoundaryCache | None = None) -> None:
         """One frame: its JPEG and every model's label map of it (``boundaries``: the frame's, when the caller has
         them)."""
-        frame = cv2.imread(str(frame_file), cv2.IMREAD_COLOR)
-        if frame is None:
-            raise DatasetError(f"{frame_file}: cannot decode this JPEG (corrupt or truncated). Re-extract this frame.")
-        gradient = gradient_magnitude(frame)
+        self.add_gradient(frame_gradient(frame_file), label_maps, boundaries)
+
+    def add_gradient(self, gradient: np.ndarray, label_maps: Mapping[str, np.ndarray],
+                     boundaries: BoundaryCache | None = None) -> None:
+        """One frame, from its :func:`frame_gradient` (made by the caller, e.g. in a reader thread)."""
         for model in self.sums:
             values = edge_alignment_frame(gradient, label_maps[model], self.objects, boundaries)
             present = np.isfinite(values)
