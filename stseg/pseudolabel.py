@@ -61,7 +61,7 @@ __all__ = ["box_prior", "pseudo_label_frame", "build_pseudo_labels", "redundancy
 WEIGHTINGS = ("adaptive", "uniform")
 
 #: decoded label maps (their objects' crops) kept in memory for the later passes, in bytes
-KEEP_BYTES = 2 << 30
+KEEP_BYTES = 1 << 30  # with the rest of the job, within profiles/slurm's default 2000 MB per job
 
 
 def _box_slices(box: Sequence[float], height: int, width: int, grow: str) -> tuple[slice, slice]:
