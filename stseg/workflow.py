@@ -499,8 +499,7 @@ class Plan:
     def mask_source(self, model: str, video: str) -> str:
         """What a chunk job waits for to read a model's masks of a video: the batch job's record for a batched
         model (it puts the masks in place itself in this layout), else the per-video job's folder."""
-        return self.result("batches", model, f"{self.batch_of(model, video)}.json") if self.batched(model) else \
-            self.raw_masks(model, video)
+        return self.batch_record(model, video) if self.batched(model) else self.raw_masks(model, video)
 
     def chunk_outputs(self, stage: str, video: str) -> list[tuple[Path, tuple[str, ...] | None]]:
         """The per-video outputs a chunk job of ``stage`` writes for ``video``, each with the frames a folder holds a

@@ -101,3 +101,38 @@ def test_batched_models_get_their_assignment_kept_and_stamps_that_follow_their_i
     assert Plan.from_config(validated(changed)).video_stamp("global", "twins") != stamp
     assert json.loads(plan.batch_videos("global", "00001")) == [
         {"video": "twins", "frames": plan.frames_dir("twins"), "annotation": plan.given_annotations("twins"), "stamp": stamp}]
+
+
+def test_the_chunked_layout_cuts_the_light_stages_keeps_its_chunks_and_gives_each_job_the_per_video_commands(config, tmp_path):
+    config["inference"] = {"videos_per_job": 2}
+    config["stages"] = {"videos_per_job": 2}
+    plan = Plan.from_config(validated(config))
+    results = tmp_path / "results"
+    assert plan.chunked and plan.chunks == {"00000": ["crossing", "fast-ball"], "00001": ["twins"]}
+    assert plan.job_videos("refine_chunk", {"chunk": "00000"}) == ["crossing", "fast-ball"]
+    assert plan.job_videos("infer_batch", {"model": "flow", "batch": "00001"}) == ["twins"]
+    assert plan.job_videos("score", {"video": "twins"}) == ["twins"] and plan.job_videos("prior", {}) == []
+    plan.keep_batches()
+    assert json.loads((results / ".stseg" / "chunks.json").read_text()) == {"per_job": 2, "chunks": plan.chunks}
+    # a batched model's job puts its masks in place itself, and the chunk jobs wait for its record
+    assert json.loads(plan.batch_videos("flow", "00001"))[0]["place"] == str(results / "masks" / "flow" / "twins")
+    assert plan.mask_source("flow", "twins") == str(results / "batches" / "flow" / "00001.json")
+    steps = json.loads(plan.chunk_steps("refine", "00001"))
+    assert [s["argv"][0] for s in steps] == ["fuse", "split-foreground", "pseudolabel", "score"]
+    assert {s["video"] for s in steps} == {"twins"}
+    fuse, split, pseudo, score = (s["argv"] for s in steps)
+    voters = [a.split("=")[0] for a in fuse[fuse.index("--masks") + 1:fuse.index("--annotation")]]
+    assert voters == ["flow", "global", "appearance"]  # the box voters: pgmr.models, object-level
+    assert split[split.index("--foreground") + 1] == str(results / "foreground" / "fg" / "twins")
+    assert "--foreground-model" not in pseudo  # fg does not vote (pgmr.models)
+    assert "--gt" in score  # the small demo has ground truth on every frame
+    assert [s["argv"][0] for s in json.loads(plan.chunk_steps("select", "00000"))] == ["select", "overlay"] * 2
+    records = dict(plan.records())
+    owned = dict(records[results / "chunks" / "refine" / "00001.json"])
+    assert owned[results / "pseudo" / "twins"] == plan.videos["twins"].frames and owned[results / "scores" / "twins.csv"] is None
+    assert results / "masks" / "flow" / "twins" in dict(records[results / "batches" / "flow" / "00001.json"])
+    # the kept chunks stay while stages.videos_per_job does; a changed one cuts them again
+    config["stages"] = {"videos_per_job": 3}
+    assert Plan.from_config(validated(config)).chunks == {"00000": ["crossing", "fast-ball", "twins"]}
+    config["stages"] = {"videos_per_job": 1}
+    assert not Plan.from_config(validated(config)).chunked
