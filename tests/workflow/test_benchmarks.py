@@ -62,12 +62,11 @@ def test_bench_metrics_and_the_pgmr_ablation_on_a_finished_run(finished):
 
 
 def test_bench_scale(tmp_path):
-    out = bench("bench_scale.py", "--videos", "6", "--run-videos", "2", "--layouts", "1x1", "2x1", "2x2", "--noop-max", "6")
-    lines = {layout: next(line for line in out.splitlines() if f"6 videos,  {layout}" in line) for layout in ("1x1", "2x1", "2x2")}
-    assert "job step" in lines["1x1"] and "job step" in lines["2x2"] and "overhead per job" in out
-    assert "no-op rerun" in lines["1x1"] and "no-op rerun" in lines["2x2"]
+    out = bench("bench_scale.py", "--videos", "6", "--run-videos", "2", "--layouts", "1x1", "2x2", "--noop-max", "6")
+    lines = {layout: next(line for line in out.splitlines() if f"6 videos,  {layout}" in line) for layout in ("1x1", "2x2")}
+    assert all("job step" in line and "no-op rerun" in line for line in lines.values()) and "overhead per job" in out
     jobs = {layout: int(line.split(" jobs:")[0].split()[-1]) for layout, line in lines.items()}
-    assert jobs["2x2"] < jobs["1x1"] < jobs["2x1"]  # the chunked layout has the fewest jobs, batching alone the most
+    assert jobs["2x2"] < jobs["1x1"]  # the chunked layout: fewer jobs
 
 
 def test_bench_stages():
