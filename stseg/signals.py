@@ -76,14 +76,17 @@ def ninetieth_percentile(magnitude: np.ndarray, square: np.ndarray) -> np.floati
     whole = square.astype(np.int32)
     if not np.array_equal(whole, square):
         return np.percentile(magnitude, 90)
-    method = _QuantileMethods["linear"]
-    virtual = np.asanyarray(method["get_virtual_index"](n, np.true_divide(90, 100, out=...)))
-    previous, following = _get_indexes(magnitude, virtual, n)
+    try:
+        method = _QuantileMethods["linear"]
+        virtual = np.asanyarray(method["get_virtual_index"](n, np.true_divide(90, 100, out=...)))
+        previous, following = _get_indexes(magnitude, virtual, n)
+        gamma = float(_get_gamma(virtual, previous, method))  # np.percentile's weak q: a Python float
+    except (KeyError, TypeError, ValueError):  # numpy's helpers changed: its percentile itself
+        return np.percentile(magnitude, 90)
     ranks = np.cumsum(np.bincount(whole.ravel()))  # ranks[v]: how many squares are <= v
     # the k-th smallest (0-based; -1 = the largest) is the first value with more than k at or below it
     values = np.searchsorted(ranks, [int(i) % n + 1 for i in (previous, following)])
     low, high = (np.sqrt(np.float32(v)) for v in values)
-    gamma = float(_get_gamma(virtual, previous, method))  # np.percentile's weak q: a Python float
     return _lerp(low, high, gamma)
 
 
