@@ -7,6 +7,7 @@ import sys
 
 from snakemake.utils import validate
 
+from stseg.chunks import CHUNK_STAGES
 from stseg.freshness import prepare_last_good, refresh_output_stamps, refresh_records
 from stseg.workflow import Plan, ensure_demo, load_schema, lock_results
 
@@ -84,14 +85,13 @@ def any_ground_truth():
 def final_outputs():
     outputs = [f"{RESULTS}/summary.csv", f"{RESULTS}/submission.zip", f"{RESULTS}/report/scores.png",
                f"{RESULTS}/report/summary.html"]
-    outputs += [f"{RESULTS}/report/overlays/{video}.jpg" for video in VIDEOS]
     if any_ground_truth():
         outputs.append(f"{RESULTS}/report/calibration.png")
-    if PLAN.chunked:  # the records stand for their videos' outputs (stseg.freshness.refresh_records)
-        outputs = [o for o in outputs if "/report/overlays/" not in o]
-        outputs += [PLAN.chunk_record(stage, chunk) for stage in ("refine", "select") for chunk in PLAN.chunks]
+    if PLAN.chunked:  # the records stand for their videos' outputs, overlays included (stseg.freshness.refresh_records)
+        outputs += [PLAN.chunk_record(stage, chunk) for stage in CHUNK_STAGES for chunk in PLAN.chunks]
         outputs += sorted({PLAN.mask_source(m, video) for m in MODELS for video in VIDEOS})
         return outputs
+    outputs += [f"{RESULTS}/report/overlays/{video}.jpg" for video in VIDEOS]
     # every per-video intermediate too: one deleted after a run is made again, and what depends on it reruns
     # (Snakemake would otherwise treat it like a temporary file whose consumers are up to date)
     for video in VIDEOS:

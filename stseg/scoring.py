@@ -27,7 +27,6 @@ import numpy as np
 import pandas as pd
 
 from .annotation import Annotation
-from .masks import read_label_map
 from .metrics import BoundaryCache, score_video_pairs
 from .settings import ScoreSettings
 from .signals import EdgeAlignment, frame_gradient
@@ -89,8 +88,7 @@ def score_models(
     if frame_files:
         edges = edges or EdgeAlignment(list(mask_dirs), found, counted)
         for path in (p for f, p in jpegs.items() if f not in done):  # the frames J&F does not score (the last)
-            edges.add(path, {m: read_label_map(Path(d) / f"{path.stem}.png", allow_greyscale=True)
-                             for m, d in mask_dirs.items()})
+            edges.add_from(path, mask_dirs)
         values = edges.result()
         index = {obj: k for k, obj in enumerate(found)}
         pseudo = table["reference"] == "pseudo"

@@ -121,6 +121,11 @@ class EdgeAlignment:
         them)."""
         self.add_gradient(frame_gradient(frame_file), label_maps, boundaries)
 
+    def add_from(self, frame_file: str | os.PathLike[str], mask_dirs: Mapping[str, str | os.PathLike[str]]) -> None:
+        """One frame, reading every model's label map of it from its folder (``<frame>.png``)."""
+        stem = Path(frame_file).stem
+        self.add(frame_file, {m: read_label_map(Path(d) / f"{stem}.png", allow_greyscale=True) for m, d in mask_dirs.items()})
+
     def add_gradient(self, gradient: np.ndarray, label_maps: Mapping[str, np.ndarray],
                      boundaries: BoundaryCache | None = None) -> None:
         """One frame, from its :func:`frame_gradient` (made by the caller, e.g. in a reader thread)."""
@@ -148,6 +153,5 @@ def edge_alignment(
     frames = [Path(f) for f in frame_files][1:]
     edges = EdgeAlignment(list(mask_dirs), objects, len(frames))
     for path in frames:
-        edges.add(path, {m: read_label_map(Path(folder) / f"{path.stem}.png", allow_greyscale=True)
-                         for m, folder in mask_dirs.items()})
+        edges.add_from(path, mask_dirs)
     return edges.result()

@@ -459,7 +459,11 @@ class Plan:
 
     def batch_record(self, model: str, video: str) -> str:
         """The record a batch job writes last; the per-video ``take`` job waits for it."""
-        return self.result("batches", model, f"{self.batch_of(model, video)}.json")
+        return self.batch_record_of(model, self.batch_of(model, video))
+
+    def batch_record_of(self, model: str, batch: str) -> str:
+        """``batches/<model>/<batch>.json``: the batch job's record."""
+        return self.result("batches", model, f"{batch}.json")
 
     def shared_logs(self, video: str) -> list[Path]:
         """The logs of the jobs that do ``video`` together with other videos: the batch jobs that segment it (one
@@ -524,7 +528,7 @@ class Plan:
             for name, members in batches.items():
                 frames: list[tuple[Path, tuple[str, ...] | None]] = [
                     (Path(self.raw_masks(model, v)), self.videos[v].frames) for v in members if v in self.videos]
-                out.append((Path(self.result("batches", model, f"{name}.json")), frames))
+                out.append((Path(self.batch_record_of(model, name)), frames))
         for stage in CHUNK_STAGES:
             for name, members in self.chunks.items():
                 owned = [o for v in members if v in self.videos for o in self.chunk_outputs(stage, v)]
