@@ -115,12 +115,13 @@ def write_if_changed(path: str | os.PathLike[str], text: str) -> bool:
     return True
 
 
-def read_ahead(function: Callable[[T], R], items: Sequence[T], ahead: int = 4) -> Iterator[R]:
-    """``map(function, items)`` computed by one reader thread a few items ahead (PNG decoding releases the GIL)."""
+def read_ahead(function: Callable[[T], R], items: Sequence[T], ahead: int = 4, readers: int = 1) -> Iterator[R]:
+    """``map(function, items)`` computed by ``readers`` threads a few items ahead, in order (PNG decoding releases
+    the GIL)."""
     from collections import deque
     from concurrent.futures import ThreadPoolExecutor
 
-    with ThreadPoolExecutor(max_workers=1) as reader:
+    with ThreadPoolExecutor(max_workers=readers) as reader:
         pending: deque = deque()
         for item in items:
             pending.append(reader.submit(function, item))

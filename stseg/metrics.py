@@ -73,6 +73,7 @@ import numpy as np
 from .errors import StsegError
 from .files import glob_escape, read_ahead
 from .masks import object_ids, read_label_map
+from .morphology import dilate
 
 __all__ = [
     "VARIANTS",
@@ -198,8 +199,8 @@ def _boundary_f(pred: np.ndarray, gt: np.ndarray, kernel: np.ndarray) -> float:
     n_gt = int(np.count_nonzero(gt_b))
     if n_pred == 0 or n_gt == 0:
         return _f_from_counts(n_pred, n_gt, 0, 0)
-    pred_dil = cv2.dilate(pred_b.view(np.uint8), kernel)
-    gt_dil = cv2.dilate(gt_b.view(np.uint8), kernel)
+    pred_dil = dilate(pred_b.view(np.uint8), kernel)
+    gt_dil = dilate(gt_b.view(np.uint8), kernel)
     pred_match = int(np.count_nonzero(pred_b & gt_dil.view(bool)))
     gt_match = int(np.count_nonzero(gt_b & pred_dil.view(bool)))
     return _f_from_counts(n_pred, n_gt, pred_match, gt_match)
@@ -250,9 +251,13 @@ class BoundaryCache:
     def boundary(self, labels: np.ndarray, obj: int) -> _Boundary:
         key = (id(labels), obj)
         if key not in self._entries:  # the label map is kept with its entry, so its id is not reused meanwhile
-            mask = labels == obj
-            crop = object_crop(mask, mask)
-            found = None if crop is None else boundary_map(mask[crop])
+            x, y, w, h = self.support(labels)  # the object lies inside the map's non-zero box: look there only
+            left, top, width, height = cv2.boundingRect((labels[y:y + h, x:x + w] == obj).view(np.uint8))
+            crop, found = None, None
+            if width:  # object_crop's box: the object's grown by one pixel, clipped to the frame
+                crop = (slice(max(0, y + top - 1), min(labels.shape[0], y + top + height + 1)),
+                        slice(max(0, x + left - 1), min(labels.shape[1], x + left + width + 1)))
+                found = boundary_map(labels[crop] == obj)
             self._entries[key] = (labels, _Boundary(crop, found, 0 if found is None else int(np.count_nonzero(found)), {}))
         return self._entries[key][1]
 
@@ -268,7 +273,7 @@ class BoundaryCache:
             canvas = np.zeros((grown[0].stop - grown[0].start, grown[1].stop - grown[1].start), np.uint8)
             canvas[rows.start - grown[0].start:rows.stop - grown[0].start,
                    cols.start - grown[1].start:cols.stop - grown[1].start] = entry.boundary
-            entry.dilated[key] = (grown, cv2.dilate(canvas, kernel).view(bool))
+            entry.dilated[key] = (grown, dilate(canvas, kernel).view(bool))
         return entry.dilated[key]
 
 
@@ -546,7 +551,7 @@ def score_video_pairs(
         return refs, preds, None if prepare is None else prepare(frame)
 
     scorers = {(ref, pred): _PairScorer(objects, video, scored, variant) for ref in references for pred in predictions}
-    for frame, (refs, preds, prepared) in zip(scored, read_ahead(read_frame, scored)):
+    for frame, (refs, preds, prepared) in zip(scored, read_ahead(read_frame, scored, readers=2)):
         boundaries = BoundaryCache()  # each map's boundaries and dilations, once for all its pairs
         for (ref, pred), scorer in scorers.items():
             scorer.add(refs[ref], preds[pred], str(pred_files[pred][frame]), boundaries)

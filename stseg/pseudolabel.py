@@ -118,47 +118,72 @@ def pseudo_label_frame(
     """
     shape = (label_maps or foreground)[0].shape
     ids = np.asarray(objects, dtype=np.uint8)
-    # every vote is 0 outside the models' objects (and outside every kept object's max-fused box): decide there
-    # once, as the full frame's rule does for a pixel without votes, and compute the votes inside only
-    rows, cols = _support([*label_maps, *(fg.view(np.uint8) for fg in foreground)], shape)
-    if boxes is not None and config.use_boxes:
-        kept = [_box_slices(b[1], shape[0], shape[1], "out") for b in (boxes.get(obj) for obj in objects)
-                if b is not None and b[1] is not None]
-        if kept:
-            rows = slice(max(rows.start, min(r.start for r, _ in kept)), min(rows.stop, max(r.stop for r, _ in kept)))
-            cols = slice(max(cols.start, min(c.start for _, c in kept)), min(cols.stop, max(c.stop for _, c in kept)))
-        else:
-            rows = cols = slice(0, 0)
+    use_boxes = boxes is not None and config.use_boxes
+    # an object's vote is 0 outside its fused boxes (the prior) or, without them, outside the models' objects:
+    # each object's votes are computed inside its own area, and a pixel no vote reaches gets what the full frame's
+    # rule gives a pixel without votes
     empty_label = ids[0] if len(ids) and 0.0 >= config.threshold - 1e-6 else 0
     out = np.full(shape, empty_label, np.uint8)
-    if rows.start >= rows.stop or cols.start >= cols.stop or not len(objects):
-        return out
-    region = (rows, cols)
-    maps = [labels[region] for labels in label_maps]
-    fgs = [fg[region] for fg in foreground]
-    votes = np.zeros((len(objects), rows.stop - rows.start, cols.stop - cols.start), np.float32)
-    for m, labels in enumerate(maps):
-        for k, obj in enumerate(objects):
-            if weights[m, k] > 0:  # the same sums as votes[k] += w * (labels == obj), only where it adds w
-                np.add(votes[k], weights[m, k], out=votes[k], where=labels == obj)
-    totals = weights.sum(axis=0).astype(np.float32) if len(label_maps) else np.zeros(len(objects), np.float32)
-    if len(fgs):
-        mass = votes.sum(axis=0)
-        share = np.divide(votes, mass, out=np.zeros_like(votes), where=mass > 0)
-        for fg, w in zip(fgs, foreground_weights):
-            votes += np.float32(w) * share * fg[None]
-            totals = totals + np.float32(w)
-    votes /= np.where(totals > 0, totals, 1)[:, None, None]
-    if boxes is not None and config.use_boxes:
+    areas: list[tuple[int, tuple[slice, slice]]] = []  # (object's index, its area)
+    if use_boxes:
+        assert boxes is not None
         for k, obj in enumerate(objects):
             fused = boxes.get(obj)
-            if fused is None:
-                votes[k] = 0
-            else:
-                votes[k] *= box_prior(fused[0], fused[1], shape, config.ring_weight, region)
-    best = votes.argmax(axis=0)
-    score = np.take_along_axis(votes, best[None], axis=0)[0]
-    out[region] = np.where(score >= config.threshold - 1e-6, ids[best], 0).astype(np.uint8)
+            if fused is not None and fused[1] is not None:  # the prior is 0 outside the union of its two boxes
+                (rows, cols), (avg_rows, avg_cols) = (_box_slices(fused[1], *shape, "out"),
+                                                      _box_slices(fused[0], *shape, "round"))
+                if avg_rows.start < avg_rows.stop and avg_cols.start < avg_cols.stop:
+                    rows = slice(min(rows.start, avg_rows.start), max(rows.stop, avg_rows.stop))
+                    cols = slice(min(cols.start, avg_cols.start), max(cols.stop, avg_cols.stop))
+                areas.append((k, (rows, cols)))
+    else:
+        support = _support([*label_maps, *(fg.view(np.uint8) for fg in foreground)], shape)
+        areas = [(k, support) for k in range(len(objects))]
+    areas = [(k, a) for k, a in areas if a[0].start < a[0].stop and a[1].start < a[1].stop]
+    if not areas:
+        return out
+    # the working region: the hull of the areas (outside it every vote is 0)
+    top, bottom = min(a[0].start for _, a in areas), max(a[0].stop for _, a in areas)
+    left, right = min(a[1].start for _, a in areas), max(a[1].stop for _, a in areas)
+
+    def local(area: tuple[slice, slice]) -> tuple[slice, slice]:
+        return slice(area[0].start - top, area[0].stop - top), slice(area[1].start - left, area[1].stop - left)
+
+    votes: dict[int, np.ndarray] = {}
+    for k, area in areas:
+        obj, vote = objects[k], np.zeros((area[0].stop - area[0].start, area[1].stop - area[1].start), np.float32)
+        for m, labels in enumerate(label_maps):
+            if weights[m, k] > 0:  # the same sums as vote += w * (labels == obj), only where it adds w
+                np.add(vote, weights[m, k], out=vote, where=labels[area] == obj)
+        votes[k] = vote
+    totals = weights.sum(axis=0).astype(np.float32) if len(label_maps) else np.zeros(len(objects), np.float32)
+    if len(foreground):
+        mass = np.zeros((bottom - top, right - left), np.float32)  # the sum over objects, in their order
+        for k, area in areas:
+            mass[local(area)] += votes[k]
+        shares = {}
+        for k, area in areas:
+            here = mass[local(area)]
+            shares[k] = np.divide(votes[k], here, out=np.zeros_like(votes[k]), where=here > 0)
+        for fg, w in zip(foreground, foreground_weights):
+            for k, area in areas:
+                votes[k] += np.float32(w) * shares[k] * fg[area]
+            totals = totals + np.float32(w)
+    divisors = np.where(totals > 0, totals, 1)
+    score = np.zeros((bottom - top, right - left), np.float32)
+    best = np.full(score.shape, ids[0], np.uint8)
+    for k, area in areas:  # argmax over the objects, the first of equal votes winning, as np.argmax
+        vote = votes[k]
+        vote /= divisors[k]
+        if use_boxes:
+            assert boxes is not None
+            fused = boxes[objects[k]]
+            vote *= box_prior(fused[0], fused[1], shape, config.ring_weight, area)
+        here = local(area)
+        better = vote > score[here]
+        score[here][better] = vote[better]
+        best[here][better] = ids[k]
+    out[top:bottom, left:right] = np.where(score >= config.threshold - 1e-6, best, 0)
     return out
 
 
@@ -226,7 +251,7 @@ class _LabelMaps:
                 yield maps
             return
         keeping, self.tried = not self.tried, True
-        for frame, maps in zip(self.frames, read_ahead(self._read, self.frames)):
+        for frame, maps in zip(self.frames, read_ahead(self._read, self.frames, readers=2)):
             if keeping:
                 crops = []
                 for labels in maps:
