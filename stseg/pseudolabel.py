@@ -130,8 +130,8 @@ def pseudo_label_frame(
         for k, obj in enumerate(objects):
             fused = boxes.get(obj)
             if fused is not None and fused[1] is not None:  # the prior is 0 outside the union of its two boxes
-                (rows, cols), (avg_rows, avg_cols) = (_box_slices(fused[1], *shape, "out"),
-                                                      _box_slices(fused[0], *shape, "round"))
+                rows, cols = _box_slices(fused[1], shape[0], shape[1], "out")
+                avg_rows, avg_cols = _box_slices(fused[0], shape[0], shape[1], "round")
                 if avg_rows.start < avg_rows.stop and avg_cols.start < avg_cols.stop:
                     rows = slice(min(rows.start, avg_rows.start), max(rows.stop, avg_rows.stop))
                     cols = slice(min(cols.start, avg_cols.start), max(cols.stop, avg_cols.stop))
@@ -163,8 +163,8 @@ def pseudo_label_frame(
             mass[local(area)] += votes[k]
         shares = {}
         for k, area in areas:
-            here = mass[local(area)]
-            shares[k] = np.divide(votes[k], here, out=np.zeros_like(votes[k]), where=here > 0)
+            total = mass[local(area)]
+            shares[k] = np.divide(votes[k], total, out=np.zeros_like(votes[k]), where=total > 0)
         for fg, w in zip(foreground, foreground_weights):
             for k, area in areas:
                 votes[k] += np.float32(w) * shares[k] * fg[area]
@@ -176,8 +176,8 @@ def pseudo_label_frame(
         vote = votes[k]
         vote /= divisors[k]
         if use_boxes:
-            assert boxes is not None
-            fused = boxes[objects[k]]
+            fused = None if boxes is None else boxes[objects[k]]
+            assert fused is not None  # an object with an area has its boxes
             vote *= box_prior(fused[0], fused[1], shape, config.ring_weight, area)
         here = local(area)
         better = vote > score[here]
