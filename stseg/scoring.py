@@ -20,6 +20,7 @@ truth, never by voters that lost the object.
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -75,9 +76,14 @@ def score_models(
             edges.add_gradient(prepared, maps, boundaries)
             done.add(frame)  # (jpegs itself is read by the reader thread meanwhile: never changed)
 
-    # every PNG decoded once for all (reference, model) pairs and the edge alignment (stseg.metrics)
-    results = score_video_pairs(references, mask_dirs, video, settings.variant, objects, starts=starts,
-                                on_frame=on_frame, prepare=gradient)
+    # every PNG decoded once for all (reference, model) pairs and the edge alignment (stseg.metrics); meanwhile a
+    # thread reads the last frame, which J&F does not score but the edge alignment counts
+    last = list(jpegs)[-1] if frame_files and jpegs else None
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        ahead = None if last is None else pool.submit(EdgeAlignment.read, jpegs[last], mask_dirs)
+        results = score_video_pairs(references, mask_dirs, video, settings.variant, objects, starts=starts,
+                                    on_frame=on_frame, prepare=gradient)
+        unscored = {f: ahead.result() if ahead is not None and f == last else None for f in jpegs if f not in done}
     found = next(iter(results.values())).objects
     rows: list[dict] = []
     for (reference, model), result in results.items():
@@ -87,8 +93,8 @@ def score_models(
     table["edge"] = np.nan
     if frame_files:
         edges = edges or EdgeAlignment(list(mask_dirs), found, counted)
-        for path in (p for f, p in jpegs.items() if f not in done):  # the frames J&F does not score (the last)
-            edges.add_from(path, mask_dirs)
+        for frame, read in unscored.items():  # the frames J&F does not score (the last)
+            edges.add_gradient(*(read or EdgeAlignment.read(jpegs[frame], mask_dirs)))
         values = edges.result()
         index = {obj: k for k, obj in enumerate(found)}
         pseudo = table["reference"] == "pseudo"

@@ -60,8 +60,8 @@ def frame_gradient(frame_file: str | os.PathLike[str]) -> np.ndarray:
 def ninetieth_percentile(values: np.ndarray) -> np.floating:
     """``np.percentile(values, 90)``, bit for bit, for a ``float32`` array of non-negative values below 65535 (a
     gradient magnitude): the two order statistics numpy interpolates are found by bucketing, not by partitioning
-    every value.  The values' integer parts (a monotonic map) are counted; only the values of the one or two
-    buckets that hold those ranks are partitioned; numpy's own helpers interpolate.  A few milliseconds at 1080p
+    every value.  The values are counted by their integer part (a monotonic map); only the values of the bucket
+    (or two) that holds those ranks are partitioned; numpy's own helpers interpolate.  A few milliseconds at 1080p
     instead of 15.  Anything else (or a numpy without those helpers) is numpy's ``percentile`` itself."""
     try:
         from numpy.lib._function_base_impl import (  # type: ignore[attr-defined]
@@ -75,9 +75,6 @@ def ninetieth_percentile(values: np.ndarray) -> np.floating:
     n = values.size
     if not 4096 <= n < 2**24 or values.dtype != np.float32 or not values.flags.c_contiguous:  # small: numpy is as fast
         return np.percentile(values, 90)
-    low_value, high_value = values.min(), values.max()
-    if not 0 <= low_value <= high_value < 65535:  # NaN fails too
-        return np.percentile(values, 90)
     try:
         method = _QuantileMethods["linear"]
         virtual = np.asanyarray(method["get_virtual_index"](n, np.true_divide(90, 100, out=...)))
@@ -85,16 +82,20 @@ def ninetieth_percentile(values: np.ndarray) -> np.floating:
         gamma = float(_get_gamma(virtual, previous, method))  # np.percentile's weak q: a Python float
     except (KeyError, TypeError, ValueError):  # numpy's helpers changed: its percentile itself
         return np.percentile(values, 90)
-    buckets = values.astype(np.uint16)  # the integer part: monotonic, so a bucket's values rank after the last's
-    size = int(high_value) + 1
-    counts = cv2.calcHist([buckets.reshape(buckets.shape[0], -1)], [0], None, [size], [0, size]).ravel()
-    counts = counts.astype(np.int64)  # float32 counts: exact below 2**24 values
+    low_value, high_value = values.min(), values.max()
+    if not 0 <= low_value <= high_value < 65535:  # NaN fails too
+        return np.percentile(values, 90)
+    buckets = values.astype(np.uint16).reshape(1, -1)  # the integer part: monotonic, so a bucket's values rank
+    size = int(high_value) + 1  # after the earlier buckets'; float32 counts are exact below 2**24 values
+    counts = cv2.calcHist([buckets], [0], None, [size], [0, size]).ravel().astype(np.int64)
     below = np.cumsum(counts) - counts  # how many values lie in earlier buckets
-    found = []
+    found, inside = [], {}
     for rank in (int(i) % n for i in (previous, following)):  # 0-based; -1 is the largest
         bucket = int(np.searchsorted(below, rank, side="right")) - 1
-        inside = values[buckets == bucket]
-        found.append(np.partition(inside, rank - int(below[bucket]))[rank - int(below[bucket])])
+        if bucket not in inside:  # the two ranks are mostly in one bucket
+            inside[bucket] = values.reshape(1, -1)[buckets == bucket]
+        place = rank - int(below[bucket])
+        found.append(np.partition(inside[bucket], place)[place])
     return _lerp(found[0], found[1], gamma)
 
 
@@ -131,8 +132,15 @@ class EdgeAlignment:
 
     def add_from(self, frame_file: str | os.PathLike[str], mask_dirs: Mapping[str, str | os.PathLike[str]]) -> None:
         """One frame, reading every model's label map of it from its folder (``<frame>.png``)."""
+        self.add_gradient(*self.read(frame_file, mask_dirs))
+
+    @staticmethod
+    def read(frame_file: str | os.PathLike[str],
+             mask_dirs: Mapping[str, str | os.PathLike[str]]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """What :meth:`add_from` reads of a frame: its :func:`frame_gradient` and every model's label map."""
         stem = Path(frame_file).stem
-        self.add(frame_file, {m: read_label_map(Path(d) / f"{stem}.png", allow_greyscale=True) for m, d in mask_dirs.items()})
+        maps = {m: read_label_map(Path(d) / f"{stem}.png", allow_greyscale=True) for m, d in mask_dirs.items()}
+        return frame_gradient(frame_file), maps
 
     def add_gradient(self, gradient: np.ndarray, label_maps: Mapping[str, np.ndarray],
                      boundaries: BoundaryCache | None = None) -> None:
