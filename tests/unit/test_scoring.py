@@ -85,6 +85,15 @@ def test_edge_alignment_on_the_pseudo_rows_when_frames_are_given(video, tmp_path
     table = score_models("v", models, pseudo, defaults(ScoreSettings), gt_dir=pseudo, frame_files=frames)
     assert table[table["reference"] == "pseudo"]["edge"].notna().all()
     assert table[table["reference"] == "gt"]["edge"].isna().all()
+    # the same values as the edge alignment reading every frame itself (the scored frames' maps are handed over,
+    # the last frame is read ahead by a thread)
+    from stseg.signals import edge_alignment
+
+    plain = edge_alignment(frames, models, [1, 2])
+    pseudo_rows = table[table["reference"] == "pseudo"]
+    for model, obj, edge in zip(pseudo_rows["model"], pseudo_rows["object"], pseudo_rows["edge"]):
+        assert edge == plain[model][obj - 1]
+    assert plain["lost"][1] == 0 and plain["exact"][1] > 0
 
 
 def test_an_unknown_absent_rule_is_refused(video):
