@@ -8,7 +8,7 @@
   next writer of the same path.
 * :func:`write_if_changed`: an atomic write that leaves a file holding the same text alone (its mtime too).
 * :func:`glob_escape`: a name as a literal glob pattern.
-* :func:`read_ahead`: files decoded by a reader thread a few ahead of their use.
+* :func:`read_ahead`: files decoded by reader threads a few ahead of their use.
 """
 
 from __future__ import annotations

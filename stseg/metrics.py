@@ -19,12 +19,13 @@ Definitions (davisvideochallenge/davis2017-evaluation, ``metrics.py`` and
   (fraction of frames above 0.5) and the decay (first quarter minus last quarter).
   The dataset score is the mean over all objects pooled across videos.
 
-Speed: each frame's two PNGs are decoded once, by a reader thread a few frames
+Speed: each frame's PNGs are decoded once, by two reader threads a few frames
 ahead of the scoring (decoding releases the GIL); J for every object comes from one
 joint histogram of (ground truth, prediction); F is computed per object inside
-the union bounding box of its two masks grown by one pixel, which gives the same
-boundary pixels and matches as the full frame (see :func:`object_crop`) at a
-fraction of the cost.
+its masks' bounding boxes grown by one pixel, which gives the same boundary
+pixels and matches as the full frame (see :func:`object_crop`) at a fraction of
+the cost; each boundary is dilated once per frame for every pair that uses it
+(:class:`BoundaryCache`), row by row (:func:`stseg.morphology.dilate`).
 
 The **MOSE variant** (``variant="mose"``) equals MOSEv2's official scorer
 (henghuiding/MOSE-api, ``MOSEv2/sam2_rcms/tools/score.py`` with ``metricsv2.py``;
@@ -502,12 +503,12 @@ def score_video_pairs(
 ) -> dict[tuple[str, str], VideoScores]:
     """:func:`score_video` of every prediction folder against every reference folder, reading each PNG once.
 
-    Frame by frame, every reference's and every prediction's PNG is decoded once (a reader thread decodes ahead)
+    Frame by frame, every reference's and every prediction's PNG is decoded once (two reader threads decode ahead)
     and each (reference, prediction) pair is scored on it, so scoring N models against two references decodes
     each file once instead of N or two times.  The frames and objects are the first reference's.
     ``on_frame(frame, objects, predictions, boundaries, prepared)``: called with each scored frame's decoded
     predictions and their boundaries (the edge alignment reads them there instead of decoding and tracing them
-    again), and ``prepare(frame)``, which the reader thread computes ahead with the decoding (None without it)."""
+    again), and ``prepare(frame)``, which the reader threads compute ahead with the decoding (None without it)."""
     first_ref = next(iter(references.values()))
     ref_files = {name: _frame_files(Path(d)) for name, d in references.items()}
     for name, files in ref_files.items():

@@ -33,10 +33,13 @@ iou, weight).
 **Cost** (``benchmarks/bench_stages.py``).  Every model's PNG is decoded once:
 the passes after the first read the frames from memory, where each label map
 is kept as the crop of its objects' bounding box (up to :data:`KEEP_BYTES`; a
-longer video streams its frames from disk again in each pass).  Each frame's
-votes are computed only inside the box where some model sees an object (and,
-with the box prior, inside the max-fused boxes): outside it every vote is 0,
-so the result is the full frame's.
+longer video streams its frames from disk again in each pass); two reader
+threads decode ahead.  Each object's votes are computed only inside its own
+area: with the box prior, the union of its two fused boxes (outside it the
+prior is 0); without it, the box where some model sees an object.  The winner
+of each pixel is then taken object after object (the first of equal votes wins,
+as ``np.argmax`` does), and a pixel no vote reaches gets what the full frame's
+rule gives a pixel without votes, so the result is the full frame's.
 """
 
 from __future__ import annotations

@@ -65,7 +65,7 @@ def score_models(
     done: set[str] = set()
     edges: EdgeAlignment | None = None
 
-    def gradient(frame: str) -> np.ndarray | None:  # in the reader thread, beside the decoding
+    def gradient(frame: str) -> np.ndarray | None:  # in a reader thread, beside the decoding
         return frame_gradient(jpegs[frame]) if frame in jpegs else None
 
     def on_frame(frame: str, objects: Sequence[int], maps: Mapping[str, np.ndarray], boundaries: BoundaryCache,
@@ -74,7 +74,7 @@ def score_models(
         if prepared is not None:
             edges = edges or EdgeAlignment(list(mask_dirs), objects, counted)
             edges.add_gradient(prepared, maps, boundaries)
-            done.add(frame)  # (jpegs itself is read by the reader thread meanwhile: never changed)
+            done.add(frame)  # (jpegs itself is read by the reader threads meanwhile: never changed)
 
     # every PNG decoded once for all (reference, model) pairs and the edge alignment (stseg.metrics); meanwhile a
     # thread reads the last frame, which J&F does not score but the edge alignment counts
