@@ -64,7 +64,7 @@ def video_boxes(mask_dir: str | os.PathLike[str], objects: Sequence[int]) -> pd.
     mask_dir = Path(mask_dir)
     files = sorted((p for p in mask_dir.glob("*.png") if not p.name.startswith(".")), key=lambda p: int(p.stem))
     rows: list[tuple] = []
-    decoded = read_ahead(lambda path: read_label_map(path, allow_greyscale=True), files, readers=2)  # threads decode
+    decoded = read_ahead(lambda path: read_label_map(path, allow_greyscale=True), files)  # reader threads decode
     for path, labels in zip(files, decoded):
         rows.extend((path.stem, *row) for row in label_map_boxes(labels, objects))
     table = pd.DataFrame(rows, columns=BOX_COLUMNS)

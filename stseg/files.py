@@ -115,7 +115,7 @@ def write_if_changed(path: str | os.PathLike[str], text: str) -> bool:
     return True
 
 
-def read_ahead(function: Callable[[T], R], items: Sequence[T], ahead: int = 4, readers: int = 1) -> Iterator[R]:
+def read_ahead(function: Callable[[T], R], items: Sequence[T], ahead: int = 4, readers: int = 2) -> Iterator[R]:
     """``map(function, items)`` computed by ``readers`` threads a few items ahead, in order (PNG decoding releases
     the GIL)."""
     from collections import deque

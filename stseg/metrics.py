@@ -552,7 +552,7 @@ def score_video_pairs(
         return refs, preds, None if prepare is None else prepare(frame)
 
     scorers = {(ref, pred): _PairScorer(objects, video, scored, variant) for ref in references for pred in predictions}
-    for frame, (refs, preds, prepared) in zip(scored, read_ahead(read_frame, scored, readers=2)):
+    for frame, (refs, preds, prepared) in zip(scored, read_ahead(read_frame, scored)):
         boundaries = BoundaryCache()  # each map's boundaries and dilations, once for all its pairs
         for (ref, pred), scorer in scorers.items():
             scorer.add(refs[ref], preds[pred], str(pred_files[pred][frame]), boundaries)

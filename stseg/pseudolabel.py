@@ -121,15 +121,14 @@ def pseudo_label_frame(
     """
     shape = (label_maps or foreground)[0].shape
     ids = np.asarray(objects, dtype=np.uint8)
-    use_boxes = boxes is not None and config.use_boxes
     # an object's vote is 0 outside its fused boxes (the prior) or, without them, outside the models' objects:
     # each object's votes are computed inside its own area, and a pixel no vote reaches gets what the full frame's
     # rule gives a pixel without votes
     empty_label = ids[0] if len(ids) and 0.0 >= config.threshold - 1e-6 else 0
     out = np.full(shape, empty_label, np.uint8)
+    priors: dict[int, tuple] = {}  # object's index -> its fused (average, max) boxes, with the box prior
     areas: list[tuple[int, tuple[slice, slice]]] = []  # (object's index, its area)
-    if use_boxes:
-        assert boxes is not None
+    if boxes is not None and config.use_boxes:
         for k, obj in enumerate(objects):
             fused = boxes.get(obj)
             if fused is not None and fused[1] is not None:  # the prior is 0 outside the union of its two boxes
@@ -139,6 +138,7 @@ def pseudo_label_frame(
                     rows = slice(min(rows.start, avg_rows.start), max(rows.stop, avg_rows.stop))
                     cols = slice(min(cols.start, avg_cols.start), max(cols.stop, avg_cols.stop))
                 areas.append((k, (rows, cols)))
+                priors[k] = fused
     else:
         support = _support([*label_maps, *(fg.view(np.uint8) for fg in foreground)], shape)
         areas = [(k, support) for k in range(len(objects))]
@@ -178,10 +178,8 @@ def pseudo_label_frame(
     for k, area in areas:  # argmax over the objects, the first of equal votes winning, as np.argmax
         vote = votes[k]
         vote /= divisors[k]
-        if use_boxes:
-            fused = None if boxes is None else boxes[objects[k]]
-            assert fused is not None  # an object with an area has its boxes
-            vote *= box_prior(fused[0], fused[1], shape, config.ring_weight, area)
+        if k in priors:
+            vote *= box_prior(priors[k][0], priors[k][1], shape, config.ring_weight, area)
         here = local(area)
         better = vote > score[here]
         score[here][better] = vote[better]
@@ -254,7 +252,7 @@ class _LabelMaps:
                 yield maps
             return
         keeping, self.tried = not self.tried, True
-        for frame, maps in zip(self.frames, read_ahead(self._read, self.frames, readers=2)):
+        for frame, maps in zip(self.frames, read_ahead(self._read, self.frames)):
             if keeping:
                 crops = []
                 for labels in maps:

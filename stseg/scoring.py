@@ -78,12 +78,11 @@ def score_models(
 
     # every PNG decoded once for all (reference, model) pairs and the edge alignment (stseg.metrics); meanwhile a
     # thread reads the last frame, which J&F does not score but the edge alignment counts
-    last = list(jpegs)[-1] if frame_files and jpegs else None
+    last = list(jpegs)[-1] if jpegs else None
     with ThreadPoolExecutor(max_workers=1) as pool:
         ahead = None if last is None else pool.submit(EdgeAlignment.read, jpegs[last], mask_dirs)
         results = score_video_pairs(references, mask_dirs, video, settings.variant, objects, starts=starts,
                                     on_frame=on_frame, prepare=gradient)
-        unscored = {f: ahead.result() if ahead is not None and f == last else None for f in jpegs if f not in done}
     found = next(iter(results.values())).objects
     rows: list[dict] = []
     for (reference, model), result in results.items():
@@ -93,8 +92,9 @@ def score_models(
     table["edge"] = np.nan
     if frame_files:
         edges = edges or EdgeAlignment(list(mask_dirs), found, counted)
-        for frame, read in unscored.items():  # the frames J&F does not score (the last)
-            edges.add_gradient(*(read or EdgeAlignment.read(jpegs[frame], mask_dirs)))
+        for frame in (f for f in jpegs if f not in done):  # the frames J&F does not score (the last)
+            read = ahead.result() if ahead is not None and frame == last else EdgeAlignment.read(jpegs[frame], mask_dirs)
+            edges.add_gradient(*read)
         values = edges.result()
         index = {obj: k for k, obj in enumerate(found)}
         pseudo = table["reference"] == "pseudo"

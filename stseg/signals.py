@@ -85,7 +85,8 @@ def ninetieth_percentile(values: np.ndarray) -> np.floating:
     low_value, high_value = values.min(), values.max()
     if not 0 <= low_value <= high_value < 65535:  # NaN fails too
         return np.percentile(values, 90)
-    buckets = values.astype(np.uint16).reshape(1, -1)  # the integer part: monotonic, so a bucket's values rank
+    flat = values.reshape(1, -1)  # OpenCV's histogram takes 2-D arrays
+    buckets = flat.astype(np.uint16)  # the integer part: monotonic, so a bucket's values rank
     size = int(high_value) + 1  # after the earlier buckets'; float32 counts are exact below 2**24 values
     counts = cv2.calcHist([buckets], [0], None, [size], [0, size]).ravel().astype(np.int64)
     below = np.cumsum(counts) - counts  # how many values lie in earlier buckets
@@ -93,7 +94,7 @@ def ninetieth_percentile(values: np.ndarray) -> np.floating:
     for rank in (int(i) % n for i in (previous, following)):  # 0-based; -1 is the largest
         bucket = int(np.searchsorted(below, rank, side="right")) - 1
         if bucket not in inside:  # the two ranks are mostly in one bucket
-            inside[bucket] = values.reshape(1, -1)[buckets == bucket]
+            inside[bucket] = flat[buckets == bucket]
         place = rank - int(below[bucket])
         found.append(np.partition(inside[bucket], place)[place])
     return _lerp(found[0], found[1], gamma)
@@ -123,12 +124,6 @@ class EdgeAlignment:
         self.frames = frames  # the frames counted (all but the first)
         self.sums = {m: np.zeros(len(self.objects)) for m in models}
         self.seen = {m: np.zeros(len(self.objects)) for m in models}
-
-    def add(self, frame_file: str | os.PathLike[str], label_maps: Mapping[str, np.ndarray],
-            boundaries: BoundaryCache | None = None) -> None:
-        """One frame: its JPEG and every model's label map of it (``boundaries``: the frame's, when the caller has
-        them)."""
-        self.add_gradient(frame_gradient(frame_file), label_maps, boundaries)
 
     def add_from(self, frame_file: str | os.PathLike[str], mask_dirs: Mapping[str, str | os.PathLike[str]]) -> None:
         """One frame, reading every model's label map of it from its folder (``<frame>.png``)."""
