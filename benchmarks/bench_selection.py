@@ -1,24 +1,25 @@
-"""Every selection strategy on every dataset with ground truth: does the final answer beat the best single model?
+"""Every final-answer strategy on every dataset with ground truth: does the final answer beat the best single model?
 
-Sets (each run through the workflow once with the default config, so the masks
-and pseudo-labels are the pipeline's own; then every strategy is applied with
-stseg's own scoring and selection functions):
+Sets (each run through the workflow once with the default config, so the masks,
+pseudo-labels and scores are the pipeline's own; then every strategy is applied
+with stseg's own selection and fusion):
 
 * ``demo``: the embedded synthetic demo (9 videos, ground truth per object);
-* ``davis-fullgt``: two real DAVIS videos, ground truth per object on every frame;
-* ``davis-multiobj``: two real two-object DAVIS videos, scored as *foreground* J&F
-  against their per-frame foreground ground truth (``Annotations_union``);
-* each DAVIS set with and without OSVOS's published results as a ``precomputed`` model.
+* ``davis-fullgt``, ``davis-fullgt2``: real single-object DAVIS videos, ground truth on every frame;
+* ``davis-multiobj``, ``davis-multiobj-extra``: real multi-object DAVIS videos, scored as *foreground* J&F against
+  their per-frame foreground ground truth (``Annotations_union``);
+* each DAVIS set with the built-in models only, with two real methods' published masks (OSVOS and DINO label
+  propagation, ``Results/<method>``) as ``precomputed`` models that are only scored (``+real-scored``), and that
+  also vote (``+real-votes``, listed in ``pgmr.models``).
 
-Strategies: the per-video pick with ``edge_power`` p (0 = STSeg's agreement
-rule), with ``absent`` score/skip, without and with the dataset prior
-(``prior_margin``); the per-object pick; the pixel vote (``strategy: vote``);
-and, measured here only, a first-frame anchor: each model's mask at frames 5,
-10 and 20 carried back to frame 0 by the ``flow`` model and compared with the
-annotation (the pick by that alone).  Printed per set: each single model, each strategy, the per-video
-oracle, the share of the oracle's gain over the best single model recovered,
-Kendall's tau between selection score and true J&F over all (video, model)
-pairs, and the mean regret.  Defaults are chosen by the worst case over sets.
+Printed per set: each single model, each strategy, the per-video oracle (the
+truly best model per video), the share of the oracle's gain over the best single
+model recovered, Kendall's tau between the per-video selection score and the
+true J&F over all (video, model) pairs, the mean regret (per-video J&F below the
+per-video oracle), and how often ``auto`` chose the candidate (fusion, video
+pick, object pick) that is truly best on the video.  Then, per strategy, J&F
+minus each set's best single model, sorted by the worst case over the sets:
+defaults are chosen by that worst case.
 
     python benchmarks/bench_selection.py [--work /tmp/stseg-bench-selection] [--shared ../shared/data]
                                          [--demo-frames N]   (the demo cut to N frames: a quick check)
@@ -46,6 +47,7 @@ from stseg.metrics import score_arrays  # noqa: E402
 from stseg.scoring import score_models  # noqa: E402
 from stseg.selection import dataset_prior, run_selection  # noqa: E402
 from stseg.settings import ScoreSettings, SelectSettings, defaults  # noqa: E402
+from stseg.tables import read_table  # noqa: E402
 
 BUILTINS = {
     "copy": {"type": "copy"},
@@ -53,18 +55,36 @@ BUILTINS = {
     "global": {"type": "global", "options": {"transform": "homography"}},
     "appearance": {"type": "appearance"},
 }
-EDGE_POWERS = (0.0, 0.5, 1.0, 2.0, 4.0)
-MARGINS = (None, 0.1, 0.25, 0.5)
+BUILTIN_VOTERS = ["flow", "global", "appearance"]
+REAL = ("osvos", "dino")
+DAVIS_SETS = (("davis-fullgt", False), ("davis-fullgt2", False), ("davis-multiobj", True), ("davis-multiobj-extra", True))
+
+#: (label, select settings changes, score settings changes): STSeg's rule, the picks, the vote, the fusion's variants
+VARIANTS = [
+    ("video, STSeg rule", {"strategy": "video", "edge_power": 0.0, "prior_margin": None, "absent": "score"}, {"absent": "score"}),
+    ("video", {"strategy": "video"}, {}),
+    ("object", {"strategy": "object"}, {}),
+    ("vote", {"strategy": "vote"}, {}),
+    ("fuse (default)", {"strategy": "fuse"}, {}),
+    ("fuse, uniform reliability", {"strategy": "fuse", "fuse_reliability": "uniform"}, {}),
+    ("fuse, pixel level", {"strategy": "fuse", "fuse_level": "pixel"}, {}),
+    ("fuse, pixel level, uniform", {"strategy": "fuse", "fuse_level": "pixel", "fuse_reliability": "uniform"}, {}),
+    ("fuse, support 0.25", {"strategy": "fuse", "fuse_support": 0.25}, {}),
+    ("fuse, tolerance 0.008", {"strategy": "fuse", "fuse_tolerance": 0.008}, {}),
+    ("fuse, tolerance 0.032", {"strategy": "fuse", "fuse_tolerance": 0.032}, {}),
+    ("auto, margin 0.25", {"strategy": "auto"}, {}),
+    ("auto, margin 0", {"strategy": "auto", "auto_margin": 0.0}, {}),
+]
 
 
-def run_workflow(name: str, root: Path, work: Path, osvos: str) -> Path:
-    """``osvos``: "" (not used), "scored" (a candidate, not a voter) or "votes" (a candidate and a voter)."""
+def run_workflow(name: str, root: Path, work: Path, real: str) -> Path:
+    """``real``: "" (built-ins only), "scored" (OSVOS and DINO as candidates) or "votes" (candidates and voters)."""
     models = dict(BUILTINS)
-    voters = ["flow", "global", "appearance"]
-    if osvos:
-        models["osvos"] = {"type": "precomputed", "options": {"path": str(root / "Results" / "osvos")}}
-    if osvos == "votes":
-        voters.append("osvos")
+    voters = list(BUILTIN_VOTERS)
+    if real:
+        models.update({m: {"type": "precomputed", "options": {"path": str(root / "Results" / m)}} for m in REAL})
+    if real == "votes":
+        voters += list(REAL)
     results = work / name
     config = {"dataset": {"root": str(root), "ground_truth": "no"}, "results": str(results), "models": models,
               "pgmr": {"models": voters}}
@@ -97,86 +117,72 @@ class Truth:
         return [r["JF"] for r in score_arrays(pairs, objects, video, frames).rows()]
 
 
-def anchor_score(root: Path, results: Path, video: str, model: str, horizons=(5, 10, 20)) -> float:
-    """The first-frame anchor: the model's mask at frame t carried back to frame 0 by the ``flow`` model
-    (DIS flow, half resolution), mean IoU with the annotation over t in ``horizons`` and the objects."""
-    import cv2
-
-    from stseg.models.flow import FlowPropagation
-
-    files = list_frames(root / "JPEGImages" / video)
-    annotation = read_label_map(root / "Annotations" / video / f"{files[0].stem}.png")
-    objects = object_ids(annotation)
-    values = []
-    for t in (h for h in horizons if h < len(files)):
-        labels = read_label_map(results / "masks" / model / video / f"{files[t].stem}.png", allow_greyscale=True)
-        back = FlowPropagation(scale=0.5, preset="fast")
-        back.start(cv2.imread(str(files[t])), labels)
-        back.objects = objects  # carry every annotated object, even one the model lost
-        for k in range(t - 1, -1, -1):
-            labels = back.step(cv2.imread(str(files[k])))
-        for obj in objects:
-            union = np.count_nonzero((annotation == obj) | (labels == obj))
-            values.append(np.count_nonzero((annotation == obj) & (labels == obj)) / union if union else 1.0)
-    return float(np.mean(values)) if values else float("nan")
-
-
 def kendall_tau(a: np.ndarray, b: np.ndarray) -> float:
     from scipy.stats import kendalltau
 
     return float(kendalltau(a, b).statistic)
 
 
-def evaluate_set(name: str, root: Path, results: Path, truth: Truth) -> pd.DataFrame:
+def evaluate_set(name: str, root: Path, results: Path, truth: Truth, voters: list[str]) -> tuple[pd.DataFrame, list]:
     videos = sorted(p.name for p in (results / "final").iterdir() if p.is_dir())
-    models = [m for m in [*BUILTINS, "osvos"] if (results / "masks" / m).is_dir()]
+    models = [m for m in [*BUILTINS, *REAL] if (results / "masks" / m).is_dir()]
     true = {(v, m): truth(v, results / "masks" / m / v) for v in videos for m in models}
     rows = []
     pooled = lambda picks: float(np.mean([x for v in videos for x in picks[v]]))  # noqa: E731
     for m in models:
-        rows.append(("single", m, pooled({v: true[v, m] for v in videos}), np.nan, np.nan))
+        rows.append((f"single: {m}", m, pooled({v: true[v, m] for v in videos}), np.nan, np.nan))
     best_single = max(r[2] for r in rows)
     oracle = pooled({v: max((true[v, m] for m in models), key=np.mean) for v in videos})
     rows.append(("oracle", "per video", oracle, np.nan, 0.0))
-    anchors = {(v, m): anchor_score(root, results, v, m) for v in videos for m in models}
-    for label, choose in (("anchor alone", lambda v: max(models, key=lambda m: anchors[v, m])),):
-        picks = {v: true[v, choose(v)] for v in videos}
-        tau = kendall_tau(np.array([anchors[k] for k in true]), np.array([np.mean(true[k]) for k in true]))
-        regret = [max(np.mean(true[v, m]) for m in models) - np.mean(picks[v]) for v in videos]
-        rows.append(("video", label, pooled(picks), tau, float(np.mean(regret))))
+    masks = {v: {m: results / "masks" / m / v for m in models} for v in videos}
+    files = {v: list_frames(root / "JPEGImages" / v) for v in videos}
+    tables = {"skip": {v: read_table(results / "scores" / f"{v}.csv") for v in videos}}
+    tables["score"] = {v: score_models(v, masks[v], results / "pseudo" / v, defaults(ScoreSettings, absent="score"),
+                                       None, files[v]).assign(video=v) for v in videos}
+    auto_hits = []
     with tempfile.TemporaryDirectory() as tmp:
-        for absent in ("score", "skip"):
-            tables = {}
+        for label, changes, score_changes in VARIANTS:
+            settings = defaults(SelectSettings, **changes)
+            video_scores = tables[score_changes.get("absent", "skip")]
+            prior = dataset_prior(list(video_scores.values()), models, settings.edge_power)
+            picks, regret, scores = {}, [], {}
             for v in videos:
-                files = list_frames(root / "JPEGImages" / v)
-                tables[v] = score_models(v, {m: results / "masks" / m / v for m in models}, results / "pseudo" / v,
-                                         defaults(ScoreSettings, absent=absent), None, files).assign(video=v)
-            for power in EDGE_POWERS:
-                prior = dataset_prior(list(tables.values()), models, power)
-                prior_model = str(prior[prior["chosen"] == 1]["model"].iloc[0])
-                runs = [("video", margin) for margin in MARGINS]
-                if (absent, power) in (("score", 0.0), ("skip", 0.0), ("skip", 2.0)):
-                    runs += [("object", None), ("vote", None)]
-                for strategy, margin in runs:
-                    picks, regret, scores = {}, [], {}
-                    for v in videos:
-                        out = Path(tmp) / f"{absent}-{power}-{strategy}-{margin}" / v
-                        settings = defaults(SelectSettings, strategy=strategy, edge_power=power, prior_margin=margin)
-                        table, _ = run_selection(v, tables[v], models, {m: results / "masks" / m / v for m in models},
-                                                 out, settings, results / "pseudo" / v, None, prior_model)
-                        picks[v] = truth(v, out)
-                        regret.append(max(np.mean(true[v, m]) for m in models) - np.mean(picks[v]))
-                        level = table[table["level"] == "video"].set_index("model")
-                        scores.update({(v, m): float(level.loc[m, "score"]) for m in models})
-                    tau = kendall_tau(np.array([scores[k] for k in true]), np.array([np.mean(true[k]) for k in true]))
-                    label = strategy if margin is None else f"{strategy}, prior margin {margin:g}"
-                    rows.append((label, f"absent={absent}, edge_power={power:g}", pooled(picks),
-                                 tau if strategy == "video" else np.nan, float(np.mean(regret))))
+                out = Path(tmp) / label / v
+                table, _ = run_selection(v, video_scores[v], models, masks[v], out, settings, results / "pseudo" / v,
+                                         None, prior, voters, files[v])
+                picks[v] = truth(v, out)
+                regret.append(max(np.mean(true[v, m]) for m in models) - np.mean(picks[v]))
+                level = table[table["level"] == "video"].set_index("model")
+                scores.update({(v, m): float(level.loc[m, "score"]) for m in models})
+                if label == "auto, margin 0.25":
+                    auto_hits.append((name, v, table[table["level"] == "strategy"], masks[v], out))
+            tau = kendall_tau(np.array([scores[k] for k in true]), np.array([np.mean(true[k]) for k in true]))
+            rows.append((label, "", pooled(picks), tau if label.startswith("video") else np.nan, float(np.mean(regret))))
     table = pd.DataFrame(rows, columns=["strategy", "variant", "JF", "tau", "regret"])
     gain = oracle - best_single
-    table["recovered"] = (table["JF"] - best_single) / gain if gain > 0 else np.nan
+    table["recovered"] = (table["JF"] - best_single) / gain if gain > 1e-9 else np.nan
     table["vs_best_single"] = table["JF"] - best_single
-    return table.assign(set=name)
+    return table.assign(set=name), auto_hits
+
+
+def auto_accuracy(name: str, root: Path, results: Path, truth: Truth, hits: list, voters: list[str]) -> list[tuple]:
+    """Per video: ``auto``'s choice and whether it is the candidate with the best true J&F."""
+    rows = []
+    models = [m for m in [*BUILTINS, *REAL] if (results / "masks" / m).is_dir()]
+    scores = {v: read_table(results / "scores" / f"{v}.csv") for v in sorted(p.name for p in (results / "final").iterdir())}
+    prior = dataset_prior(list(scores.values()), models, defaults(SelectSettings).edge_power)
+    with tempfile.TemporaryDirectory() as tmp:
+        for _, video, strategy_rows, masks, _ in hits:
+            chosen = str(strategy_rows[strategy_rows["chosen"] == 1]["model"].iloc[0])
+            values = {}
+            for candidate in strategy_rows["model"]:
+                out = Path(tmp) / candidate / video
+                run_selection(video, scores[video], models, masks, out, defaults(SelectSettings, strategy=candidate),
+                              results / "pseudo" / video, None, prior, voters, list_frames(root / "JPEGImages" / video))
+                values[candidate] = float(np.mean(truth(video, out)))
+            best = max(values.values())
+            rows.append((name, video, chosen, values[chosen] >= best - 1e-9, values))
+    return rows
 
 
 def main() -> None:
@@ -184,6 +190,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "stseg-bench-selection")
     parser.add_argument("--shared", type=Path, default=REPO.parent / "shared" / "data")
     parser.add_argument("--demo-frames", type=int, help="cut the demo's videos to this many frames (default: all)")
+    parser.add_argument("--sets", nargs="*", help="only these sets (names as printed)")
     args = parser.parse_args()
     demo = args.work / "demo-data"
     if not demo.exists():
@@ -191,30 +198,39 @@ def main() -> None:
 
         write_demo(demo, max_frames=args.demo_frames)
     sets = [("demo", demo, False, "")]
-    for name, foreground in (("davis-fullgt", False), ("davis-multiobj", True)):
+    for name, foreground in DAVIS_SETS:
         if (args.shared / name).is_dir():
             sets += [(name, args.shared / name, foreground, ""),
-                     (f"{name}+osvos-scored", args.shared / name, foreground, "scored"),
-                     (f"{name}+osvos-votes", args.shared / name, foreground, "votes")]
+                     (f"{name}+real-scored", args.shared / name, foreground, "scored"),
+                     (f"{name}+real-votes", args.shared / name, foreground, "votes")]
         else:
             print(f"{args.shared / name} absent: skipped")
-    tables = []
-    for name, root, foreground, osvos in sets:
-        results = run_workflow(name, root, args.work, osvos)
-        table = evaluate_set(name, root, results, Truth(root, foreground))
+    if args.sets:
+        sets = [s for s in sets if s[0] in args.sets]
+    tables, accuracy = [], []
+    for name, root, foreground, real in sets:
+        results = run_workflow(name, root, args.work, real)
+        voters = BUILTIN_VOTERS + (list(REAL) if real == "votes" else [])
+        truth = Truth(root, foreground)
+        table, hits = evaluate_set(name, root, results, truth, voters)
         tables.append(table)
+        accuracy += auto_accuracy(name, root, results, truth, hits, voters)
         print(f"\n== {name} ({'foreground' if foreground else 'per-object'} J&F)")
-        print(table.drop(columns="set").to_string(index=False, float_format=lambda x: f"{x:.4f}"))
+        print(table.drop(columns=["set", "variant"]).to_string(index=False, float_format=lambda x: f"{x:.4f}"), flush=True)
     everything = pd.concat(tables, ignore_index=True)
     everything.to_csv(args.work / "selection.csv", index=False)
-    keyed = everything[everything["strategy"] != "single"].copy()
-    keyed["name"] = keyed["strategy"] + " | " + keyed["variant"]
-    per_set = keyed.pivot_table(index="name", columns="set", values="vs_best_single", sort=False)
+    keyed = everything[~everything["strategy"].str.startswith("single")].copy()
+    per_set = keyed.pivot_table(index="strategy", columns="set", values="vs_best_single", sort=False)
     per_set.columns = [c.replace("davis-", "") for c in per_set.columns]
     per_set["worst"] = per_set.min(axis=1)
     per_set["mean"] = per_set.drop(columns="worst").mean(axis=1)
     print("\n== J&F minus the best single model of each set; sorted by the worst case over sets")
     print(per_set.sort_values(["worst", "mean"], ascending=False).to_string(float_format=lambda x: f"{x:+.3f}"))
+    right = sum(ok for *_, ok, _ in accuracy)
+    print(f"\n== auto (margin 0.25) chose the truly best of its candidates on {right} of {len(accuracy)} videos")
+    for name, video, chosen, ok, values in accuracy:
+        if not ok:
+            print(f"  {name} {video}: chose {chosen}; true J&F " + ", ".join(f"{c} {x:.3f}" for c, x in values.items()))
 
 
 if __name__ == "__main__":

@@ -185,12 +185,12 @@ def voter_pairs(wildcards):
 
 
 def prior_input(wildcards):
-    """The dataset prior, when pgmr.prior_margin is set."""
-    return [f"{RESULTS}/prior.csv"] if PLAN.stages["select"].prior_margin is not None else []
+    """The dataset prior, when the selection reads it (pgmr.prior_margin, the fusion's reliabilities)."""
+    return [f"{RESULTS}/prior.csv"] if PLAN.uses_prior else []
 
 
-def prior_args(wildcards):
-    return ["--prior", f"{RESULTS}/prior.csv"] if PLAN.stages["select"].prior_margin is not None else []
+def select_args(wildcards):
+    return PLAN.select_args(wildcards.video)
 
 
 def ground_truth_files(wildcards):

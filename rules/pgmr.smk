@@ -97,7 +97,8 @@ rule score:
         " --out {output:q} > {log:q} 2>&1"
 
 
-# The dataset prior (pgmr.prior_margin): one job for the dataset, read by every video's selection.
+# The dataset prior (pgmr.prior_margin, the fusion's reliabilities): one job for the dataset, read by every
+# video's selection.
 rule prior:
     input:
         scores=made_by("scores", "refine"),
@@ -125,6 +126,8 @@ rule select:
         pseudo=f"{RESULTS}/pseudo/{{video}}",
         gt=ground_truth_files,
         prior=prior_input,
+        frames=frames_dir,
+        annotation=given_annotations,
     output:
         final=directory(f"{RESULTS}/final/{{video}}"),
         selection=f"{RESULTS}/selection/{{video}}.csv",
@@ -132,7 +135,7 @@ rule select:
     params:
         masks=mask_pairs(MODELS),
         gt=ground_truth_args,
-        prior=prior_args,
+        select=select_args,
         settings=settings("select"),
     log:
         f"{RESULTS}/logs/select/{{video}}.log",
@@ -142,5 +145,5 @@ rule select:
         "../envs/stseg.yaml"
     shell:
         "stseg select --video {wildcards.video:q} --scores {input.scores:q} --masks {params.masks:q}"
-        " --pseudo {input.pseudo:q} {params.prior:q} {params.gt:q} --settings {params.settings:q} --final {output.final:q}"
+        " --pseudo {input.pseudo:q} {params.select:q} {params.gt:q} --settings {params.settings:q} --final {output.final:q}"
         " --out {output.selection:q} --outcome {output.outcome:q} > {log:q} 2>&1"

@@ -128,10 +128,9 @@ def video_steps(plan: "Plan", stage: str, video: str) -> list[Step]:
                           "--settings", plan.settings_json("score"), "--out", scores))
         return steps
     if stage == "select":
-        prior = ["--prior", r("prior.csv")] if plan.stages["select"].prior_margin is not None else []
         final, selection = r("final", video), r("selection", f"{video}.csv")
         return [
-            step("select", "--video", video, "--scores", scores, "--masks", *everyone, "--pseudo", pseudo, *prior, *gt,
+            step("select", "--video", video, "--scores", scores, "--masks", *everyone, "--pseudo", pseudo, *plan.select_args(video), *gt,
                  "--settings", plan.settings_json("select"), "--final", final, "--out", selection,
                  "--outcome", r("outcome", f"{video}.csv")),
             step("overlay", "--frames", plan.frames_dir(video), "--masks", *everyone, "--pseudo", pseudo,

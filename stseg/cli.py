@@ -163,6 +163,8 @@ def cmd_score(args: argparse.Namespace) -> None:
 
 
 def cmd_select(args: argparse.Namespace) -> None:
+    from .annotation import read_annotation
+    from .dataset import list_frames
     from .selection import run_selection
     from .settings import SelectSettings, from_json
     from .tables import read_table, write_table
@@ -170,12 +172,11 @@ def cmd_select(args: argparse.Namespace) -> None:
     settings = from_json(SelectSettings, args.settings)
     masks = _pairs(args.masks, "--masks")
     scores = read_table(args.scores)
-    prior = None
-    if args.prior:
-        chosen = read_table(args.prior)
-        prior = str(chosen[chosen["chosen"] == 1]["model"].iloc[0])
+    prior = read_table(args.prior) if args.prior else None
+    frames = list_frames(args.frames) if args.frames else []
+    given = read_annotation(args.annotation) if args.annotation else None
     table, outcome = run_selection(args.video, scores, list(masks), masks, args.final, settings, args.pseudo, args.gt,
-                                   prior)
+                                   prior, args.voters, frames, given)
     write_table(table, args.out)
     write_table(outcome, args.outcome)
 
@@ -418,7 +419,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scores", required=True)
     p.add_argument("--masks", nargs="+", required=True, metavar="MODEL=DIR", help="in config order (the tie-break)")
     p.add_argument("--pseudo", help="the pseudo-labels (the vote strategy's masks)")
-    p.add_argument("--prior", help="the dataset prior (prior.csv from `stseg prior`), with pgmr.prior_margin")
+    p.add_argument("--prior", help="the dataset prior (prior.csv from `stseg prior`): pgmr.prior_margin, the fusion's "
+                   "reliabilities")
+    p.add_argument("--voters", nargs="+", help="the voting models (pgmr.models), the fusion's voters (default: all)")
+    p.add_argument("--frames", help="the video's JPEG folder (the edge alignment of strategy auto's candidates)")
+    p.add_argument("--annotation", nargs="+", help="the given annotation (objects first annotated later)")
     p.add_argument("--gt")
     p.add_argument("--settings", required=True, help=settings)
     p.add_argument("--final", required=True)

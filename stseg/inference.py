@@ -3,7 +3,9 @@
 Output (``masks/<model>/<video>/``): one palette PNG per frame, named like the
 frame, at the frame's size, with the annotation's palette; frame 0 is the given
 annotation itself.  Beside them ``scores.csv`` (frame, object, score) holds the
-per-object confidence when the model gives one.  The folder is written under a
+per-object confidence when the model gives one, and ``probs/<frame>.npz`` its
+per-pixel probabilities when it gives them (the model's ``probabilities`` option;
+:mod:`stseg.probabilities`).  The folder is written under a
 temporary name and renamed when complete (:func:`stseg.files.atomic_dir`).
 """
 
@@ -24,6 +26,7 @@ from .errors import StsegError
 from .files import atomic_dir
 from .masks import object_ids, write_label_map
 from .models import Propagator, build_model
+from .probabilities import PROBS_DIR, write_probabilities
 
 __all__ = ["InsufficientMemoryError", "run_model"]
 
@@ -70,7 +73,7 @@ def run_model(
             f"mem_mb={mem_mb}. Retries get attempt x mem_mb (snakemake --retries N, set in profiles/slurm); "
             f"or raise models.<name>.mem_mb."
         )
-    model.scores = {}  # a reused instance (a batch's) keeps nothing of the previous video
+    model.scores, model.probabilities = {}, None  # a reused instance (a batch's) keeps nothing of the previous video
     started, loading = time.perf_counter(), model.load_seconds
     score_rows: list[tuple[str, int, float]] = []
     with atomic_dir(out_dir) as tmp:
@@ -83,6 +86,10 @@ def run_model(
                 raise RuntimeError(f"{model_type} returned a {labels.shape} label map for {path} ({labels0.shape} expected)")
             written += 1
             write_label_map(tmp / f"{path.stem}.png", labels, palette)
+            if model.probabilities is not None:
+                (tmp / PROBS_DIR).mkdir(exist_ok=True)
+                write_probabilities(tmp / PROBS_DIR / f"{path.stem}.npz", model.probabilities)
+                model.probabilities = None
             score_rows.extend((path.stem, obj, score) for obj, score in sorted(model.scores.items()))
             bar.update(1)
         bar.close()

@@ -45,20 +45,24 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
+from .annotation import Annotation
 from .files import atomic_dir
+from .mask_fusion import fuse_video, reliabilities
 from .masks import read_label_map, read_palette, write_label_map
-from .metrics import score_arrays, score_video
-from .settings import SelectSettings
+from .scoring import score_models
+from .settings import ScoreSettings, SelectSettings
 
-__all__ = ["STRATEGIES", "apply_prior", "dataset_prior", "rank_candidates", "select", "compose_per_object", "run_selection"]
+__all__ = ["STRATEGIES", "apply_prior", "choose_by_evidence", "dataset_prior", "rank_candidates", "select", "compose_per_object",
+           "run_selection"]
 
-STRATEGIES = ("video", "object", "vote")
+STRATEGIES = ("video", "object", "vote", "fuse", "auto")
 SELECTION_COLUMNS = ["video", "level", "object", "model", "J", "F", "JF", "edge", "score", "rank", "chosen"]
 VOTE = "pseudo-label"
 
@@ -178,6 +182,30 @@ def per_object_frames(
 
 
 OUTCOME_COLUMNS = ["video", "strategy", "object", "model", "used", "pseudo_JF", "gt_J", "gt_F", "gt_JF"]
+#: the candidates ``auto`` chooses between; the first is its default answer
+AUTO_CANDIDATES = ("fuse", "video", "object")
+
+
+def choose_by_evidence(evidence: pd.DataFrame, margin: float, edge_power: float) -> pd.DataFrame:
+    """``auto``'s choice (module docstring) from each candidate's pseudo-label rows (columns ``model`` = the
+    candidate, ``object``, J, F, JF, ``edge``): one row per candidate with ``score``, ``rank`` and ``chosen``."""
+    per_candidate = evidence.groupby("model", sort=False)[["J", "F", "JF", "edge"]].mean().reset_index()
+    order = [c for c in AUTO_CANDIDATES if c in set(per_candidate["model"])]
+    ranked = rank_candidates(per_candidate, order, edge_power)
+    default = ranked[ranked["model"] == order[0]].iloc[0]
+    best = ranked.iloc[0]
+    chosen = best["model"] if float(best["score"]) >= (1 + margin) * float(default["score"]) else order[0]
+    return ranked.assign(chosen=(ranked["model"] == chosen).astype(int))
+
+
+def _frames_of(folder: Path) -> list[str]:
+    return sorted((p.stem for p in folder.glob("*.png") if not p.name.startswith(".")), key=int)
+
+
+def _write_frames(folder: Path, frames: Iterator[tuple[str, np.ndarray]], palette: list[int] | None) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for frame, labels in frames:
+        write_label_map(folder / f"{frame}.png", labels, palette)
 
 
 def run_selection(
@@ -189,66 +217,113 @@ def run_selection(
     settings: SelectSettings,
     pseudo_dir: str | os.PathLike[str] | None = None,
     gt_dir: str | os.PathLike[str] | None = None,
-    prior_model: str | None = None,
+    prior: pd.DataFrame | None = None,
+    voters: Sequence[str] | None = None,
+    frame_files: Sequence[str | os.PathLike[str]] = (),
+    annotation: Annotation | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Choose, write the final masks of ``settings.strategy`` and measure every strategy.
+
+    ``prior``: the dataset prior's table (``prior.csv``): its chosen model with ``prior_margin``, its scores as
+    the fusion's reliabilities.  ``voters``: the voting models (``pgmr.models``; default: every model), the
+    fusion's voters.  ``frame_files``: the video's JPEGs, for the edge alignment of ``auto``'s candidates.
 
     Returns the selection table (every candidate, see the module docstring) and
     the outcome table: per strategy and object the chosen model, its pseudo-label
     J&F and, with ground truth, the true J, F and J&F of the strategy's masks
     (for ``object``, of the composed masks, overlaps resolved; for ``vote``, of
-    the pseudo-labels in ``pseudo_dir``).
+    the pseudo-labels in ``pseudo_dir``; for ``fuse`` and ``auto``, of their masks).
     """
     strategy, variant = settings.strategy, settings.variant
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown selection strategy {strategy!r}; choose one of {STRATEGIES}")
-    if strategy == "vote" and pseudo_dir is None:
-        raise ValueError("strategy 'vote' writes the pseudo-labels as the final masks: give their folder")
+    if strategy in ("vote", "auto") and pseudo_dir is None:
+        raise ValueError(f"strategy {strategy!r} needs the pseudo-labels: give their folder")
+    voters = list(model_order if voters is None else voters)
     pseudo = scores[scores["reference"] == "pseudo"]
     table = select(pseudo, model_order, video, settings.edge_power)
     if settings.prior_margin is not None:
-        if prior_model is None:
+        if prior is None:
             raise ValueError("pgmr.prior_margin is set: the selection needs the dataset prior (prior.csv)")
-        table = apply_prior(table, prior_model, settings.prior_margin)
+        table = apply_prior(table, str(prior[prior["chosen"] == 1]["model"].iloc[0]), settings.prior_margin)
     video_model, per_object = chosen_models(table)
     source = Path(mask_dirs[video_model])
-    frames = sorted((p.stem for p in source.glob("*.png") if not p.name.startswith(".")), key=int)
+    frames = _frames_of(source)
     palette = read_palette(source / f"{frames[0]}.png")
-    with atomic_dir(final_dir) as tmp:
-        if strategy in ("video", "vote"):
-            folder = source if strategy == "video" else Path(pseudo_dir)  # type: ignore[arg-type]
-            for frame in frames:
-                shutil.copyfile(folder / f"{frame}.png", tmp / f"{frame}.png")
-        else:
-            for frame, labels in per_object_frames(per_object, mask_dirs, frames):
-                write_label_map(tmp / f"{frame}.png", labels, palette)
-
-    gt_rows: dict[tuple[str, int], tuple[float, float, float]] = {}
     objects = tuple(sorted(per_object))
-    if gt_dir is not None:
-        gt = scores[scores["reference"] == "gt"]
-        for row in gt[gt["model"] == video_model].itertuples():
-            gt_rows["video", int(row.object)] = (row.J, row.F, row.JF)
-        scored = frames[1:-1]
-        pairs = (
-            (read_label_map(Path(gt_dir) / f"{f}.png"), labels, f"{video}/{f} (per-object composition)")
-            for f, labels in per_object_frames(per_object, mask_dirs, scored)
-        )
-        for row in score_arrays(pairs, objects, video, scored, variant).rows():
-            gt_rows["object", int(row["object"])] = (row["J"], row["F"], row["JF"])
-        if pseudo_dir is not None:
-            for row in score_video(gt_dir, pseudo_dir, video, variant, objects).rows():
-                gt_rows["vote", int(row["object"])] = (row["J"], row["F"], row["JF"])
+    can_fuse = settings.fuse_reliability == "uniform" or prior is not None
+    if strategy in ("fuse", "auto") and not can_fuse:
+        raise ValueError(f"strategy {strategy!r} with pgmr.fuse_reliability 'prior' needs the dataset prior (prior.csv)")
+    measure = gt_dir is not None  # with ground truth every strategy is measured
+    folders: dict[str, Path] = {"video": source}
+    if pseudo_dir is not None:
+        folders["vote"] = Path(pseudo_dir)
+    final_dir = Path(final_dir)
+    final_dir.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{final_dir.name}.", dir=final_dir.parent) as scratch:
+        if strategy in ("object", "auto") or measure:
+            folders["object"] = Path(scratch) / "object"
+            _write_frames(folders["object"], per_object_frames(per_object, mask_dirs, frames), palette)
+        if (strategy in ("fuse", "auto") or measure) and can_fuse and voters:
+            weights = reliabilities(voters, prior, settings.fuse_reliability)
+            folders["fuse"] = Path(scratch) / "fuse"
+            fused = fuse_video(video_model, mask_dirs, weights, objects, frames, settings.fuse_level,
+                               settings.fuse_support, settings.fuse_tolerance)
+            _write_frames(folders["fuse"], fused, palette)
+        candidates = [c for c in AUTO_CANDIDATES if c in folders]
+        evidence = pd.DataFrame()
+        auto_choice = None
+        if pseudo_dir is not None and (strategy == "auto" or measure):
+            evidence = score_models(video, {c: folders[c] for c in folders}, pseudo_dir,
+                                    ScoreSettings(variant, settings.absent), gt_dir, frame_files, annotation)
+            if "fuse" in folders:
+                own = evidence[(evidence["reference"] == "pseudo") & evidence["model"].isin(candidates)]
+                auto = choose_by_evidence(own, settings.auto_margin, settings.edge_power)
+                auto_choice = str(auto[auto["chosen"] == 1]["model"].iloc[0])
+                table = pd.concat([table, auto.assign(level="strategy", object=0, video=video)[SELECTION_COLUMNS]],
+                                  ignore_index=True)
+        answer = auto_choice if strategy == "auto" else strategy
+        assert answer is not None
+        with atomic_dir(final_dir) as tmp:
+            for frame in frames:
+                shutil.copyfile(folders[answer] / f"{frame}.png", tmp / f"{frame}.png")
+        return table, _outcome(video, strategy, auto_choice, objects, video_model, per_object, pseudo, scores, evidence,
+                               pseudo_dir is not None)
+
+
+def _outcome(video: str, strategy: str, auto_choice: str | None, objects: Sequence[int], video_model: str,
+             per_object: Mapping[int, tuple[str, float]], pseudo: pd.DataFrame, scores: pd.DataFrame,
+             evidence: pd.DataFrame, has_vote: bool) -> pd.DataFrame:
+    """The outcome table (module docstring) from the chosen models, the score table and the candidates' scores
+    (``evidence``: :func:`stseg.scoring.score_models` of each candidate's masks, empty when not measured)."""
     nan3 = (float("nan"),) * 3
-    rows = []
+    truth: dict[tuple[str, int], tuple[float, float, float]] = {}
+    measured: dict[tuple[str, int], float] = {}
+    for row in evidence.itertuples() if not evidence.empty else ():
+        if row.reference == "gt":
+            truth[str(row.model), int(row.object)] = (row.J, row.F, row.JF)
+        else:
+            measured[str(row.model), int(row.object)] = float(row.JF)
+    gt = scores[scores["reference"] == "gt"]
+    for row in gt[gt["model"] == video_model].itertuples():
+        truth["video", int(row.object)] = (row.J, row.F, row.JF)
     pseudo_jf = pseudo.set_index(["model", "object"])["JF"]
+    rows = []
     for obj in objects:
         rows.append((video, "video", obj, video_model, int(strategy == "video"), float(pseudo_jf[video_model, obj]),
-                     *gt_rows.get(("video", obj), nan3)))
+                     *truth.get(("video", obj), nan3)))
     for obj, (model, _) in sorted(per_object.items()):
         rows.append((video, "object", obj, model, int(strategy == "object"), float(pseudo_jf[model, obj]),
-                     *gt_rows.get(("object", obj), nan3)))
-    if pseudo_dir is not None:
+                     *truth.get(("object", obj), nan3)))
+    if has_vote:
         for obj in objects:
-            rows.append((video, "vote", obj, VOTE, int(strategy == "vote"), float("nan"), *gt_rows.get(("vote", obj), nan3)))
-    return table, pd.DataFrame(rows, columns=OUTCOME_COLUMNS)
+            rows.append((video, "vote", obj, VOTE, int(strategy == "vote"), float("nan"), *truth.get(("vote", obj), nan3)))
+    if strategy == "fuse" or auto_choice is not None:
+        for obj in objects:
+            rows.append((video, "fuse", obj, video_model, int(strategy == "fuse"), measured.get(("fuse", obj), float("nan")),
+                         *truth.get(("fuse", obj), nan3)))
+    if auto_choice is not None:
+        for obj in objects:
+            rows.append((video, "auto", obj, auto_choice, int(strategy == "auto"), measured.get((auto_choice, obj), float("nan")),
+                         *truth.get((auto_choice, obj), nan3)))
+    return pd.DataFrame(rows, columns=OUTCOME_COLUMNS)

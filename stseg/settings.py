@@ -93,6 +93,12 @@ class SelectSettings:
     variant: str
     edge_power: float
     prior_margin: float | None
+    absent: str
+    fuse_level: str
+    fuse_support: float
+    fuse_tolerance: float
+    fuse_reliability: str
+    auto_margin: float
 
 
 #: rule name -> its settings type

@@ -8,7 +8,8 @@ Files (in the results folder):
   objects for which per-object selection chose this model, space-separated).
 * ``summary_overall.csv``: one row per method, pooled over every object of every
   video as the official evaluation does: each model alone, ``selection:video``,
-  ``selection:object``, ``selection:vote`` (the final masks of each strategy), ``oracle:video``
+  ``selection:object``, ``selection:vote``, ``selection:fuse``, ``selection:auto`` (the final masks of each
+  strategy), ``oracle:video``
   (the best model per video by ground truth) and ``oracle:object`` (best per
   object); ``J, F, JF`` against the ground truth, ``pseudo_JF`` for the models.
 * ``summary.txt``: both as text, printed at the end of a run.
@@ -54,8 +55,8 @@ def summarize(scores: pd.DataFrame, outcomes: pd.DataFrame, model_order: Sequenc
     for model in model_order:
         mine = gt[gt["model"] == model]
         rows.append(_pooled(model, mine, pseudo[pseudo["model"] == model]["JF"].mean()))
-    for strategy in ("video", "object", "vote"):
-        if strategy == "vote" and not (outcomes["strategy"] == "vote").any():
+    for strategy in ("video", "object", "vote", "fuse", "auto"):
+        if strategy not in ("video", "object") and not (outcomes["strategy"] == strategy).any():
             continue
         mine = outcomes[outcomes["strategy"] == strategy].rename(columns={"gt_J": "J", "gt_F": "F", "gt_JF": "JF"})
         rows.append(_pooled(f"selection:{strategy}", mine, mine["pseudo_JF"].mean()))

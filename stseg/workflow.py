@@ -706,6 +706,20 @@ class Plan:
         return [m for m in self.models if not chosen or m in chosen]
 
     @property
+    def uses_prior(self) -> bool:
+        """Whether the selection reads the dataset prior (``prior.csv``): for ``pgmr.prior_margin``, and for the
+        fusion's reliabilities (strategies ``fuse`` and ``auto`` with ``pgmr.fuse_reliability: prior``)."""
+        select = self.stages["select"]
+        return select.prior_margin is not None or (select.strategy in ("fuse", "auto") and select.fuse_reliability == "prior")
+
+    def select_args(self, video: str) -> list[str]:
+        """The ``stseg select`` arguments beside the per-video paths every layout gives it: the prior, the voters,
+        the frames and the given annotation."""
+        prior = ["--prior", self.result("prior.csv")] if self.uses_prior else []
+        return [*prior, "--voters", *self.voting_models, "--frames", self.frames_dir(video),
+                "--annotation", *self.given_annotations(video)]
+
+    @property
     def box_voters(self) -> list[str]:
         """Voting models whose boxes are fused: the object-level ones (a foreground has no objects)."""
         return [m for m in self.voting_models if not self.models[m].foreground_only]

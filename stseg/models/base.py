@@ -51,6 +51,9 @@ class Propagator(ABC):
         self.objects: tuple[int, ...] = ()
         #: per-object confidence of the last step (object id -> score in [0, 1]), when the model has one
         self.scores: dict[int, float] = {}
+        #: per-pixel probabilities of the last step (object id -> ``float32`` map in [0, 1] at the frame's size),
+        #: when the model gives them and its ``probabilities`` option is on (:mod:`stseg.probabilities`)
+        self.probabilities: dict[int, np.ndarray] | None = None
         self._loaded: dict[str, Any] = {}
         #: seconds spent in :meth:`loaded` building (network construction, checkpoint read) so far
         self.load_seconds = 0.0
@@ -88,7 +91,7 @@ class Propagator(ABC):
         ``labels``: the first frame's annotation.  ``later``: frame index -> the
         masks of the objects first annotated on that frame (0 elsewhere;
         :mod:`stseg.annotation`).  After each yielded map, :attr:`scores` holds
-        that frame's per-object confidences.
+        that frame's per-object confidences, and :attr:`probabilities` its per-pixel probabilities (or None).
         """
 
 

@@ -97,6 +97,7 @@ class CutiePropagator(StreamingPropagator):
         "device": "auto",
         "amp": True,
         "random_init": False,
+        "probabilities": False,
     }
 
     def _start(self, frame: np.ndarray, labels: np.ndarray) -> None:
@@ -152,7 +153,8 @@ class CutiePropagator(StreamingPropagator):
         with torch.inference_mode(), self._autocast:
             prob = self._processor.step(self._image(frame), self._mask(given), objects=new)
         ids = [self._processor.object_manager.tmp_id_to_obj[t].id for t in range(1, prob.shape[0])]
-        labels, self.scores = labels_from_probabilities(self._full_size(prob, frame.shape[:2]), ids, frame.shape[:2])
+        labels, self.scores, self.probabilities = labels_from_probabilities(
+            self._full_size(prob, frame.shape[:2]), ids, frame.shape[:2], bool(self.options["probabilities"]))
         return labels
 
     def step(self, frame: np.ndarray) -> np.ndarray:
@@ -162,5 +164,6 @@ class CutiePropagator(StreamingPropagator):
             prob = self._processor.step(self._image(frame))
         # channel i of prob is Cutie's temporary id i; map it back to the annotation's object ids
         ids = [self._processor.object_manager.tmp_id_to_obj[t].id for t in range(1, prob.shape[0])]
-        labels, self.scores = labels_from_probabilities(self._full_size(prob, frame.shape[:2]), ids, frame.shape[:2])
+        labels, self.scores, self.probabilities = labels_from_probabilities(
+            self._full_size(prob, frame.shape[:2]), ids, frame.shape[:2], bool(self.options["probabilities"]))
         return labels

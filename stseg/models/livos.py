@@ -59,7 +59,8 @@ def write_random_checkpoint(repo: str, out: str, model: str = "base", seed: int 
 
 
 class LiVOSPropagator(StreamingPropagator):
-    defaults = {"repo": None, "checkpoint": None, "model": "base", "size": 480, "device": "auto", "random_init": False}
+    defaults = {"repo": None, "checkpoint": None, "model": "base", "size": 480, "device": "auto", "random_init": False,
+                "probabilities": False}
 
     #: index of the video's last frame (LiVOS skips the state update there); -1 when unknown
     _last = -1
@@ -119,5 +120,6 @@ class LiVOSPropagator(StreamingPropagator):
         if int(self.options["size"]) > 0:  # as its ResultSaver
             prob = probabilities_at(prob, frame.shape[:2])
         ids = [self._processor.object_manager.tmp_id_to_obj[t].id for t in range(1, prob.shape[0])]
-        labels, self.scores = labels_from_probabilities(prob, ids, frame.shape[:2])
+        labels, self.scores, self.probabilities = labels_from_probabilities(prob, ids, frame.shape[:2],
+                                                                            bool(self.options["probabilities"]))
         return labels

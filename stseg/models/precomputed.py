@@ -8,7 +8,9 @@ output must be: one per frame after the first (frame 0 is the annotation, as for
 every model), the frame size, a palette ('P') or greyscale ('L') PNG of object
 ids, and only ids of the first-frame annotation; a problem is an error naming the
 file and the fix.  Confidences are read from ``scores.csv`` beside the PNGs when
-the folder has one (``frame, object, score``, as stseg writes them).
+the folder has one (``frame, object, score``, as stseg writes them), and per-pixel
+probabilities from ``probs/<frame>.npz`` when it has them (:mod:`stseg.probabilities`:
+only the annotation's objects, at the frame's size).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Iterator, Mapping, Sequence
 import numpy as np
 
 from ..masks import MaskFormatError, object_ids, read_label_map
+from ..probabilities import PROBS_DIR, read_probabilities
 from .base import OptionError, Propagator
 
 __all__ = ["PrecomputedMasks", "PrecomputedError"]
@@ -71,6 +74,14 @@ class PrecomputedMasks(Propagator):
                     f"{list(self.objects)}). The masks must use the annotation's ids."
                 )
             self.scores = confidences.get(path.stem, {})
+            self.probabilities = None
+            probs = folder / PROBS_DIR / f"{path.stem}.npz"
+            if probs.is_file():
+                self.probabilities = read_probabilities(probs, labels.shape)
+                strange = sorted(set(self.probabilities) - set(self.objects))
+                if strange:
+                    raise PrecomputedError(f"{probs}: probabilities of object id(s) {strange}, which are not in the "
+                                           f"video's annotation (objects {list(self.objects)}).")
             yield mask
 
     @staticmethod

@@ -24,7 +24,10 @@ checkpoint; required unless ``random_init``), ``device`` (auto: CUDA when
 present), ``image_size`` (1024 as released; smaller for tests), ``bfloat16``
 (autocast on CUDA), ``bounded_memory``, ``apply_postprocessing`` (False, as
 SAM2's ``tools/vos_inference.py`` evaluates; True: the package builder's default
-post-processing), ``random_init`` (random weights: tests and benchmarks only).
+post-processing), ``random_init`` (random weights: tests and benchmarks only),
+``probabilities`` (keep each object's probability, the sigmoid of the mask
+logits SAM2's ``propagate_in_video`` gives at the video's size, beside the masks:
+:mod:`stseg.probabilities`; not for videos with objects first annotated later).
 
 **Fidelity.**  With its defaults the job writes exactly the masks of SAM2's own
 ``tools/vos_inference.py`` at that script's defaults on frames 1, 2, ... (tested
@@ -158,6 +161,7 @@ class SAM2Propagator(Propagator):
         "bounded_memory": True,
         "apply_postprocessing": False,
         "random_init": False,
+        "probabilities": False,
     }
 
     def memory_estimate_mb(self, frames: int, height: int, width: int) -> float | None:
@@ -239,6 +243,9 @@ class SAM2Propagator(Propagator):
                 order = [self.objects.index(int(o)) for o in obj_ids]
                 mapped = ids[np.asarray(order)][best.cpu().numpy()]
                 out = np.where(top.cpu().numpy() > 0, mapped, 0).astype(np.uint8)
+                if self.options["probabilities"]:  # each object's sigmoid of its (non-overlapping) mask logits
+                    chances = torch.sigmoid(logits).cpu().numpy()
+                    self.probabilities = {int(o): chances[i] for i, o in enumerate(obj_ids)}
                 self.scores = {}
                 for obj_idx, obj in enumerate(obj_ids):
                     outputs = state["output_dict_per_obj"][obj_idx]["non_cond_frame_outputs"]

@@ -276,12 +276,14 @@ def probabilities_at(prob: Any, shape: tuple[int, int]) -> Any:
     return F.interpolate(prob.unsqueeze(1), shape, mode="bilinear", align_corners=False)[:, 0]
 
 
-def labels_from_probabilities(prob_with_bg: Any, ids: Sequence[int], shape: tuple[int, int]) -> tuple[np.ndarray, dict[int, float]]:
-    """Label map and per-object scores from ``(1+N)×h×w`` probabilities (channel 0 = background).
+def labels_from_probabilities(prob_with_bg: Any, ids: Sequence[int], shape: tuple[int, int], keep: bool = False
+                              ) -> tuple[np.ndarray, dict[int, float], dict[int, np.ndarray] | None]:
+    """Label map, per-object scores and (with ``keep``) per-object probabilities from ``(1+N)×h×w``
+    probabilities (channel 0 = background).
 
     The probabilities are brought to ``shape`` bilinearly, each pixel takes the
     arg-max channel; an object's score is its mean probability over the pixels
-    it wins (0 when it wins none).
+    it wins (0 when it wins none); the kept probabilities are those full-size maps.
     """
     import torch.nn.functional as F
 
@@ -298,7 +300,8 @@ def labels_from_probabilities(prob_with_bg: Any, ids: Sequence[int], shape: tupl
     for channel, obj in enumerate(ids, start=1):
         won = winner == channel
         scores[int(obj)] = float(top[won].mean()) if won.any() else 0.0
-    return labels, scores
+    kept = {int(obj): prob[channel].cpu().numpy() for channel, obj in enumerate(ids, start=1)} if keep else None
+    return labels, scores, kept
 
 
 class _TimingEvent:

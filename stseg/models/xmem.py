@@ -98,6 +98,7 @@ class XMemPropagator(StreamingPropagator):
         "device": "auto",
         "amp": True,
         "random_init": False,
+        "probabilities": False,
     }
 
     #: frames of the video, and the index of the frame being segmented (XMem's eval.py uses both)
@@ -135,7 +136,8 @@ class XMemPropagator(StreamingPropagator):
         """eval.py's upsampling, then the arg-max."""
         if int(self.options["size"]) >= 0:
             prob = probabilities_at(prob, shape)
-        labels, self.scores = labels_from_probabilities(prob, self.objects, shape)
+        labels, self.scores, self.probabilities = labels_from_probabilities(prob, self.objects, shape,
+                                                                            bool(self.options["probabilities"]))
         return labels
 
     def _start(self, frame: np.ndarray, labels: np.ndarray) -> None:

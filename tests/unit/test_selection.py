@@ -7,6 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pandas as pd
+import pytest
 
 from stseg.boxes import video_boxes
 from stseg.dataset import list_frames
@@ -100,8 +101,7 @@ def choose(root: Path, models: dict[str, list[np.ndarray]], annotation: Path, fr
     select_changes = {k: v for k, v in changes.items() if k != "absent"}
     settings = defaults(SelectSettings, **select_changes)
     prior = dataset_prior([scores.assign(video="v")], list(dirs), settings.edge_power)
-    table, _ = run_selection("v", scores, list(dirs), dirs, root / "final" / "v", settings, pseudo, None,
-                             str(prior["model"].iloc[0]))
+    table, _ = run_selection("v", scores, list(dirs), dirs, root / "final" / "v", settings, pseudo, None, prior)
     chosen = table[(table["level"] == "video") & (table["chosen"] == 1)]
     return str(chosen["model"].iloc[0])
 
@@ -140,3 +140,54 @@ def test_the_dataset_prior_holds_unless_a_video_is_clearly_better():
     for video, expected in {"a": "m1", "b": "m2", "c": "m2"}.items():
         table = apply_prior(select(scores[scores.video == video], ["m1", "m2"], video, 2.0), "m2", 0.25)
         assert table[(table.level == "video") & (table.chosen == 1)]["model"].item() == expected, video
+
+
+# ------------------------------------------------------------------ fuse and auto
+def test_auto_keeps_the_fusion_unless_another_candidate_is_clearly_better():
+    from stseg.selection import choose_by_evidence
+
+    def evidence(fuse, video, obj):
+        return pd.DataFrame([{"model": m, "object": 1, "J": s, "F": s, "JF": s, "edge": 1.0}
+                             for m, s in (("fuse", fuse), ("video", video), ("object", obj))])
+
+    def chosen(table):
+        return table[table.chosen == 1]["model"].item()
+
+    assert chosen(choose_by_evidence(evidence(0.6, 0.7, 0.5), 0.25, 2.0)) == "fuse"  # 0.7 < 1.25 x 0.6
+    assert chosen(choose_by_evidence(evidence(0.6, 0.7, 0.8), 0.25, 2.0)) == "object"  # 0.8 >= 0.75
+    assert chosen(choose_by_evidence(evidence(0.6, 0.7, 0.5), 0.0, 2.0)) == "video"  # no margin: the best
+
+
+def test_fuse_removes_a_distractor_and_every_strategy_is_measured(tmp_path):
+    positions = [(30, 10 + 9 * t) for t in range(T)]
+    frames, annotation, truth = write_video(tmp_path / "data", positions)
+    flicker = []  # right, but on every third frame it adds a far-away blob (a per-frame model's distractor)
+    for t, labels in enumerate(truth):
+        labels = labels.copy()
+        if t % 3 == 1:
+            labels[70:84, 140:154] = 1
+        flicker.append(labels)
+    coarse = [cv2.dilate(m, np.ones((5, 5), np.uint8)) if t else m for t, m in enumerate(truth)]  # a bleeding model
+    dirs = {name: write_model(tmp_path / "stseg", name, maps) for name, maps in (("flicker", flicker), ("coarse", coarse))}
+    gt_dir = tmp_path / "gt"
+    for t, labels in enumerate(truth):
+        write_label_map(gt_dir / f"{t:05d}.png", labels)
+    pseudo = tmp_path / "stseg" / "pseudo" / "v"
+    build_pseudo_labels(dirs, annotation, None, pseudo, defaults(PseudoLabelSettings, use_boxes=False))
+    scores = score_models("v", dirs, pseudo, defaults(ScoreSettings), gt_dir, list_frames(frames)).assign(video="v")
+    prior = dataset_prior([scores], list(dirs), 2.0)
+    final = tmp_path / "final" / "v"
+    settings = defaults(SelectSettings, strategy="fuse", prior_margin=None)
+    table, outcome = run_selection("v", scores, list(dirs), dirs, final, settings, pseudo, gt_dir, prior,
+                                   list(dirs), list_frames(frames))
+    from stseg.masks import read_label_map
+
+    anchor = outcome[outcome.strategy == "video"]["model"].item()
+    assert anchor == "flicker"  # the sharper outline wins the per-video pick
+    assert all(np.array_equal(read_label_map(final / f"{t:05d}.png"), truth[t]) for t in range(T))  # blobs gone
+    by = outcome.set_index("strategy")
+    assert set(by.index) == {"video", "object", "vote", "fuse", "auto"}
+    assert by.loc["fuse", "used"] == 1 and by.loc["fuse", "gt_JF"] == pytest.approx(1.0)
+    assert by.loc["fuse", "gt_JF"] > by.loc["video", "gt_JF"]
+    strategies = table[table.level == "strategy"]
+    assert set(strategies["model"]) == {"fuse", "video", "object"} and strategies["chosen"].sum() == 1

@@ -139,3 +139,57 @@ def test_cutie_from_pypi_through_every_stage_with_an_object_added_later(small_de
                        env={**env(cache), "OMP_NUM_THREADS": "1"})  # as Snakemake runs a 1-thread job
         made = {k: v for k, v in tree_digest(results / "masks" / "cutie" / video).items() if k != ".snakemake_timestamp"}
         assert tree_digest(tmp_path / "alone" / video) == made, video
+
+
+CORE_REFERENCE = """
+import sys
+import numpy as np
+import torch
+from PIL import Image
+from torchvision.transforms.functional import to_tensor
+from stseg.masks import read_label_map
+from stseg.models.cutie import build_network
+from stseg.models.upstream import import_upstream
+
+checkpoint, video, annotation, out = sys.argv[1:]
+with torch.inference_mode():
+    network, cfg = build_network(None, checkpoint, device="cpu", overrides={
+        "mem_every": 5, "max_mem_frames": 5, "use_long_term": False, "max_internal_size": -1})
+    core = import_upstream("cutie", "cutie.inference.inference_core").InferenceCore(network, cfg=cfg)
+    labels = read_label_map(annotation)
+    frames = sorted(__import__("pathlib").Path(video).glob("*.jpg"))
+    image = lambda f: to_tensor(Image.open(f).convert("RGB"))  # Cutie's VideoReader: ToTensor of the RGB frame
+    core.step(image(frames[0]), torch.from_numpy(labels.astype(np.int64)), objects=[1, 2])
+    kept = {}
+    for t, frame in enumerate(frames[1:], start=1):
+        prob = core.step(image(frame))
+        for channel in range(1, prob.shape[0]):
+            kept[f"{t}_{core.object_manager.tmp_id_to_obj[channel].id}"] = prob[channel].numpy()
+np.savez(out, **kept)
+"""
+
+
+def test_kept_probabilities_are_inference_cores_own(small_demo, cutie_setup, tmp_path):
+    """``probabilities: true``: the npz beside each mask holds round(255 P) of the probabilities Cutie's own
+    ``InferenceCore.step`` returns, frame by frame (a 320x180 video: no resizing, as eval_vos.py's loader); the
+    reference runs in its own process (Cutie resets Hydra's global state, which SAM2 uses)."""
+    from stseg.probabilities import quantize, read_probabilities
+
+    _, checkpoint, cache = cutie_setup
+    video = small_demo / "JPEGImages" / "twins"
+    annotation = small_demo / "Annotations" / "twins" / "00000.png"
+    out = tmp_path / "masks"
+    options = {"checkpoint": str(checkpoint), "device": "cpu", "probabilities": True}
+    subprocess.run([sys.executable, "-m", "stseg.cli", "infer", "--model-type", "cutie", "--quiet", "--options",
+                    json.dumps(options), "--frames", str(video), "--annotation", str(annotation), "--out", str(out)],
+                   check=True, env=env(cache), capture_output=True)
+    reference = tmp_path / "core.npz"
+    subprocess.run([sys.executable, "-c", CORE_REFERENCE, str(checkpoint), str(video), str(annotation), str(reference)],
+                   check=True, env=env(cache), capture_output=True)
+    labels = read_label_map(annotation)
+    with np.load(reference) as theirs:
+        assert len(theirs.files) == 2 * 9
+        for key in theirs.files:
+            t, obj = (int(x) for x in key.split("_"))
+            kept = read_probabilities(out / "probs" / f"{t:05d}.npz", labels.shape)
+            assert np.array_equal(quantize(kept[obj]), quantize(theirs[key])), (t, obj)

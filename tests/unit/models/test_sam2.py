@@ -93,6 +93,35 @@ def test_bounded_memory_gives_the_unmodified_predictors_masks(checkpoint, long_v
     assert scores[0] == "frame,object,score" and len(scores) == 1 + 21 * 3
 
 
+def test_kept_probabilities_are_the_predictors_own(checkpoint, long_video, tmp_path):
+    """``probabilities: true``: the npz beside each frame's mask holds round(255 x sigmoid(logit)) of every object,
+    the logits being those the unmodified predictor's propagate_in_video gives."""
+    from stseg.probabilities import quantize, read_probabilities
+
+    frame_dir = long_video / "JPEGImages" / "crossing"
+    annotation = long_video / "Annotations" / "crossing" / "00000.png"
+    predictor = build_predictor("tiny", str(checkpoint), "cpu", 256)
+    labels = read_label_map(annotation)
+    objects = [int(i) for i in np.unique(labels) if i]
+    theirs = {}
+    with torch.inference_mode():
+        state = predictor.init_state(str(frame_dir))
+        for obj in objects:
+            predictor.add_new_mask(state, frame_idx=0, obj_id=obj, mask=labels == obj)
+        for frame_idx, obj_ids, logits in predictor.propagate_in_video(state):
+            theirs[frame_idx] = {int(o): torch.sigmoid(logits[i, 0].float()).numpy() for i, o in enumerate(obj_ids)}
+    out = tmp_path / "masks"
+    run_model("sam2", {**TINY, "checkpoint": str(checkpoint), "probabilities": True}, frame_dir, annotation, out,
+              progress=False)
+    assert not (out / "probs" / "00000.npz").exists()  # frame 0 is the annotation
+    for t in range(1, 22):
+        kept = read_probabilities(out / "probs" / f"{t:05d}.npz", labels.shape)
+        assert sorted(kept) == objects
+        for obj in objects:
+            assert np.array_equal(quantize(kept[obj]), quantize(theirs[t][obj])), (t, obj)
+    assert any(0 < kept[o].mean() < 1 for o in objects)  # not trivially 0 or 1
+
+
 def stseg_sam2_job(checkpoint, dataset, video, out, annotations=("00000",), **options):
     """``stseg infer`` with the sam2 model at its defaults (only size, image size and device set), one thread;
     ``annotations``: the frames whose annotation PNGs the job is given (the first, then later ones)."""

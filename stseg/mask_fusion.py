@@ -1,0 +1,214 @@
+"""Reliability-weighted fusion of the models' masks (``strategy: fuse``, beyond STSeg).
+
+STSeg keeps one model per video.  The fusion keeps that model's masks as the
+**anchor** (the per-video choice of :mod:`stseg.selection`, the dataset prior
+included) and lets the other voting models (``pgmr.models``) vote on each of
+its regions, each vote weighted by the voter's **reliability**.  Real models
+fail differently: a per-frame model (OSVOS, a SAM-style tracker that jumped)
+adds a far-away *distractor* region that no other model sees; a propagation
+model (DINO, optical flow) *bleeds* into the background next to the object, and
+two propagation models bleed alike.  The fusion removes what the other models
+do not support and never adds what only they claim, so the anchor's sharp
+outline is kept and a bleed shared by two models cannot enter.
+
+For frame ``t`` and object ``k`` (``q_mk(p)``: voter ``m``'s probability of
+``k`` at pixel ``p`` when it keeps probabilities, else ``[L_m(p) = k]``):
+
+1. **Reliability** ``r_m``: the voter's mean video-level selection score over
+   the dataset (``prior.csv``; :func:`stseg.selection.dataset_prior`), i.e. its
+   pseudo-label J&F times its edge alignment, averaged over every video
+   (``pgmr.fuse_reliability: prior``; ``uniform``: 1 for every voter).
+2. **Support** ``S_k(p) = Σ_m r_m · max_{|d| ≤ R} q_mk(p + d) / Σ_m r_m`` over
+   the voters other than the anchor: the weighted share of them that see ``k``
+   within ``R`` pixels of ``p`` (``R = pgmr.fuse_tolerance ×`` the frame's
+   diagonal, 16 px at 854×480 with the default 0.016, twice J&F's boundary
+   tolerance: outlines that differ by a few pixels still support each other).
+3. **Regions**: the anchor's mask of ``k`` is cut into 8-connected regions; when
+   the voters see ``k`` near at least one of them (a region's mean support
+   reaches ``pgmr.fuse_support``), every region whose mean support is below
+   ``pgmr.fuse_support`` is removed, except the region with the largest summed
+   support (the object is never lost by the fusion).  Voters that lost the
+   object on a frame are no evidence against any region: nothing is removed
+   there.  Nothing is ever added.
+
+``pgmr.fuse_level: pixel`` is the plain pixel vote instead (every voter and the
+anchor: ``V_k(p) = Σ_m r_m q_mk(p) / Σ_m r_m``, the largest ``V_k`` if it is at
+least 0.5, else background).  It was measured and is not the default: a
+propagation model's coarse outline then moves the anchor's, and two models
+bleeding alike outvote it (README, "How the choice is made").
+
+Frame 0 is the annotation.  The function here works on one frame;
+:func:`fuse_video` streams a video's frames.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Mapping, Sequence
+
+import cv2
+import numpy as np
+import pandas as pd
+
+from .masks import read_label_map
+from .morphology import dilate
+from .probabilities import read_probabilities
+
+__all__ = ["FUSE_LEVELS", "RELIABILITIES", "VoterFrame", "fuse_frame", "fuse_video", "reliabilities", "support_radius"]
+
+FUSE_LEVELS = ("region", "pixel")
+RELIABILITIES = ("prior", "uniform")
+
+
+@dataclass(frozen=True)
+class VoterFrame:
+    """One voter's answer on one frame: its label map and, when it keeps them, its per-object probabilities
+    (object id -> ``float32`` map in [0, 1])."""
+
+    labels: np.ndarray
+    probabilities: Mapping[int, np.ndarray] | None = None
+
+    def vote(self, obj: int, rows: slice = slice(None), cols: slice = slice(None)) -> np.ndarray:
+        """``q_k`` on the window: the probability of ``obj``, or 1 where the label map says ``obj``."""
+        if self.probabilities is not None and obj in self.probabilities:
+            return self.probabilities[obj][rows, cols].astype(np.float32, copy=False)
+        return (self.labels[rows, cols] == obj).astype(np.float32)
+
+
+def reliabilities(voters: Sequence[str], prior: pd.DataFrame | None, mode: str) -> dict[str, float]:
+    """``r_m`` of each voter (module docstring): its dataset-prior score (``prior.csv``'s ``score``, at least 0),
+    or 1 for every voter with ``mode="uniform"``."""
+    if mode not in RELIABILITIES:
+        raise ValueError(f"pgmr.fuse_reliability must be one of {RELIABILITIES}, not {mode!r}")
+    if mode == "uniform":
+        return {m: 1.0 for m in voters}
+    if prior is None:
+        raise ValueError("pgmr.fuse_reliability 'prior' needs the dataset prior (prior.csv)")
+    scores = dict(zip(prior["model"], prior["score"]))
+    missing = [m for m in voters if m not in scores]
+    if missing:
+        raise ValueError(f"the dataset prior has no score for voter(s) {missing}")
+    return {m: max(0.0, float(scores[m])) for m in voters}
+
+
+def support_radius(height: int, width: int, tolerance: float) -> int:
+    """``R`` in pixels: ``tolerance`` times the frame's diagonal, rounded up."""
+    return int(math.ceil(tolerance * math.hypot(height, width)))
+
+
+def _disk(radius: int) -> np.ndarray:
+    y, x = np.ogrid[-radius:radius + 1, -radius:radius + 1]
+    return (x * x + y * y <= radius * radius).astype(np.uint8)
+
+
+def _grown_vote(voter: VoterFrame, obj: int, rows: slice, cols: slice, kernel: np.ndarray) -> np.ndarray:
+    """``max_{|d| <= R} q_k(p + d)`` on the window (the window already holds every pixel within R of it)."""
+    if voter.probabilities is not None and obj in voter.probabilities:
+        return cv2.dilate(voter.vote(obj, rows, cols), kernel)
+    return dilate((voter.labels[rows, cols] == obj).view(np.uint8), kernel).astype(np.float32)
+
+
+def support(voters: Sequence[VoterFrame], weights: Sequence[float], obj: int, rows: slice, cols: slice,
+            radius: int) -> np.ndarray:
+    """``S_k`` on a window of the frame (module docstring); 0 where no voter has weight."""
+    height, width = voters[0].labels.shape
+    # the window grown by R, so that the dilation inside it sees every pixel it needs
+    top, bottom = max(0, rows.start - radius), min(height, rows.stop + radius)
+    left, right = max(0, cols.start - radius), min(width, cols.stop + radius)
+    inner = slice(rows.start - top, rows.stop - top), slice(cols.start - left, cols.stop - left)
+    kernel = _disk(radius)
+    total = float(sum(weights))
+    out = np.zeros((rows.stop - rows.start, cols.stop - cols.start), np.float32)
+    if total <= 0:
+        return out
+    for voter, weight in zip(voters, weights):
+        if weight > 0:
+            out += np.float32(weight) * _grown_vote(voter, obj, slice(top, bottom), slice(left, right), kernel)[inner]
+    return out / np.float32(total)
+
+
+def fuse_regions(anchor: np.ndarray, voters: Sequence[VoterFrame], weights: Sequence[float], objects: Sequence[int],
+                 threshold: float, radius: int) -> np.ndarray:
+    """The anchor's label map with the regions the voters do not support removed (module docstring, step 3)."""
+    out = anchor.copy()
+    for obj in objects:
+        mask = (anchor == obj).view(np.uint8)
+        x, y, w, h = cv2.boundingRect(mask)
+        if not w or not h:
+            continue
+        rows, cols = slice(y, y + h), slice(x, x + w)
+        count, regions = cv2.connectedComponents(mask[rows, cols], connectivity=8)
+        if count <= 2:  # one region (or none): kept
+            continue
+        score = support(voters, weights, obj, rows, cols, radius)
+        area = np.bincount(regions.ravel(), minlength=count)
+        summed = np.bincount(regions.ravel(), weights=score.ravel(), minlength=count)
+        mean = summed / np.maximum(area, 1)
+        if mean[1:].max() < threshold - 1e-6:  # the voters do not see the object near any region: no evidence
+            continue
+        kept = 1 + int(np.argmax(summed[1:]))
+        removed = [r for r in range(1, count) if r != kept and mean[r] < threshold - 1e-6]
+        if removed:
+            window = out[rows, cols]
+            window[np.isin(regions, removed)] = 0
+    return out
+
+
+def fuse_pixels(voters: Sequence[VoterFrame], weights: Sequence[float], objects: Sequence[int]) -> np.ndarray:
+    """The pixel vote (``fuse_level: pixel``): the object with the largest ``V_k`` where it is at least 0.5."""
+    shape = voters[0].labels.shape
+    total = np.float32(sum(weights))
+    best = np.zeros(shape, np.float32)
+    out = np.zeros(shape, np.uint8)
+    if total <= 0:
+        return out
+    for obj in objects:
+        vote = np.zeros(shape, np.float32)
+        for voter, weight in zip(voters, weights):
+            if weight > 0:
+                vote += np.float32(weight) * voter.vote(obj)
+        vote /= total
+        better = vote > best
+        best[better] = vote[better]
+        out[better] = obj
+    out[best < np.float32(0.5) - np.float32(1e-6)] = 0
+    return out
+
+
+def fuse_frame(anchor: str, voters: Mapping[str, VoterFrame], weights: Mapping[str, float], objects: Sequence[int],
+               level: str, threshold: float, radius: int) -> np.ndarray:
+    """One frame's fusion: ``voters`` holds the anchor's answer too (``anchor`` names it) and every voting model's;
+    ``weights``: ``r_m`` of each voting model (the anchor votes at its own reliability in the pixel vote, and at
+    that of the most reliable voter if it is not a voter itself)."""
+    if level not in FUSE_LEVELS:
+        raise ValueError(f"pgmr.fuse_level must be one of {FUSE_LEVELS}, not {level!r}")
+    others = [m for m in weights if m != anchor]
+    if level == "region":
+        return fuse_regions(voters[anchor].labels, [voters[m] for m in others], [weights[m] for m in others], objects,
+                            threshold, radius)
+    own = weights.get(anchor, max(weights.values(), default=1.0))
+    return fuse_pixels([voters[anchor], *(voters[m] for m in others)], [own, *(weights[m] for m in others)], objects)
+
+
+def read_voter(folder: Path, frame: str) -> VoterFrame:
+    """One voter's label map of a frame and, when its folder keeps them, its probabilities (:mod:`stseg.probabilities`)."""
+    labels = read_label_map(folder / f"{frame}.png", allow_greyscale=True)
+    probs = folder / "probs" / f"{frame}.npz"
+    return VoterFrame(labels, read_probabilities(probs, labels.shape) if probs.is_file() else None)
+
+
+def fuse_video(anchor: str, mask_dirs: Mapping[str, str | os.PathLike[str]], weights: Mapping[str, float],
+               objects: Sequence[int], frames: Sequence[str], level: str, threshold: float,
+               tolerance: float) -> Iterator[tuple[str, np.ndarray]]:
+    """Every frame's fusion, streamed; frame 0 is the anchor's (the annotation)."""
+    folders = {m: Path(d) for m, d in mask_dirs.items()}
+    needed = [anchor, *(m for m in weights if m != anchor)]
+    first = read_label_map(folders[anchor] / f"{frames[0]}.png", allow_greyscale=True)
+    yield frames[0], first
+    radius = support_radius(first.shape[0], first.shape[1], tolerance)
+    for frame in frames[1:]:
+        voters = {m: read_voter(folders[m], frame) for m in needed}
+        yield frame, fuse_frame(anchor, voters, weights, objects, level, threshold, radius)
