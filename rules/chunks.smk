@@ -15,6 +15,7 @@ rule refine_chunk:
         f"{RESULTS}/chunks/refine/{{chunk}}.json",
     params:
         steps=chunk_steps_file("refine"),
+        annotations=chunk_annotation_stamps("refine"),
         digest=chunk_steps_digest("refine"),
     log:
         f"{RESULTS}/logs/chunks/refine/{{chunk}}.log",
@@ -39,6 +40,7 @@ rule select_chunk:
         f"{RESULTS}/chunks/select/{{chunk}}.json",
     params:
         steps=chunk_steps_file("select"),
+        annotations=chunk_annotation_stamps("select"),
         digest=chunk_steps_digest("select"),
     log:
         f"{RESULTS}/logs/chunks/select/{{chunk}}.log",

@@ -120,6 +120,22 @@ def input_stamps(wildcards):
     return PLAN.input_stamps(wildcards.model, wildcards.video)
 
 
+def annotation_stamps(truth=False):
+    """The stamps of the annotation files a job reads (stseg.workflow.Plan.annotation_stamp): its parameter."""
+
+    def stamps(wildcards):
+        return PLAN.annotation_stamp(wildcards.video, truth)
+
+    return stamps
+
+
+def chunk_annotation_stamps(stage):
+    def stamps(wildcards):
+        return PLAN.job_annotation_stamps(f"{stage}_chunk", wildcards, truth=True)
+
+    return stamps
+
+
 def given_annotations(wildcards):
     """The first frame's annotation and any later ones that introduce objects (stseg.annotation)."""
     return PLAN.given_annotations(wildcards.video)

@@ -16,6 +16,7 @@ rule infer:
     output:
         masks=directory(f"{RESULTS}/masks/{{model}}/{{video}}"),
     params:
+        annotations=annotation_stamps(),
         stseg=model_command,
         model_type=model_type,
         options=model_options,

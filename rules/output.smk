@@ -51,9 +51,14 @@ onstart:
     # one run at a time per results folder, whichever directory Snakemake starts in (dry runs only read)
     RESULTS_LOCK = lock_results(PLAN.results)
     # Snakemake removes a job's outputs before it runs: keep the last good ones until the run ends
-    from stseg.freshness import keep_last_good
+    from stseg.freshness import keep_last_good, rescue_last_good
 
     import time
+
+    rescued = rescue_last_good(PLAN.results)  # a killed run's, whose jobs never finished: not lost
+    if rescued:
+        print(f"stseg: a killed run left the last good outputs of {len(rescued)} job output(s) that did not finish; "
+              f"they are kept in {PLAN.results / 'stale'}/ under their own paths (e.g. {rescued[0]}).", file=sys.stderr)
 
     PENDING[""] = time.time()
     outputs = []
@@ -124,6 +129,7 @@ rule overlay:
             labels={"video": "{video}"},
         ),
     params:
+        annotations=annotation_stamps(truth=True),
         masks=mask_pairs(MODELS),
         strategy=PLAN.stages["select"].strategy,
         gt=ground_truth_args,

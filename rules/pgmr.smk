@@ -10,6 +10,7 @@ rule fuse:
         fused=f"{RESULTS}/fused/{{video}}.csv",
         boxes=f"{RESULTS}/boxes/{{video}}.csv",
     params:
+        annotations=annotation_stamps(),
         masks=mask_pairs(PLAN.box_voters),
         settings=settings("fuse"),
     log:
@@ -32,6 +33,7 @@ rule split_foreground:
     output:
         directory(f"{RESULTS}/masks/{{model}}/{{video}}"),
     params:
+        annotations=annotation_stamps(),
         masks=mask_pairs(PLAN.box_voters),
         settings=settings("split_foreground"),
     log:
@@ -57,6 +59,7 @@ rule pseudolabel:
         labels=directory(f"{RESULTS}/pseudo/{{video}}"),
         weights=f"{RESULTS}/weights/{{video}}.csv",
     params:
+        annotations=annotation_stamps(),
         masks=voter_pairs,
         settings=settings("pseudolabel"),
         foreground=foreground_args,
@@ -82,6 +85,7 @@ rule score:
     output:
         f"{RESULTS}/scores/{{video}}.csv",
     params:
+        annotations=annotation_stamps(truth=True),
         masks=mask_pairs(MODELS),
         gt=ground_truth_args,
         settings=settings("score"),
@@ -133,6 +137,7 @@ rule select:
         selection=f"{RESULTS}/selection/{{video}}.csv",
         outcome=f"{RESULTS}/outcome/{{video}}.csv",
     params:
+        annotations=annotation_stamps(truth=True),
         masks=mask_pairs(MODELS),
         gt=ground_truth_args,
         select=select_args,

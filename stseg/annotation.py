@@ -25,7 +25,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from .errors import StsegError
-from .masks import object_ids, read_label_map, read_palette
+from .masks import VOID, object_ids, read_label_map, read_palette
 
 __all__ = ["Annotation", "AnnotationError", "read_annotation"]
 
@@ -80,12 +80,20 @@ class Annotation:
         return np.where(given > 0, given, labels).astype(labels.dtype)
 
 
+def without_void(labels: np.ndarray) -> np.ndarray:
+    """The label map with void pixels (255, DAVIS's "don't care") as background: no model is given them as an
+    object, and the scoring counts them as background."""
+    if (labels == VOID).any():
+        labels = np.where(labels == VOID, 0, labels).astype(np.uint8)
+    return labels
+
+
 def read_annotation(paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> Annotation:
     """Read the first frame's PNG and the later PNGs that introduce objects (in frame order)."""
     files = [Path(paths)] if isinstance(paths, (str, os.PathLike)) else [Path(p) for p in paths]
     if not files:
         raise AnnotationError("no annotation given: the first frame's PNG is needed.")
-    labels = read_label_map(files[0])
+    labels = without_void(read_label_map(files[0]))
     later: dict[str, np.ndarray] = {}
     seen = set(object_ids(labels))
     previous = files[0]
@@ -93,7 +101,7 @@ def read_annotation(paths: str | os.PathLike[str] | Sequence[str | os.PathLike[s
         if not (path.stem.isdigit() and previous.stem.isdigit() and int(path.stem) > int(previous.stem)):
             raise AnnotationError(f"{path}: later annotations must follow the first one in frame order "
                                   f"(after {previous.name}).")
-        more = read_label_map(path)
+        more = without_void(read_label_map(path))
         if more.shape != labels.shape:
             raise AnnotationError(f"{path}: annotation size {more.shape[1]}x{more.shape[0]} differs from "
                                   f"{files[0]} ({labels.shape[1]}x{labels.shape[0]}).")

@@ -10,10 +10,25 @@ The semi-supervised task needs the first frame's annotation; a video that has an
 annotation for every frame also has ground truth (the demo, DAVIS, MOSE train).
 
 Validation runs when the workflow is parsed, before any job starts, and reports
-every problem at once, each naming the file and saying what to do.  It reads the
-header of every JPEG (not the pixels) and the first annotation; the result is
-cached per video under a fingerprint of the file names, sizes and mtimes, so a
-re-parse (a rerun, or every cluster job) costs one ``scandir`` per video.
+every problem at once, each naming the file and saying what to do.  It decodes
+every JPEG in full with libjpeg-turbo in strict mode (``simplejpeg``: a truncated
+frame, or one whose image data libjpeg finds corrupt, is refused, where OpenCV
+would fill the damage with grey and only warn), reads the header of every
+annotation PNG and the first annotation's pixels; the result is cached per video
+under a fingerprint of the file names, sizes, mtimes and ctimes, so a re-parse (a
+rerun, or every cluster job) costs one ``scandir`` per video.  The first parse
+of a dataset decodes every frame (``benchmarks/bench_validation.py``).
+
+**Frames.**  Integer names (``00000.jpg``, ...), every frame of the video or a
+regular stride (YouTube-VOS ships every 5th frame: ``00000.jpg, 00005.jpg,
+...``); every stage keeps the original names.  Frames are read as the stored
+pixel array everywhere (:func:`read_frame`): an EXIF orientation tag is not
+applied, as the DAVIS and MOSE tools read them and as the annotations are drawn.
+Hidden files (a macOS ``._00003.jpg``) are not frames.
+
+**Annotations.**  ``<frame>.png`` with the lower-case suffix; pixels of 255 are
+*void* (DAVIS's "don't care"), never an object: the models get them as
+background, and the scoring counts them as background.
 """
 
 from __future__ import annotations
@@ -21,6 +36,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterator
@@ -34,9 +50,11 @@ from .files import atomic_path
 from .masks import MaskFormatError, object_ids, read_label_map, read_palette
 from .names import RULE, name_problem
 
-__all__ = ["DatasetError", "VideoInfo", "list_videos", "inspect_video", "validate_dataset", "video_paths"]
+__all__ = ["DatasetError", "VideoInfo", "list_videos", "inspect_video", "read_frame", "validate_dataset", "video_paths"]
 
 FRAME_SUFFIXES = (".jpg", ".jpeg")
+#: the largest frame or annotation accepted, in pixels (PIL's decompression-bomb limit; MOSE's 1920x1080 is 2 MP)
+MAX_PIXELS = 89_478_485
 
 
 class DatasetError(StsegError, ValueError):
@@ -115,26 +133,55 @@ def list_videos(
 
 
 def _scan(folder: Path, suffixes: tuple[str, ...]) -> dict[str, os.DirEntry[str]]:
+    """The files of ``folder`` with one of ``suffixes`` (any case), by stem; hidden files (``._00003.jpg``, a
+    writer's partial) are not counted.  A link whose target is gone is an error naming it."""
     if not folder.is_dir():
         return {}
     found = {}
+    broken = []
     for entry in os.scandir(folder):
         stem, dot, suffix = entry.name.rpartition(".")
-        if dot and ("." + suffix.lower()) in suffixes and entry.is_file():
+        if entry.name.startswith(".") or not dot or ("." + suffix.lower()) not in suffixes:
+            continue
+        if entry.is_file():
             found[stem] = entry
+        elif entry.is_symlink():
+            broken.append(f"{entry.path} -> {os.readlink(entry.path)}")
+    if broken:
+        raise DatasetError(f"{folder}: broken symbolic link(s) (the file each points to does not exist): "
+                           f"{'; '.join(sorted(broken)[:5])}{' ...' if len(broken) > 5 else ''}. Restore the files "
+                           "they point to, or replace the links with the files.")
     return found
 
 
 #: bumped whenever the checks change, so a cached "valid" from older checks is not trusted
-VALIDATION_VERSION = "3"
+VALIDATION_VERSION = "4"
 
 
 def _fingerprint(entries: list[os.DirEntry[str]]) -> str:
+    """Names, sizes, mtimes and ctimes: a file restored with an older mtime (``cp -p``, ``rsync -a``, ``tar``) still
+    has a new ctime, which no user can set back."""
     digest = hashlib.sha256(VALIDATION_VERSION.encode())  # new checks invalidate older caches
     for entry in sorted(entries, key=lambda e: e.path):
         stat = entry.stat()
-        digest.update(f"{entry.path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+        digest.update(f"{entry.path}\0{stat.st_size}\0{stat.st_mtime_ns}\0{stat.st_ctime_ns}\n".encode())
     return digest.hexdigest()
+
+
+def _decode_problem(path: str) -> str | None:
+    """Why the JPEG at ``path`` cannot be used as a frame (None: it decodes cleanly in full)."""
+    import simplejpeg
+
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+        width, height, _, _ = simplejpeg.decode_jpeg_header(data)
+        if width * height > MAX_PIXELS:
+            return f"{path}: the JPEG claims {width}x{height} pixels (more than {MAX_PIXELS:,}). Re-extract this frame."
+        simplejpeg.decode_jpeg(data, strict=True)
+    except (OSError, ValueError) as error:  # libjpeg's errors, and in strict mode its warnings of corrupt data
+        return f"{path}: damaged JPEG ({str(error).strip()}). Re-extract this frame from the video."
+    return None
 
 
 def inspect_video(root: str | os.PathLike[str], video: str, cache_dir: str | os.PathLike[str] | None = None) -> VideoInfo:
@@ -182,6 +229,25 @@ def background_index_problem(path: str | os.PathLike[str], labels: np.ndarray) -
     )
 
 
+def _stride_problem(frame_dir: Path, frames: list[str]) -> str | None:
+    """Frames must be every frame, or every ``s``-th (a regular stride, as YouTube-VOS ships them)."""
+    numbers = [int(s) for s in frames]
+    steps = {b - a for a, b in zip(numbers, numbers[1:])}
+    if len(steps) <= 1:
+        return None
+    stride = min(steps)
+    missing = [n for a, b in zip(numbers, numbers[1:]) for n in range(a + stride, b, stride)] if stride else []
+    width = len(frames[0])
+    if missing:
+        shown = ", ".join(f"{m:0{width}d}.jpg" for m in missing[:5])
+        return (f"{frame_dir}: frames are not contiguous: missing {shown}{' ...' if len(missing) > 5 else ''} "
+                f"between {frames[0]}.jpg and {frames[-1]}.jpg{f' (every {stride}th frame)' if stride > 1 else ''}. "
+                "Restore the missing frames "
+                "(a gap would shift every later frame's scoring).")
+    return (f"{frame_dir}: the frames' numbering has no regular stride (steps {sorted(steps)[:5]}). Frames must be "
+            "every frame or every n-th (00000, 00005, ...); restore the missing frames.")
+
+
 def _inspect(frame_dir: Path, ann_dir: Path, video: str, jpegs: dict, pngs: dict) -> VideoInfo:
     problems: list[str] = []
     if not jpegs:
@@ -193,7 +259,6 @@ def _inspect(frame_dir: Path, ann_dir: Path, video: str, jpegs: dict, pngs: dict
             f"{', '.join(s + '.jpg' for s in non_integer[:5])}{' ...' if len(non_integer) > 5 else ''}. Rename the frames."
         )
     frames = sorted(jpegs, key=int)
-    numbers = [int(s) for s in frames]
     same: dict[int, list[str]] = {}
     for stem in frames:
         same.setdefault(int(stem), []).append(stem + ".jpg")
@@ -207,16 +272,16 @@ def _inspect(frame_dir: Path, ann_dir: Path, video: str, jpegs: dict, pngs: dict
             f"{frame_dir}: {len(frames)} frame(s); a video needs at least 3 (J&F scores the frames between the "
             "first and the last). Remove this video from the dataset or the video list."
         )
-    missing = sorted(set(range(numbers[0], numbers[-1] + 1)) - set(numbers))
-    if missing:
-        width = len(frames[0])
-        shown = ", ".join(f"{m:0{width}d}.jpg" for m in missing[:5])
-        problems.append(
-            f"{frame_dir}: frames are not contiguous: missing {shown}{' ...' if len(missing) > 5 else ''} "
-            f"between {frames[0]}.jpg and {frames[-1]}.jpg. Restore the missing frames (a gap would shift "
-            "every later frame's scoring)."
-        )
+    stride = _stride_problem(frame_dir, frames)
+    if stride:
+        problems.append(stride)
+    upper = sorted(e.name for e in pngs.values() if not e.name.endswith(".png"))
+    if upper:
+        problems.append(f"{ann_dir}: annotation suffix in capitals ({', '.join(upper[:5])}); stseg reads "
+                        "<frame>.png. Rename them with the lower-case suffix (00000.PNG -> 00000.png).")
     size = None
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:  # libjpeg releases the GIL
+        damaged = dict(zip(frames, pool.map(_decode_problem, (jpegs[stem].path for stem in frames))))
     for stem in frames:
         path = jpegs[stem].path
         try:
@@ -224,8 +289,11 @@ def _inspect(frame_dir: Path, ann_dir: Path, video: str, jpegs: dict, pngs: dict
                 frame_size = image.size
                 if image.format not in ("JPEG", "MPO"):
                     raise OSError(f"it is a {image.format} file, not a JPEG")
-        except (OSError, SyntaxError) as error:
+        except (OSError, SyntaxError, Image.DecompressionBombError) as error:
             problems.append(f"{path}: unreadable JPEG ({error}). Re-extract this frame from the video.")
+            continue
+        if damaged[stem]:
+            problems.append(str(damaged[stem]))
             continue
         if size is None:
             size = frame_size
@@ -262,6 +330,11 @@ def _inspect(frame_dir: Path, ann_dir: Path, video: str, jpegs: dict, pngs: dict
                     f"{path}: the first-frame annotation has no object (every pixel is background). "
                     "Give each object to segment its own id (1, 2, ...)."
                 )
+    for stem in frames[1:]:  # every later annotation (ground truth): its size, from the header
+        if stem in pngs and size is not None:
+            problem = _png_size_problem(pngs[stem].path, size)
+            if problem:
+                problems.append(problem)
     extra = sorted(set(pngs) - set(jpegs))
     if extra:
         problems.append(
@@ -284,6 +357,19 @@ def _inspect(frame_dir: Path, ann_dir: Path, video: str, jpegs: dict, pngs: dict
         fully_annotated=fully_annotated,
         appearing=tuple(appearing),
     )
+
+
+def _png_size_problem(path: str, size: tuple[int, int]) -> str | None:
+    """An annotation PNG whose header gives another size than the frames' (or that cannot be read)."""
+    try:
+        with Image.open(path) as image:
+            found = image.size
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+        return f"{path}: cannot read this annotation PNG ({error}). Re-export it."
+    if found != size:
+        return (f"{path}: annotation size {found[0]}x{found[1]} differs from the frame size {size[0]}x{size[1]}. "
+                "Annotations (ground truth included) must have the frames' resolution; re-export it.")
+    return None
 
 
 def _later_objects(frames: list[str], pngs: dict, objects: tuple[int, ...], size: tuple[int, int] | None,
@@ -342,7 +428,7 @@ def validate_dataset(
 
 
 def list_frames(frame_dir: str | os.PathLike[str]) -> list[Path]:
-    """The video's frame files in frame order (integer names)."""
+    """The video's frame files in frame order (integer names; hidden files are not frames)."""
     frame_dir = Path(frame_dir)
     files = [p for p in frame_dir.iterdir() if p.suffix.lower() in FRAME_SUFFIXES and not p.name.startswith(".")]
     bad = [p.name for p in files if not p.stem.isdigit()]
@@ -353,13 +439,20 @@ def list_frames(frame_dir: str | os.PathLike[str]) -> list[Path]:
     return sorted(files, key=lambda p: int(p.stem))
 
 
+def read_frame(path: str | os.PathLike[str], flags: int = cv2.IMREAD_COLOR) -> np.ndarray:
+    """One frame as its stored pixel array (BGR ``uint8``; ``flags``: OpenCV's, e.g. greyscale): an EXIF
+    orientation tag is not applied (module docstring).  A frame that cannot be decoded is an error naming it."""
+    frame = cv2.imread(str(path), flags | cv2.IMREAD_IGNORE_ORIENTATION)
+    if frame is None:
+        raise DatasetError(f"{path}: cannot decode this JPEG (corrupt or truncated). Re-extract this frame.")
+    return frame
+
+
 def read_frames(files: list[Path]) -> Iterator[np.ndarray]:
-    """Decode frames one at a time (BGR ``uint8``), naming the file that fails."""
+    """Decode frames one at a time (:func:`read_frame`), naming the file that fails."""
     size = None
     for path in files:
-        frame = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if frame is None:
-            raise DatasetError(f"{path}: cannot decode this JPEG (corrupt or truncated). Re-extract this frame.")
+        frame = read_frame(path)
         if size is None:
             size = frame.shape
         elif frame.shape != size:

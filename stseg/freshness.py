@@ -38,6 +38,7 @@ import shutil
 import zipfile
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
+from urllib.parse import unquote
 
 from .files import atomic_path
 
@@ -52,6 +53,7 @@ __all__ = [
     "described_videos",
     "keep_last_good",
     "prepare_last_good",
+    "rescue_last_good",
     "settle_last_good",
 ]
 
@@ -252,8 +254,7 @@ def keep_last_good(results: str | os.PathLike[str], outputs: Iterable[str | os.P
     results = Path(results).resolve()
     keep = results / LAST_GOOD
     keep.mkdir(parents=True, exist_ok=True)
-    for leftover in os.scandir(keep):  # of a run that was killed (this run holds the results lock)
-        shutil.rmtree(leftover.path) if leftover.is_dir(follow_symlinks=False) else os.unlink(leftover.path)
+    rescue_last_good(results)
     kept = []
     for output in outputs:
         path = Path(output).resolve()
@@ -274,6 +275,31 @@ def keep_last_good(results: str | os.PathLike[str], outputs: Iterable[str | os.P
             os.replace(path, target)
         kept.append(relative)
     return kept
+
+
+def rescue_last_good(results: str | os.PathLike[str]) -> list[Path]:
+    """The last good outputs a killed run left in ``<results>/.stseg/last-good/`` (SIGKILL, the OOM killer, a
+    SLURM time limit: its ``settle_last_good`` never ran).  Each whose original is gone (Snakemake removed it for a
+    job that never finished) is moved to ``<results>/stale/<its path>``, as after a failed run; each whose original
+    is there is a spare copy and is released.  Called when the next run's jobs are about to run (it holds the
+    results lock).  The moved paths."""
+    results = Path(results)
+    keep = results / LAST_GOOD
+    moved = []
+    for leftover in os.scandir(keep) if keep.is_dir() else ():
+        relative = Path(unquote(leftover.name))
+        original, target = results / relative, results / "stale" / relative
+        if not original.exists() and not relative.is_absolute() and ".." not in relative.parts:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if target.is_dir():
+                shutil.rmtree(target)
+            os.replace(leftover.path, target)
+            moved.append(target)
+        elif leftover.is_dir(follow_symlinks=False):
+            shutil.rmtree(leftover.path)
+        else:
+            os.unlink(leftover.path)
+    return moved
 
 
 def settle_last_good(results: str | os.PathLike[str], kept: Sequence[Path], failed: bool) -> list[Path]:

@@ -74,9 +74,11 @@ def read_label_map(path: str | os.PathLike[str], *, allow_greyscale: bool = Fals
             if mode == "P" or (allow_greyscale and mode == "L"):
                 return np.array(image, dtype=np.uint8)  # a writable copy
             array = np.asarray(image)
-    except (OSError, SyntaxError) as error:  # PIL raises OSError for truncated/corrupt files
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+        # OSError: truncated or corrupt; ValueError: a text chunk that inflates beyond PIL's limit; a bomb: a
+        # header that claims more pixels than PIL decodes
         raise MaskFormatError(
-            f"{path}: cannot decode this PNG ({error}). The file is corrupt or truncated: "
+            f"{path}: cannot decode this PNG ({error}). The file is corrupt, truncated or not a plain annotation: "
             "re-export or re-download it."
         ) from error
     if mode in ("L", "1") and set(np.unique(array).tolist()) <= {0, 1, 255}:

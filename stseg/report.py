@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from .dataset import list_frames
+from .dataset import list_frames, read_frame
 from .files import atomic_path
 from .masks import object_ids, read_label_map, read_palette
 
@@ -151,7 +151,7 @@ def overlay_strip(
     for name, folder in rows.items():
         cells = []
         for index in picks:
-            frame = cv2.imread(str(files[index]))
+            frame = read_frame(files[index])
             assert frame is not None, files[index]  # validated when the workflow was parsed
             labels = read_label_map(Path(folder) / f"{files[index].stem}.png", allow_greyscale=True)
             cell = _overlay(frame, labels, palette)

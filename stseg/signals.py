@@ -26,7 +26,7 @@ from typing import Mapping, Sequence
 import cv2
 import numpy as np
 
-from .dataset import DatasetError
+from .dataset import read_frame
 from .masks import read_label_map
 from .metrics import BoundaryCache
 
@@ -51,10 +51,7 @@ def gradient_magnitude(frame: np.ndarray) -> np.ndarray:
 
 def frame_gradient(frame_file: str | os.PathLike[str]) -> np.ndarray:
     """:func:`gradient_magnitude` of a JPEG frame, with a clear error for one that cannot be decoded."""
-    frame = cv2.imread(str(frame_file), cv2.IMREAD_COLOR)
-    if frame is None:
-        raise DatasetError(f"{frame_file}: cannot decode this JPEG (corrupt or truncated). Re-extract this frame.")
-    return gradient_magnitude(frame)
+    return gradient_magnitude(read_frame(frame_file))
 
 
 def ninetieth_percentile(values: np.ndarray) -> np.floating:

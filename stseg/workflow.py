@@ -138,9 +138,17 @@ def check_writable(results: Path) -> None:
         )
 
 
+def config_path(value: str, key: str) -> Path:
+    """A folder named in the config: ``~`` expanded (as a shell would; never a folder literally named ``~``), an
+    empty value refused."""
+    if not str(value).strip():
+        raise ConfigError(f"{key}: the path is empty. Give a folder (e.g. {key}: results); nothing was run.")
+    return Path(value).expanduser()
+
+
 def ensure_demo(config: Mapping[str, Any]) -> None:
     """Generate the embedded demo dataset at ``dataset.root`` when ``dataset.demo`` is set and the folder is absent."""
-    root = Path(config["dataset"]["root"])
+    root = config_path(config["dataset"]["root"], "dataset.root")
     if not root.exists() and config["dataset"].get("demo", False):
         from .demo import write_demo
 
@@ -415,8 +423,8 @@ class Plan:
 
         The demo dataset is not generated here: :func:`ensure_demo` is its own step, called first by the workflow.
         """
-        root = Path(config["dataset"]["root"])
-        results = Path(config["results"])
+        root = config_path(config["dataset"]["root"], "dataset.root")
+        results = config_path(config["results"], "results")
         check_finite(config)
         check_locations(root, results)
         finetune_runs = dict(config.get("finetune", {}) or {})
@@ -628,6 +636,26 @@ class Plan:
         if entry.type == "precomputed":
             stamps.append(self._stamp(str(Path(entry.options["path"]).expanduser() / video)))
         return " ".join(stamps)
+
+    def annotation_stamp(self, video: str, truth: bool = False) -> str:
+        """A digest of the annotation files a job of ``video`` reads (name, size, mtime): the given ones (the first
+        frame's and the later ones that introduce objects), and with ``truth`` the whole ``Annotations/<video>``
+        folder when the video is scored against it.  A parameter of those jobs: an annotation replaced by one with
+        an older mtime (``cp -p``, ``rsync -a``, ``tar``, ``unzip``), which Snakemake's newer-than rule misses,
+        changes it, and a changed parameter reruns the job."""
+        import hashlib
+
+        parts = []
+        for path in self.given_annotations(video):
+            stat = os.stat(path) if os.path.exists(path) else None
+            parts.append(f"{Path(path).name}:{stat.st_size}:{stat.st_mtime_ns}" if stat else f"{path}:absent")
+        if truth and self.has_ground_truth(video):
+            parts.append(self._stamp(self.annotation_dir(video)))
+        return hashlib.sha1("\n".join(parts).encode()).hexdigest()[:16]
+
+    def job_annotation_stamps(self, rule: str, wildcards: Mapping[str, str], truth: bool = False) -> str:
+        """:meth:`annotation_stamp` of every video of a job (a video's, a chunk's)."""
+        return " ".join(self.annotation_stamp(v, truth) for v in self.job_videos(rule, wildcards))
 
     def folder_outputs(self) -> list[tuple[Path, tuple[str, ...]]]:
         """Every per-video folder output of the workflow, with the frames it holds a PNG for."""

@@ -35,7 +35,7 @@ from typing import Iterator, Mapping, Sequence
 import cv2
 import numpy as np
 
-from ..dataset import DatasetError
+from ..dataset import read_frame
 from ..errors import MissingInputError
 from .base import OptionError, Propagator
 from .device import resolve_device
@@ -66,10 +66,7 @@ def opencv_flows(files: Sequence[Path]) -> Iterator[np.ndarray]:
         cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
 
     def grey(path: Path) -> np.ndarray:
-        image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-        if image is None:
-            raise DatasetError(f"{path}: cannot decode this frame (corrupt or truncated). Re-extract it.")
-        return image
+        return read_frame(path, cv2.IMREAD_GRAYSCALE)
 
     if len(files) == 1:
         yield flow_image(np.zeros((*grey(files[0]).shape, 2), np.float32))

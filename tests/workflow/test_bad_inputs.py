@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -132,10 +133,10 @@ def case_corrupt_first_png(data, config):
 
 
 def case_corrupt_ground_truth_png(data, config):
-    """Found by the job that reads it (scoring against the ground truth), not at parse time."""
+    """Found at parse time: every annotation PNG's header is read by the validation."""
     _, annotations = copy_broken_video(data)
     garbage(annotations / "00005.png")
-    return ["broken/00005.png: cannot decode this PNG", "The file is corrupt or truncated"]
+    return ["broken/00005.png: cannot read this annotation PNG", "Re-export it"]
 
 
 def case_unknown_model(data, config):
@@ -261,6 +262,93 @@ def case_unknown_option(data, config):
 def case_results_inside_the_dataset(data, config):
     config["results"] = "../data/JPEGImages/results"
     return ["lies inside the dataset folder ../data", "Choose a 'results:' folder outside dataset.root"]
+
+
+# --- the third round (issue: nothing silently wrong, nothing lost after a kill) -------------------------------
+def flipped(data: bytes) -> bytes:
+    """Bytes of the entropy-coded data flipped, as a damaged disk or transfer would (libjpeg warns: corrupt data)."""
+    damaged = bytearray(data)
+    for at in range(len(damaged) // 2, len(damaged) // 2 + 40, 4):
+        damaged[at] ^= 0xFF
+    return bytes(damaged)
+
+
+def case_truncated_jpeg(data, config):
+    frames, _ = copy_broken_video(data)
+    whole = (frames / "00006.jpg").read_bytes()
+    (frames / "00006.jpg").write_bytes(whole[: len(whole) // 2])
+    return ["broken/00006.jpg: damaged JPEG", "Re-extract this frame from the video"]
+
+
+def case_jpeg_with_flipped_bytes(data, config):
+    frames, _ = copy_broken_video(data)
+    (frames / "00006.jpg").write_bytes(flipped((frames / "00006.jpg").read_bytes()))
+    return ["broken/00006.jpg: damaged JPEG (Corrupt JPEG data", "Re-extract this frame from the video"]
+
+
+def case_broken_symlink_among_the_frames(data, config):
+    frames, _ = copy_broken_video(data)
+    (frames / "00004.jpg").unlink()
+    (frames / "00004.jpg").symlink_to(data / "gone" / "00004.jpg")
+    return ["broken: broken symbolic link(s)", "00004.jpg ->", "Restore the files they point to"]
+
+
+def with_size(png_or_jpeg: bytes, width: int, height: int) -> bytes:
+    """The image's header made to claim another size (the PNG's IHDR with its CRC, or the JPEG's SOF0)."""
+    import struct
+    import zlib
+
+    data = bytearray(png_or_jpeg)
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        data[16:24] = struct.pack(">II", width, height)
+        data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
+    else:
+        at = data.index(b"\xff\xc0")
+        data[at + 5:at + 9] = struct.pack(">HH", height, width)
+    return bytes(data)
+
+
+def case_jpeg_header_claiming_a_huge_size(data, config):
+    frames, _ = copy_broken_video(data)
+    (frames / "00003.jpg").write_bytes(with_size((frames / "00003.jpg").read_bytes(), 30000, 10000))
+    return ["broken/00003.jpg: unreadable JPEG", "exceeds limit", "Re-extract this frame"]
+
+
+def case_png_header_claiming_a_huge_size(data, config):
+    _, annotations = copy_broken_video(data)
+    (annotations / "00000.png").write_bytes(with_size((annotations / "00000.png").read_bytes(), 30000, 10000))
+    return ["broken/00000.png: cannot decode this PNG", "re-export or re-download it"]
+
+
+def case_png_text_chunk_that_inflates_to_megabytes(data, config):
+    import struct
+    import zlib
+
+    _, annotations = copy_broken_video(data)
+    png = (annotations / "00000.png").read_bytes()
+    body = b"Comment\x00\x00" + zlib.compress(b"x" * (64 << 20), 9)  # a zTXt chunk: 64 MB of text
+    chunk = struct.pack(">I", len(body)) + b"zTXt" + body + struct.pack(">I", zlib.crc32(b"zTXt" + body))
+    (annotations / "00000.png").write_bytes(png[:33] + chunk + png[33:])  # after IHDR
+    return ["broken/00000.png: cannot decode this PNG", "Decompressed", "re-export or re-download it"]
+
+
+def case_ground_truth_frame_of_another_size(data, config):
+    _, annotations = copy_broken_video(data)
+    palette_png(annotations / "00005.png", np.ones((90, 160), np.uint8))
+    return ["broken/00005.png: annotation size 160x90 differs from the frame size 320x180",
+            "Annotations (ground truth included) must have the frames' resolution"]
+
+
+def case_annotation_suffix_in_capitals(data, config):
+    _, annotations = copy_broken_video(data)
+    for path in annotations.glob("*.png"):
+        path.rename(path.with_suffix(".PNG"))
+    return ["broken: annotation suffix in capitals (00000.PNG", "Rename them with the lower-case suffix"]
+
+
+def case_empty_results_path(data, config):
+    config["results"] = ""
+    return ["results: the path is empty", "nothing was run"]
 
 
 CASES = {name[5:]: fn for name, fn in globals().items() if name.startswith("case_")}
@@ -720,3 +808,103 @@ def test_an_object_first_annotated_on_the_last_frames_is_refused(finished, tmp_p
     assert result.returncode != 0
     assert "late/00008.png: object 3 is first annotated on frame 00008, one of the video's last two frames" in output
     assert "Remove it from this annotation (or give it on an earlier frame)." in output
+
+
+def with_orientation(jpeg: bytes, orientation: int) -> bytes:
+    """The same JPEG (the same image data) with an EXIF orientation tag, as a phone or camera writes it."""
+    import struct
+
+    ifd = struct.pack("<H", 1) + struct.pack("<HHIHH", 0x0112, 3, 1, orientation, 0) + struct.pack("<I", 0)
+    tiff = b"II*\x00" + struct.pack("<I", 8) + ifd
+    body = b"Exif\x00\x00" + tiff
+    return jpeg[:2] + b"\xff\xe1" + struct.pack(">H", len(body) + 2) + body + jpeg[2:]
+
+
+def test_inputs_the_field_ships_run_as_documented(small_demo, tmp_path, monkeypatch):
+    """One run over the inputs that are legitimate, each with its documented outcome:
+
+    * ``rotated``: every frame carries EXIF orientation 3; frames are read as stored, so every model's masks are
+      those of the same frames without the tag (OpenCV would turn them upside down against the annotation);
+    * ``apple``: macOS AppleDouble files (``._00003.jpg``, ``._00000.png``) beside the frames: not frames;
+    * ``void``: the first-frame annotation has void pixels (255): background for every model and the scoring;
+    * ``strided``: YouTube-VOS's layout, every 2nd frame kept (00000, 00002, ...), an object first annotated on
+      00004: it runs through every stage, and every output keeps the original frame names;
+    * ``results: ~/stseg-results``: under the home folder, not in a folder named '~'."""
+    data = tmp_path / "data"
+    (data / "JPEGImages").mkdir(parents=True)
+    (data / "Annotations").mkdir()
+    source_frames, source_annotations = small_demo / "JPEGImages" / "twins", small_demo / "Annotations" / "twins"
+    for name in ("twins", "rotated", "apple", "void"):
+        shutil.copytree(source_frames, data / "JPEGImages" / name)
+        (data / "Annotations" / name).mkdir()
+        shutil.copy(source_annotations / "00000.png", data / "Annotations" / name / "00000.png")
+    for path in (data / "JPEGImages" / "rotated").glob("*.jpg"):
+        path.write_bytes(with_orientation(path.read_bytes(), 3))
+    (data / "JPEGImages" / "apple" / "._00003.jpg").write_bytes(b"\x00\x05\x16\x07 AppleDouble")
+    (data / "Annotations" / "apple" / "._00000.png").write_bytes(b"\x00\x05\x16\x07 AppleDouble")
+    first = np.array(Image.open(source_annotations / "00000.png"))
+    void = first.copy()
+    void[np.roll(first > 0, 2, axis=1) & (first == 0)] = 255  # a void band along the objects' edges, as DAVIS
+    palette_png(data / "Annotations" / "void" / "00000.png", void)
+    strided = data / "JPEGImages" / "strided"
+    strided.mkdir()
+    for t in range(0, 10, 2):
+        shutil.copy(source_frames / f"{t:05d}.jpg", strided / f"{t:05d}.jpg")
+    (data / "Annotations" / "strided").mkdir()
+    palette_png(data / "Annotations" / "strided" / "00000.png", np.where(first == 2, 0, first).astype(np.uint8))
+    later = np.array(Image.open(source_annotations / "00004.png"))
+    palette_png(data / "Annotations" / "strided" / "00004.png", np.where(later == 2, 2, 0).astype(np.uint8))
+
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    work = tmp_path / "work"
+    work.mkdir()
+    config = {"dataset": {"root": str(data)}, "results": "~/stseg-results", "models": dict(BASE_CONFIG["models"])}
+    result = snakemake(work, config, "--cores", "2")
+    results = home / "stseg-results"
+    assert results.is_dir() and not (work / "~").exists(), result.stdout[-2000:]
+    for model in config["models"]:
+        assert tree_digest(results / "masks" / model / "rotated") == tree_digest(results / "masks" / model / "twins")
+        for t in range(10):
+            assert 255 not in np.unique(np.array(Image.open(results / "masks" / model / "void" / f"{t:05d}.png")))
+    assert sorted(p.name for p in (results / "masks" / "flow" / "apple").glob("*.png")) == [f"{t:05d}.png" for t in range(10)]
+    names = [f"{t:05d}.png" for t in range(0, 10, 2)]
+    for stage in ("masks/flow", "masks/appearance", "pseudo", "final"):
+        assert sorted(p.name for p in (results / stage / "strided").glob("*.png")) == names, stage
+    assert 2 not in np.array(Image.open(results / "final" / "strided" / "00002.png"))
+    with zipfile.ZipFile(results / "submission.zip") as archive:
+        assert sorted(n for n in archive.namelist() if n.startswith("strided/")) == [f"strided/{n}" for n in names]
+    scores = pd.read_csv(results / "scores" / "strided.csv")
+    assert set(scores["object"]) == {1, 2} and scores["JF"].notna().all()
+
+
+def test_a_corrected_annotation_restored_with_an_older_time_reruns_its_video(finished, tmp_path):
+    """``cp -p`` / ``rsync -a`` / ``tar`` / ``unzip`` keep the file's old mtime: Snakemake's newer-than rule would
+    see nothing; the annotation stamps in the jobs' parameters do."""
+    base = tmp_path / "copy"
+    shutil.copytree(finished, base, symlinks=True)
+    annotation = base / "data" / "Annotations" / "twins" / "00000.png"
+    labels = np.array(Image.open(annotation))
+    stat = annotation.stat()
+    palette_png(annotation, np.where(labels == 2, 0, labels).astype(np.uint8))  # object 2 removed ...
+    os.utime(annotation, ns=(stat.st_atime_ns, stat.st_mtime_ns - 3_600_000_000_000))  # ... an hour older
+    plan = job_counts(snakemake(base / "work", BASE_CONFIG, "--dry-run").stdout)
+    assert plan.get("infer") == 2 and plan.get("select") == 3, plan  # the video's models; every selection (prior)
+    snakemake(base / "work", BASE_CONFIG, "--cores", "2")
+    final = base / "work" / "results" / "final" / "twins"
+    assert all(2 not in np.array(Image.open(p)) for p in final.glob("*.png"))
+
+
+def test_a_frame_too_large_to_decode_is_skipped_with_on_invalid_skip(finished, tmp_path):
+    base = tmp_path / "copy"
+    shutil.copytree(finished, base, symlinks=True)
+    copy_broken_video(base / "data")
+    frames = base / "data" / "JPEGImages" / "broken"
+    (frames / "00003.jpg").write_bytes(with_size((frames / "00003.jpg").read_bytes(), 30000, 10000))
+    annotations = base / "data" / "Annotations" / "broken"
+    config = {**BASE_CONFIG, "dataset": {**BASE_CONFIG["dataset"], "on_invalid": "skip"}}
+    result = snakemake(base / "work", config, "--cores", "2")
+    assert "broken/00003.jpg: unreadable JPEG" in result.stdout + result.stderr
+    assert not (base / "work" / "results" / "final" / "broken").exists()
+    assert annotations.is_dir()

@@ -85,3 +85,72 @@ def test_hostile_video_names_run_and_are_never_executed(small_demo, tmp_path):
         assert {n.split("/")[0] for n in archive.namelist()} == set(names.values())
     for where in (workdir, tmp_path, REPO, Path.cwd()):
         assert not (where / "pwned").exists() and not (where / "pwned2").exists()
+
+
+WRAPPER = """#!/bin/sh
+# stands in for stseg on PATH: its select step hangs (to be killed) or fails, as the test asks
+if [ "$1" = "select" ]; then
+  case "$STSEG_TEST_SELECT" in
+    hang) touch "$STSEG_TEST_MARKER"; sleep 600;;
+    fail) echo "stseg select: error: a failure the test made" >&2; exit 1;;
+  esac
+fi
+exec {real} "$@"
+"""
+
+
+def test_a_killed_run_then_a_failing_one_keep_the_last_good_selection(small_demo, tmp_path):
+    """SIGKILL during a select job (its old outputs already removed by Snakemake), then a rerun that fails: the
+    last good final masks, outcome and selection tables of every video are in place or under stale/, byte for
+    byte; none is lost."""
+    data = tmp_path / "data"
+    shutil.copytree(small_demo, data)
+    work = tmp_path / "run"
+    work.mkdir()
+    config = config_for(work, data)
+    snakemake(work, config, "--cores", "2")
+    results = work / "results"
+    videos = sorted(p.name for p in (results / "final").iterdir())
+    good = {v: (tree_digest(results / "final" / v), (results / "outcome" / f"{v}.csv").read_bytes(),
+                (results / "selection" / f"{v}.csv").read_bytes()) for v in videos}
+
+    # a Python whose bin folder holds the stand-in: the workflow puts its interpreter's bin folder first on PATH
+    import site
+    import sysconfig
+
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    purelib = Path(sysconfig.get_path("purelib", vars={"base": str(venv), "platbase": str(venv)}))
+    (purelib / "stseg-test.pth").write_text("\n".join([*site.getsitepackages(), str(REPO)]) + "\n")
+    wrapper = venv / "bin" / "stseg"
+    wrapper.write_text(WRAPPER.format(real=Path(sys.executable).parent / "stseg"))
+    wrapper.chmod(0o755)
+    marker = tmp_path / "select-started"
+    env = {**os.environ, "STSEG_TEST_MARKER": str(marker)}
+    config["pgmr"] = {"auto_margin": 0.5}  # a select setting: every video's selection reruns, nothing before it
+    config_file = work / "test-config.yaml"
+    config_file.write_text(yaml.safe_dump(config))
+    command = [str(venv / "bin" / "python"), "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory",
+               str(work), "--configfile", str(config_file), "--cores", "1"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                               env={**env, "STSEG_TEST_SELECT": "hang"})
+    deadline = time.time() + 120
+    while time.time() < deadline and not marker.exists():
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)  # Snakemake and the select job it was running
+    process.wait()
+    assert marker.exists(), "the select job never started"
+    gone = [v for v in videos if not (results / "final" / v).exists()]
+    assert len(gone) == 1, "Snakemake removes the outputs of the job it starts"
+    assert (results / ".stseg" / "last-good").is_dir()
+
+    subprocess.run([*command[:-2], "--unlock"], env=env, check=True, capture_output=True)
+    failed = subprocess.run(command, env={**env, "STSEG_TEST_SELECT": "fail"}, capture_output=True, text=True)
+    assert failed.returncode != 0
+    assert "a killed run left the last good outputs" in failed.stderr
+    for video, (final, outcome, selection) in good.items():
+        where = results if (results / "final" / video).exists() else results / "stale"
+        assert tree_digest(where / "final" / video) == final, video
+        assert (where / "outcome" / f"{video}.csv").read_bytes() == outcome, video
+        assert (where / "selection" / f"{video}.csv").read_bytes() == selection, video
+    assert (results / "stale" / "final" / gone[0]).is_dir()

@@ -40,11 +40,20 @@ pytestmark = pytest.mark.skipif(installed_package("cutie") is None,
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
 
 
+@pytest.fixture(autouse=True)
+def _no_cutie_checkout(monkeypatch):
+    """Every test here is of the package from PyPI: a caller's $STSEG_CUTIE_REPO would make the jobs use a checkout."""
+    monkeypatch.delenv("STSEG_CUTIE_REPO", raising=False)
+
+
 VIDEO, FRAMES = HD_VIDEO, HD_FRAMES
 
 
 def env(cache: Path) -> dict[str, str]:
-    return {**os.environ, **ONE_THREAD, "STSEG_CACHE": str(cache), "PYTHONPATH": str(REPO)}
+    """The jobs' environment, pinned: one thread, the test's cache, and no $STSEG_CUTIE_REPO of the caller's (these
+    tests are of the package installed from PyPI, which is also the reference's)."""
+    pinned = {k: v for k, v in os.environ.items() if k != "STSEG_CUTIE_REPO"}
+    return {**pinned, **ONE_THREAD, "STSEG_CACHE": str(cache), "PYTHONPATH": str(REPO)}
 
 
 @pytest.fixture(scope="module")
