@@ -2,34 +2,40 @@
 
 STSeg keeps one model per video.  The fusion keeps that model's masks as the
 **anchor** (the per-video choice of :mod:`stseg.selection`, the dataset prior
-included) and lets the other voting models (``pgmr.models``) vote on each of
-its regions, each vote weighted by the voter's **reliability**.  Real models
-fail differently: a per-frame model (OSVOS, a SAM-style tracker that jumped)
-adds a far-away *distractor* region that no other model sees; a propagation
-model (DINO, optical flow) *bleeds* into the background next to the object, and
-two propagation models bleed alike.  The fusion removes what the other models
-do not support and never adds what only they claim, so the anchor's sharp
-outline is kept and a bleed shared by two models cannot enter.
+included) and lets the voting models (``pgmr.models``) and the anchor vote on
+each of its regions, each vote weighted by the model's **reliability**.  Real
+models fail differently: a per-frame model (OSVOS, a SAM-style tracker that
+jumped) adds a far-away *distractor* region that no other model sees; a
+propagation model (DINO, optical flow) *bleeds* into the background next to the
+object, and two propagation models bleed alike.  The fusion removes the regions
+the weighted majority does not see and never adds what only the others claim,
+so the anchor's sharp outline is kept and a bleed shared by two models cannot
+enter.
 
-For frame ``t`` and object ``k`` (``q_mk(p)``: voter ``m``'s probability of
+For frame ``t`` and object ``k`` (``q_mk(p)``: model ``m``'s probability of
 ``k`` at pixel ``p`` when it keeps probabilities, else ``[L_m(p) = k]``):
 
-1. **Reliability** ``r_m``: the voter's mean video-level selection score over
+1. **Reliability** ``r_m``: the model's mean video-level selection score over
    the dataset (``prior.csv``; :func:`stseg.selection.dataset_prior`), i.e. its
    pseudo-label J&F times its edge alignment, averaged over every video
-   (``pgmr.fuse_reliability: prior``; ``uniform``: 1 for every voter).
+   (``pgmr.fuse_reliability: prior``; ``uniform``: 1 for every model).
 2. **Support** ``S_k(p) = Σ_m r_m · max_{|d| ≤ R} q_mk(p + d) / Σ_m r_m`` over
    the voters other than the anchor: the weighted share of them that see ``k``
    within ``R`` pixels of ``p`` (``R = pgmr.fuse_tolerance ×`` the frame's
    diagonal, 16 px at 854×480 with the default 0.016, twice J&F's boundary
    tolerance: outlines that differ by a few pixels still support each other).
-3. **Regions**: the anchor's mask of ``k`` is cut into 8-connected regions; when
-   the voters see ``k`` near at least one of them (a region's mean support
-   reaches ``pgmr.fuse_support``), every region whose mean support is below
-   ``pgmr.fuse_support`` is removed, except the region with the largest summed
-   support (the object is never lost by the fusion).  Voters that lost the
-   object on a frame are no evidence against any region: nothing is removed
-   there.  Nothing is ever added.
+3. **Regions**: the anchor's mask of ``k`` is cut into 8-connected regions
+   ``c``.  A region's **vote** is the weighted majority of every model, the
+   anchor voting for its own regions: ``V_c = (r_a + W · mean_c S_k) / (r_a +
+   W)``, with ``r_a`` the anchor's reliability and ``W = Σ r_m`` the voters'.
+   When at least one region's vote reaches ``pgmr.fuse_support`` (0.5: a
+   majority), every region whose vote is below it is removed, except the region
+   with the largest summed support (the object is never lost by the fusion).
+   Where no region reaches it the voters see the object nowhere the anchor does:
+   no evidence against any region, nothing is removed.  Nothing is ever added.
+
+An anchor at least as reliable as all the voters together keeps every region;
+weak voters cannot outvote a strong anchor, two strong models can.
 
 ``pgmr.fuse_level: pixel`` is the plain pixel vote instead (every voter and the
 anchor: ``V_k(p) = Σ_m r_m q_mk(p) / Σ_m r_m``, the largest ``V_k`` if it is at
@@ -37,7 +43,7 @@ least 0.5, else background).  It was measured and is not the default: a
 propagation model's coarse outline then moves the anchor's, and two models
 bleeding alike outvote it (README, "How the choice is made").
 
-Frame 0 is the annotation.  The function here works on one frame;
+Frame 0 is the annotation.  The functions here work on one frame;
 :func:`fuse_video` streams a video's frames.
 """
 
@@ -78,20 +84,21 @@ class VoterFrame:
         return (self.labels[rows, cols] == obj).astype(np.float32)
 
 
-def reliabilities(voters: Sequence[str], prior: pd.DataFrame | None, mode: str) -> dict[str, float]:
-    """``r_m`` of each voter (module docstring): its dataset-prior score (``prior.csv``'s ``score``, at least 0),
-    or 1 for every voter with ``mode="uniform"``."""
+def reliabilities(models: Sequence[str], prior: pd.DataFrame | None, mode: str) -> dict[str, float]:
+    """``r_m`` of each model (module docstring): its dataset-prior score (``prior.csv``'s ``score``, at least 0),
+    or 1 for every model with ``mode="uniform"``."""
+    names = list(dict.fromkeys(models))
     if mode not in RELIABILITIES:
         raise ValueError(f"pgmr.fuse_reliability must be one of {RELIABILITIES}, not {mode!r}")
     if mode == "uniform":
-        return {m: 1.0 for m in voters}
+        return {m: 1.0 for m in names}
     if prior is None:
         raise ValueError("pgmr.fuse_reliability 'prior' needs the dataset prior (prior.csv)")
     scores = dict(zip(prior["model"], prior["score"]))
-    missing = [m for m in voters if m not in scores]
+    missing = [m for m in names if m not in scores]
     if missing:
-        raise ValueError(f"the dataset prior has no score for voter(s) {missing}")
-    return {m: max(0.0, float(scores[m])) for m in voters}
+        raise ValueError(f"the dataset prior has no score for model(s) {missing}")
+    return {m: max(0.0, float(scores[m])) for m in names}
 
 
 def support_radius(height: int, width: int, tolerance: float) -> int:
@@ -130,10 +137,12 @@ def support(voters: Sequence[VoterFrame], weights: Sequence[float], obj: int, ro
     return out / np.float32(total)
 
 
-def fuse_regions(anchor: np.ndarray, voters: Sequence[VoterFrame], weights: Sequence[float], objects: Sequence[int],
-                 threshold: float, radius: int) -> np.ndarray:
-    """The anchor's label map with the regions the voters do not support removed (module docstring, step 3)."""
+def fuse_regions(anchor: np.ndarray, anchor_weight: float, voters: Sequence[VoterFrame], weights: Sequence[float],
+                 objects: Sequence[int], threshold: float, radius: int) -> np.ndarray:
+    """The anchor's label map without the regions the weighted majority does not see (module docstring, step 3);
+    ``voters`` and ``weights``: the voters other than the anchor."""
     out = anchor.copy()
+    total = float(sum(weights))
     for obj in objects:
         mask = (anchor == obj).view(np.uint8)
         x, y, w, h = cv2.boundingRect(mask)
@@ -143,11 +152,15 @@ def fuse_regions(anchor: np.ndarray, voters: Sequence[VoterFrame], weights: Sequ
         count, regions = cv2.connectedComponents(mask[rows, cols], connectivity=8)
         if count <= 2:  # one region (or none): kept
             continue
-        score = support(voters, weights, obj, rows, cols, radius)
+        if total + anchor_weight <= 0:
+            continue
+        # V: the anchor votes for its own regions
+        score = (support(voters, weights, obj, rows, cols, radius) * np.float32(total) + np.float32(anchor_weight)
+                 ) / np.float32(total + anchor_weight)
         area = np.bincount(regions.ravel(), minlength=count)
         summed = np.bincount(regions.ravel(), weights=score.ravel(), minlength=count)
         mean = summed / np.maximum(area, 1)
-        if mean[1:].max() < threshold - 1e-6:  # the voters do not see the object near any region: no evidence
+        if mean[1:].max() < threshold - 1e-6:  # the majority sees the object near no region: no evidence
             continue
         kept = 1 + int(np.argmax(summed[1:]))
         removed = [r for r in range(1, count) if r != kept and mean[r] < threshold - 1e-6]
@@ -178,19 +191,18 @@ def fuse_pixels(voters: Sequence[VoterFrame], weights: Sequence[float], objects:
     return out
 
 
-def fuse_frame(anchor: str, voters: Mapping[str, VoterFrame], weights: Mapping[str, float], objects: Sequence[int],
+def fuse_frame(anchor: str, frames: Mapping[str, VoterFrame], weights: Mapping[str, float], objects: Sequence[int],
                level: str, threshold: float, radius: int) -> np.ndarray:
-    """One frame's fusion: ``voters`` holds the anchor's answer too (``anchor`` names it) and every voting model's;
-    ``weights``: ``r_m`` of each voting model (the anchor votes at its own reliability in the pixel vote, and at
-    that of the most reliable voter if it is not a voter itself)."""
+    """One frame's fusion: ``frames`` holds the anchor's answer and every voting model's; ``weights``: ``r_m`` of
+    the anchor and of each voting model (the anchor need not be a voter)."""
     if level not in FUSE_LEVELS:
         raise ValueError(f"pgmr.fuse_level must be one of {FUSE_LEVELS}, not {level!r}")
     others = [m for m in weights if m != anchor]
     if level == "region":
-        return fuse_regions(voters[anchor].labels, [voters[m] for m in others], [weights[m] for m in others], objects,
-                            threshold, radius)
-    own = weights.get(anchor, max(weights.values(), default=1.0))
-    return fuse_pixels([voters[anchor], *(voters[m] for m in others)], [own, *(weights[m] for m in others)], objects)
+        return fuse_regions(frames[anchor].labels, weights[anchor], [frames[m] for m in others],
+                            [weights[m] for m in others], objects, threshold, radius)
+    return fuse_pixels([frames[anchor], *(frames[m] for m in others)], [weights[anchor], *(weights[m] for m in others)],
+                       objects)
 
 
 def read_voter(folder: Path, frame: str) -> VoterFrame:
@@ -203,7 +215,8 @@ def read_voter(folder: Path, frame: str) -> VoterFrame:
 def fuse_video(anchor: str, mask_dirs: Mapping[str, str | os.PathLike[str]], weights: Mapping[str, float],
                objects: Sequence[int], frames: Sequence[str], level: str, threshold: float,
                tolerance: float) -> Iterator[tuple[str, np.ndarray]]:
-    """Every frame's fusion, streamed; frame 0 is the anchor's (the annotation)."""
+    """Every frame's fusion, streamed; frame 0 is the anchor's (the annotation).  ``weights``: ``r_m`` of the anchor
+    and of every voting model."""
     folders = {m: Path(d) for m, d in mask_dirs.items()}
     needed = [anchor, *(m for m in weights if m != anchor)]
     first = read_label_map(folders[anchor] / f"{frames[0]}.png", allow_greyscale=True)

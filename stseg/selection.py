@@ -265,7 +265,7 @@ def run_selection(
             folders["object"] = Path(scratch) / "object"
             _write_frames(folders["object"], per_object_frames(per_object, mask_dirs, frames), palette)
         if (strategy in ("fuse", "auto") or measure) and can_fuse and voters:
-            weights = reliabilities(voters, prior, settings.fuse_reliability)
+            weights = reliabilities([video_model, *voters], prior, settings.fuse_reliability)
             folders["fuse"] = Path(scratch) / "fuse"
             fused = fuse_video(video_model, mask_dirs, weights, objects, frames, settings.fuse_level,
                                settings.fuse_support, settings.fuse_tolerance)

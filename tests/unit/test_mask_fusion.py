@@ -37,63 +37,67 @@ def frame(labels, probabilities=None):
 
 def test_a_distractor_only_the_anchor_sees_is_removed_the_body_is_kept():
     voters = {"anchor": frame(WITH_DISTRACTOR), "b": frame(BODY), "c": frame(BODY)}
-    out = fuse_frame("anchor", voters, {"anchor": 1.0, "b": 1.0, "c": 1.0}, [1], "region", 0.1, 2)
-    assert np.array_equal(out, BODY)
+    out = fuse_frame("anchor", voters, {"anchor": 1.0, "b": 1.0, "c": 1.0}, [1], "region", 0.5, 2)
+    assert np.array_equal(out, BODY)  # the distractor's vote: (1 + 0) / 3 < 0.5
 
 
-def test_a_strong_and_a_weak_voter_disagree_the_reliable_one_decides():
-    # the weak voter sees the distractor too; uniform weights keep it (support 0.5), reliabilities remove it
+def test_a_strong_and_a_weak_model_disagree_the_reliable_one_decides():
+    # a weak anchor and a weak voter see a distractor, a strong voter does not: uniform weights keep it
+    # (2 of 3 votes), the reliabilities remove it ((0.3 + 0.3) / 1.5 = 0.4)
     voters = {"anchor": frame(WITH_DISTRACTOR), "strong": frame(BODY), "weak": frame(WITH_DISTRACTOR)}
-    uniform = fuse_frame("anchor", voters, {"anchor": 1, "strong": 1, "weak": 1}, [1], "region", 0.1, 2)
+    uniform = fuse_frame("anchor", voters, {"anchor": 1, "strong": 1, "weak": 1}, [1], "region", 0.5, 2)
     assert np.array_equal(uniform, WITH_DISTRACTOR)
-    prior = pd.DataFrame({"model": ["anchor", "strong", "weak"], "score": [0.9, 0.9, 0.05]})
+    prior = pd.DataFrame({"model": ["anchor", "strong", "weak"], "score": [0.3, 0.9, 0.3]})
     weights = reliabilities(["anchor", "strong", "weak"], prior, "prior")
-    assert weights == {"anchor": 0.9, "strong": 0.9, "weak": 0.05}
-    fused = fuse_frame("anchor", voters, weights, [1], "region", 0.1, 2)
-    assert np.array_equal(fused, BODY)  # support 0.05 / 0.95 = 0.053 < 0.1
+    assert weights == {"anchor": 0.3, "strong": 0.9, "weak": 0.3}
+    assert np.array_equal(fuse_frame("anchor", voters, weights, [1], "region", 0.5, 2), BODY)
+    # and two weak voters cannot outvote a strong anchor: 0.9 / (0.9 + 0.3 + 0.3) = 0.6, its distractor stays
+    voters = {"anchor": frame(WITH_DISTRACTOR), "w1": frame(BODY), "w2": frame(BODY)}
+    kept = fuse_frame("anchor", voters, {"anchor": 0.9, "w1": 0.3, "w2": 0.3}, [1], "region", 0.5, 2)
+    assert np.array_equal(kept, WITH_DISTRACTOR)
 
 
 def test_two_strong_models_each_right_on_other_frames_the_fusion_is_right_on_both(tmp_path):
-    # the anchor adds a distractor on frame 1, the other strong model on frame 2: the fusion removes the anchor's
-    # and never takes the other's, so it is right on both frames where each model alone is wrong on one
+    # the anchor adds a distractor on frame 1, the other strong model on frame 2, a third model sees the body: the
+    # fusion removes the anchor's and never takes the other's, so it is right on both frames where each strong
+    # model alone is wrong on one
     truth = [BODY, BODY, BODY]
-    anchor = [BODY, WITH_DISTRACTOR, BODY]
-    other = [BODY, BODY, WITH_DISTRACTOR]
+    maps = {"anchor": [BODY, WITH_DISTRACTOR, BODY], "other": [BODY, BODY, WITH_DISTRACTOR], "third": truth}
     dirs = {}
-    for name, maps in (("anchor", anchor), ("other", other)):
+    for name, labels_of in maps.items():
         dirs[name] = tmp_path / name
-        for t, labels in enumerate(maps):
+        for t, labels in enumerate(labels_of):
             write_label_map(dirs[name] / f"{t:05d}.png", labels)
     frames = ["00000", "00001", "00002"]
-    fused = dict(fuse_video("anchor", dirs, {"anchor": 0.8, "other": 0.7}, [1], frames, "region", 0.1, 0.02))
+    weights = {"anchor": 0.8, "other": 0.7, "third": 0.4}
+    fused = dict(fuse_video("anchor", dirs, weights, [1], frames, "region", 0.5, 0.02))
     assert all(np.array_equal(fused[f], truth[t]) for t, f in enumerate(frames))
     assert not np.array_equal(read_label_map(dirs["anchor"] / "00001.png"), truth[1])
     assert not np.array_equal(read_label_map(dirs["other"] / "00002.png"), truth[2])
 
 
 def test_voters_that_lost_the_object_remove_nothing():
-    # only weak voters, and they see no object on this frame: there is no evidence against any region
+    # only voters that see no object on this frame: no region reaches a majority, so there is no evidence
+    # against any region (the anchor's own vote, 0.1 / 1.1, is not a majority either)
     empty = np.zeros(SHAPE, np.uint8)
     voters = {"anchor": frame(WITH_DISTRACTOR), "w1": frame(empty), "w2": frame(empty)}
-    out = fuse_frame("anchor", voters, {"anchor": 0.5, "w1": 0.1, "w2": 0.1}, [1], "region", 0.1, 2)
+    out = fuse_frame("anchor", voters, {"anchor": 0.1, "w1": 0.5, "w2": 0.5}, [1], "region", 0.5, 2)
     assert np.array_equal(out, WITH_DISTRACTOR)
 
 
-def test_only_weak_voters_that_see_a_distractor_cannot_remove_the_body():
-    # the weak voters both follow the distractor: the body keeps the anchor's answer (the best-supported region
-    # is kept, and nothing is ever added), so the fusion is the anchor's masks here, never the voters'
+def test_only_weak_voters_that_follow_a_distractor_cannot_remove_the_body():
     voters = {"anchor": frame(WITH_DISTRACTOR), "w1": frame(DISTRACTOR), "w2": frame(DISTRACTOR)}
-    out = fuse_frame("anchor", voters, {"anchor": 0.9, "w1": 0.1, "w2": 0.1}, [1], "region", 0.1, 2)
-    assert np.array_equal(out, DISTRACTOR) or np.array_equal(out, WITH_DISTRACTOR)
-    assert np.count_nonzero(out & ~WITH_DISTRACTOR.astype(bool)) == 0  # nothing added
+    out = fuse_frame("anchor", voters, {"anchor": 0.9, "w1": 0.1, "w2": 0.1}, [1], "region", 0.5, 2)
+    assert np.array_equal(out, WITH_DISTRACTOR)  # the body's vote 0.9 / 1.1; nothing is ever added
 
 
 def test_the_support_reaches_within_the_tolerance():
     near = square(SHAPE, 20, 38, 6)  # 2 px right of the body: a piece of the object the others outline coarsely
     anchor = BODY | near
-    voters = {"anchor": frame(anchor), "b": frame(BODY)}
-    assert np.array_equal(fuse_frame("anchor", voters, {"anchor": 1, "b": 1}, [1], "region", 0.1, 3), anchor)
-    assert np.array_equal(fuse_frame("anchor", voters, {"anchor": 1, "b": 1}, [1], "region", 0.1, 1), BODY)
+    voters = {"anchor": frame(anchor), "b": frame(BODY), "c": frame(BODY)}
+    weights = {"anchor": 1, "b": 1, "c": 1}
+    assert np.array_equal(fuse_frame("anchor", voters, weights, [1], "region", 0.5, 8), anchor)  # reaches it all
+    assert np.array_equal(fuse_frame("anchor", voters, weights, [1], "region", 0.5, 1), BODY)  # reaches none of it
     assert support_radius(480, 854, 0.016) == 16 and support_radius(1080, 1920, 0.016) == 36
 
 
@@ -126,9 +130,9 @@ def test_probabilities_beside_the_masks_are_read(tmp_path):
     anchor = tmp_path / "a"
     write_label_map(anchor / "00000.png", BODY)
     write_label_map(anchor / "00001.png", WITH_DISTRACTOR)
-    fused = dict(fuse_video("a", {"a": anchor, "m": folder}, {"a": 1.0, "m": 1.0}, [1], ["00000", "00001"],
+    fused = dict(fuse_video("a", {"a": anchor, "m": folder}, {"a": 0.5, "m": 1.0}, [1], ["00000", "00001"],
                             "region", 0.5, 0.0))
-    assert np.array_equal(fused["00001"], BODY)  # support 0.6 on the body, 0 on the distractor (< 0.5)
+    assert np.array_equal(fused["00001"], BODY)  # votes (0.5 + 0.6) / 1.5 on the body, 0.5 / 1.5 on the distractor
 
 
 def test_reliabilities_refuse_what_they_cannot_use():
@@ -136,6 +140,6 @@ def test_reliabilities_refuse_what_they_cannot_use():
         reliabilities(["a"], None, "best")
     with pytest.raises(ValueError, match="needs the dataset prior"):
         reliabilities(["a"], None, "prior")
-    with pytest.raises(ValueError, match="no score for voter"):
+    with pytest.raises(ValueError, match="no score for model"):
         reliabilities(["a", "b"], pd.DataFrame({"model": ["a"], "score": [0.5]}), "prior")
     assert reliabilities(["a"], None, "uniform") == {"a": 1.0}
