@@ -207,6 +207,7 @@ rule report_summary:
         ),
     params:
         calibration=calibration_args,
+        strategy=PLAN.stages["select"].strategy,
     log:
         f"{RESULTS}/logs/report_summary.log",
     benchmark:
@@ -215,4 +216,4 @@ rule report_summary:
         "../envs/stseg.yaml"
     shell:
         "stseg report-summary --summary {input.summary:q} --overall {input.overall:q} {params.calibration:q}"
-        " --out {output:q} > {log:q} 2>&1"
+        " --strategy {params.strategy:q} --out {output:q} > {log:q} 2>&1"

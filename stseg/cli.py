@@ -269,7 +269,7 @@ def cmd_report_summary(args: argparse.Namespace) -> None:
     from .report import summary_page
     from .tables import read_table
 
-    summary_page(read_table(args.summary), read_table(args.overall), args.calibration, args.out)
+    summary_page(read_table(args.summary), read_table(args.overall), args.calibration, args.out, args.strategy)
 
 
 def cmd_scores_plot(args: argparse.Namespace) -> None:
@@ -321,27 +321,43 @@ def _model_job_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--gpu-locks", default=".stseg/gpus", help="the folder of the GPUs' lock files")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="stseg", description=__doc__.splitlines()[0].replace("``", ""))
-    sub = parser.add_subparsers(dest="command", required=True)
+#: the subcommands the workflow's rules run, not a user (``stseg --help`` lists them apart)
+WORKFLOW_STEPS = ("infer", "infer-batch", "stamp", "take", "run-chunk", "fuse", "split-foreground", "pseudolabel", "score",
+                  "prior", "select", "summarize", "submission", "overlay", "report-summary", "scores-plot", "calibration",
+                  "finetune", "finetune-tmo", "flow")
 
-    p = sub.add_parser("demo", help="generate the demo dataset (DAVIS layout, ground truth on every frame)")
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="stseg", description=__doc__.splitlines()[0].replace("``", ""),
+        epilog="workflow steps (run by the Snakemake rules; each has its own --help): " + ", ".join(WORKFLOW_STEPS))
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", title="commands")
+
+    def command(name: str, text: str) -> argparse.ArgumentParser:
+        """A command a user runs (listed by ``stseg --help``)."""
+        return sub.add_parser(name, help=text, description=text)
+
+    def step(name: str, text: str) -> argparse.ArgumentParser:
+        """A workflow step a rule runs (named in ``stseg --help``'s epilog only)."""
+        return sub.add_parser(name, description=text)
+
+    p = command("demo", "generate the demo dataset (DAVIS layout, ground truth on every frame)")
     p.add_argument("root")
     p.add_argument("--videos", nargs="*")
     p.add_argument("--size", default="854x480", help="WIDTHxHEIGHT (default 854x480)")
     p.add_argument("--frames", type=int, default=None, help="at most this many frames per video")
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("validate", help="check a dataset folder and list its videos")
+    p = command("validate", "check a dataset folder and list its videos")
     p.add_argument("root")
     p.add_argument("--videos", nargs="*")
     p.add_argument("--video-list")
     p.set_defaults(func=cmd_validate)
 
-    p = sub.add_parser("models", help="list the registered models")
+    p = command("models", "list the registered models")
     p.set_defaults(func=cmd_models)
 
-    p = sub.add_parser("infer", help="run one model on one video")
+    p = step("infer", "run one model on one video")
     _model_job_arguments(p)
     p.add_argument("--frames", required=True, help="folder of the video's JPEG frames")
     p.add_argument("--annotation", required=True, nargs="+",
@@ -349,7 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder of per-frame PNGs")
     p.set_defaults(func=cmd_infer)
 
-    p = sub.add_parser("infer-batch", help="run one model on several videos with one model load (inference.videos_per_job)")
+    p = step("infer-batch", "run one model on several videos with one model load (inference.videos_per_job)")
     _model_job_arguments(p)
     p.add_argument("--videos", required=True,
                    help="JSON list of {video, frames, annotation: [PNG...], stamp}")
@@ -357,25 +373,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--record", required=True, help="the batch's record (JSON), written last")
     p.set_defaults(func=cmd_infer_batch)
 
-    p = sub.add_parser("stamp", help="write a video's stamp (what a batched model's masks of it depend on)")
+    p = step("stamp", "write a video's stamp (what a batched model's masks of it depend on)")
     p.add_argument("--stamp", required=True)
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_stamp)
 
-    p = sub.add_parser("take", help="put a staged video of a batch job at its per-video path (hard links)")
+    p = step("take", "put a staged video of a batch job at its per-video path (hard links)")
     p.add_argument("--staged", required=True)
     p.add_argument("--stamp", required=True, help="the stamp the staged video must have been made with")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_take)
 
-    p = sub.add_parser("run-chunk", help="the light stages of several videos in one process (stages.videos_per_job)")
+    p = step("run-chunk", "the light stages of several videos in one process (stages.videos_per_job)")
     p.add_argument("--steps", required=True, help="JSON file: [{video, argv: [stseg command and its arguments]}]")
     p.add_argument("--digest", required=True, help="the digest the steps file must have (stseg.chunks.steps_digest)")
     p.add_argument("--record", required=True, help="the chunk's record (JSON), written last")
     p.set_defaults(func=cmd_run_chunk)
 
     settings = "the stage's settings as JSON (written by the workflow from the config; stseg.settings)"
-    p = sub.add_parser("fuse", help="the models' boxes and their average and max fusion (one video)")
+    p = step("fuse", "the models' boxes and their average and max fusion (one video)")
     p.add_argument("--masks", nargs="+", required=True, metavar="MODEL=DIR", help="the voting models' masks")
     p.add_argument("--annotation", required=True, nargs="+", help="first-frame annotation and later ones (the objects)")
     p.add_argument("--boxes-out", help="write every model's boxes here (one table, column `model` first)")
@@ -383,7 +399,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_fuse)
 
-    p = sub.add_parser("pseudolabel", help="pseudo-labels of one video from the models' masks and fused boxes")
+    p = step("pseudolabel", "pseudo-labels of one video from the models' masks and fused boxes")
     p.add_argument("--masks", nargs="+", required=True, metavar="MODEL=DIR")
     p.add_argument("--annotation", required=True, nargs="+")
     p.add_argument("--fused")
@@ -393,7 +409,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--foreground-model", action="append", help="a model whose masks are foreground only (TMO)")
     p.set_defaults(func=cmd_pseudolabel)
 
-    p = sub.add_parser("split-foreground", help="a foreground-only model's masks (TMO) split into the annotation's objects")
+    p = step("split-foreground", "a foreground-only model's masks (TMO) split into the annotation's objects")
     p.add_argument("--foreground", required=True, help="folder of the model's foreground PNGs")
     p.add_argument("--masks", nargs="*", metavar="MODEL=DIR", help="object-level voting models' masks")
     p.add_argument("--annotation", required=True, nargs="+")
@@ -402,7 +418,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_split_foreground)
 
-    p = sub.add_parser("score", help="J&F of every model against the pseudo-labels (and ground truth), edge alignment")
+    p = step("score", "J&F of every model against the pseudo-labels (and ground truth), edge alignment")
     p.add_argument("--video", required=True)
     p.add_argument("--masks", nargs="+", required=True, metavar="MODEL=DIR")
     p.add_argument("--pseudo", required=True)
@@ -414,7 +430,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_score)
 
-    p = sub.add_parser("select", help="choose per video and per object; write the final masks")
+    p = step("select", "choose per video and per object; write the final masks")
     p.add_argument("--video", required=True)
     p.add_argument("--scores", required=True)
     p.add_argument("--masks", nargs="+", required=True, metavar="MODEL=DIR", help="in config order (the tie-break)")
@@ -431,14 +447,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--outcome", required=True)
     p.set_defaults(func=cmd_select)
 
-    p = sub.add_parser("prior", help="the dataset prior: the model with the best mean selection score over the videos")
+    p = step("prior", "the dataset prior: the model with the best mean selection score over the videos")
     p.add_argument("--scores", nargs="+", required=True, help="every video's score table")
     p.add_argument("--models", nargs="+", required=True, help="in config order (the tie-break)")
     p.add_argument("--settings", required=True, help=settings)
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_prior)
 
-    p = sub.add_parser("summarize", help="the run summary tables")
+    p = step("summarize", "the run summary tables")
     p.add_argument("--scores", nargs="+", required=True)
     p.add_argument("--outcomes", nargs="+", required=True)
     p.add_argument("--models", nargs="+", required=True)
@@ -447,32 +463,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--text", required=True)
     p.set_defaults(func=cmd_summarize)
 
-    p = sub.add_parser("submission", help="zip the final masks in the layout MOSE's server reads")
+    p = step("submission", "zip the final masks in the layout MOSE's server reads")
     p.add_argument("--final-root", required=True)
     p.add_argument("--videos", nargs="+", required=True)
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_submission)
 
-    p = sub.add_parser("finetune", help="fine-tune SAM 2.1 with the sam2 package's MOSE recipe")
+    p = step("finetune", "fine-tune SAM 2.1 with the sam2 package's MOSE recipe")
     p.add_argument("--settings", required=True, help="JSON: train_root, init_checkpoint, size, resolution, epochs, ...")
     p.add_argument("--workdir", required=True, help="trainer folder (logs, resumable checkpoints)")
     p.add_argument("--out", required=True, help="the fine-tuned checkpoint ({'model': state_dict})")
     p.add_argument("--losses", help="copy of the per-step training losses (CSV)")
     p.set_defaults(func=cmd_finetune)
 
-    p = sub.add_parser("finetune-tmo", help="fine-tune TMO with its own Trainer on a DAVIS/MOSE-layout split")
+    p = step("finetune-tmo", "fine-tune TMO with its own Trainer on a DAVIS/MOSE-layout split")
     p.add_argument("--settings", required=True, help="JSON: train_root, flow_root, repo, init_checkpoint, epochs, ...")
     p.add_argument("--workdir", required=True, help="the trainer's working folder (its weights/ checkpoints)")
     p.add_argument("--out", required=True, help="the fine-tuned weights (a plain state dict, as TMO_rn101.pth)")
     p.add_argument("--losses", required=True, help="the loss of every epoch (CSV)")
     p.set_defaults(func=cmd_finetune_tmo)
 
-    p = sub.add_parser("flow", help="OpenCV flow images of a video's frames (TMO's input), one JPEG per frame")
+    p = step("flow", "OpenCV flow images of a video's frames (TMO's input), one JPEG per frame")
     p.add_argument("--frames", required=True)
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_flow)
 
-    p = sub.add_parser("overlay", help="one video's overlay strip for the report")
+    p = step("overlay", "one video's overlay strip for the report")
     p.add_argument("--frames", required=True)
     p.add_argument("--masks", nargs="+", required=True, metavar="MODEL=DIR")
     p.add_argument("--pseudo", required=True)
@@ -486,27 +502,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--small", help="and a downscaled JPEG copy for the report")
     p.set_defaults(func=cmd_overlay)
 
-    p = sub.add_parser("report-summary", help="the report's first page: pooled and per-video tables, calibration")
+    p = step("report-summary", "the report's first page: pooled and per-video tables, calibration")
     p.add_argument("--summary", required=True)
     p.add_argument("--overall", required=True)
     p.add_argument("--calibration", help="the calibration figure (PNG), when there is ground truth")
+    p.add_argument("--strategy", help="the configured strategy (pgmr.strategy): its row is the final answer")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_report_summary)
 
-    p = sub.add_parser("scores-plot", help="every model's J&F per video, as bars")
+    p = step("scores-plot", "every model's J&F per video, as bars")
     p.add_argument("--summary", required=True)
     p.add_argument("--models", nargs="*", help="in config order (fixes each model's colour)")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_scores_plot)
 
-    p = sub.add_parser("calibration", help="pseudo-label J&F against true J&F, regret per video (needs ground truth)")
+    p = step("calibration", "pseudo-label J&F against true J&F, regret per video (needs ground truth)")
     p.add_argument("--summary", required=True)
     p.add_argument("--models", nargs="*", help="in config order (fixes each model's colour)")
     p.add_argument("--out", required=True)
     p.add_argument("--table", required=True)
     p.set_defaults(func=cmd_calibration)
 
-    p = sub.add_parser("evaluate", help="J&F of predictions against ground truth (official DAVIS 2017 method)")
+    p = command("evaluate", "J&F of predictions against ground truth (official DAVIS 2017 method)")
     p.add_argument("--gt", required=True, help="annotation folder: <video>/<frame>.png")
     p.add_argument("--pred", required=True, help="results folder: <video>/<frame>.png")
     p.add_argument("--videos", nargs="*")

@@ -100,14 +100,16 @@ def list_videos(
     root: str | os.PathLike[str],
     videos: list[str] | None = None,
     video_list: str | os.PathLike[str] | None = None,
+    key: str = "dataset.root",
 ) -> list[str]:
-    """The videos to process: ``videos`` if given, else the list file, else every folder, sorted."""
+    """The videos to process: ``videos`` if given, else the list file, else every folder, sorted.  ``key``: the
+    config key that names ``root`` (in the errors)."""
     root = Path(root)
     if not root.is_dir():
+        demo = ", or set dataset.demo: true to generate the demo there" if key == "dataset.root" else ""
         raise DatasetError(
-            f"{root}: dataset folder does not exist. Set dataset.root in the config to a folder in the "
-            "DAVIS/MOSE layout (JPEGImages/<video>/, Annotations/<video>/), or set dataset.demo: true "
-            "to generate the demo there."
+            f"{key}: {root}: dataset folder does not exist. Set {key} in the config to a folder in the "
+            f"DAVIS/MOSE layout (JPEGImages/<video>/, Annotations/<video>/){demo}."
         )
     frames_root = root / "JPEGImages"
     if not frames_root.is_dir():

@@ -10,7 +10,12 @@ catching those still catch it.
 
 from __future__ import annotations
 
-__all__ = ["StsegError", "MissingInputError"]
+__all__ = ["StsegError", "MissingInputError", "WEIGHTS_TABLE", "EXTERNAL_MODELS"]
+
+#: where a user finds every model's weights (file, source, licence, checksum): named by each missing-weights error
+WEIGHTS_TABLE = "docs/models.md, 'Where the weights come from'"
+#: how an external model's checkout and environment are set up
+EXTERNAL_MODELS = "docs/models.md, 'External models'"
 
 
 class StsegError(Exception):

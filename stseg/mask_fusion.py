@@ -41,7 +41,7 @@ weak voters cannot outvote a strong anchor, two strong models can.
 anchor: ``V_k(p) = Σ_m r_m q_mk(p) / Σ_m r_m``, the largest ``V_k`` if it is at
 least 0.5, else background).  It was measured and is not the default: a
 propagation model's coarse outline then moves the anchor's, and two models
-bleeding alike outvote it (README, "How the choice is made").
+bleeding alike outvote it (docs/method.md, "The fusion").
 
 Frame 0 is the annotation.  The functions here work on one frame;
 :func:`fuse_video` streams a video's frames.

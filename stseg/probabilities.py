@@ -10,7 +10,7 @@ write them when the model's entry in the config has ``probabilities: true``
 when it is there.  The fusion (:mod:`stseg.mask_fusion`) uses them in place of
 the 0/1 masks.
 
-Most pixels are 0 or 255, which compresses well: see the README ("Confidences")
+Most pixels are 0 or 255, which compresses well: see docs/models.md ("Confidences")
 for the disk it takes at MOSE scale.
 """
 

@@ -20,7 +20,7 @@ agree almost everywhere (say ``copy`` and ``global`` on a static shot, or two
 models from one family) share one vote instead of outvoting the rest; see
 :func:`redundancy_weights`.
 
-**Adaptive weights** (``weighting="adaptive"``; off by default, see the README): a first pass with
+**Adaptive weights** (``weighting="adaptive"``; off by default, see docs/method.md): a first pass with
 uniform weights gives a provisional pseudo-label; each model's weight for object
 ``k`` becomes its IoU with it over the video, raised to ``gamma``; a second
 pass gives the final pseudo-label.  Models that agree with the consensus on an

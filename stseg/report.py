@@ -227,24 +227,26 @@ def calibration_plot(per_video: pd.DataFrame, out: str | os.PathLike[str], model
     data = per_video.dropna(subset=["gt_JF"])
     table = calibration_table(data)
     tau = kendall_tau(data["pseudo_JF"], data["gt_JF"])
-    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5))
+    figure, (left, right) = plt.subplots(1, 2, figsize=(13, 5.5))
     colours = model_colours(list(models) or list(dict.fromkeys(per_video["model"])))
     for model, group in data.groupby("model", sort=False):
         left.scatter(group["pseudo_JF"], group["gt_JF"], label=model, s=28, color=colours[model])
     chosen = data[data["chosen_video"] == 1]
     left.scatter(chosen["pseudo_JF"], chosen["gt_JF"], facecolors="none", edgecolors="black", s=90, label="chosen")
     left.plot([0, 1], [0, 1], color="grey", linewidth=0.8)
-    left.set_xlabel("J&F against the pseudo-labels")
-    left.set_ylabel("J&F against the ground truth")
-    left.set_title(f"per (video, model): Kendall τ = {tau:.3f}")
-    left.legend(fontsize=8)
+    left.set_xlabel("J&F against the pseudo-labels", fontsize=13)
+    left.set_ylabel("J&F against the ground truth", fontsize=13)
+    left.set_title(f"per (video, model): Kendall τ = {tau:.3f}", fontsize=14)
+    left.legend(fontsize=11)
     right.bar(table["video"], table["regret"], color="tab:red")
-    right.set_ylabel("regret (best true J&F − chosen's)")
-    right.set_title(f"picked the best model on {int((table['regret'] <= 0).sum())} of {len(table)} videos")
-    right.tick_params(axis="x", rotation=60, labelsize=8)
+    right.set_ylabel("regret (best true J&F − chosen's)", fontsize=13)
+    right.set_title(f"picked the best model on {int((table['regret'] <= 0).sum())} of {len(table)} videos", fontsize=14)
+    right.tick_params(axis="x", rotation=60, labelsize=11)
+    for axes in (left, right):
+        axes.tick_params(axis="both", labelsize=11)
     figure.tight_layout()
     with atomic_path(out) as tmp:
-        figure.savefig(tmp, format="png", dpi=100, metadata={"Software": None})
+        figure.savefig(tmp, format="png", dpi=110, metadata={"Software": None})
     plt.close(figure)
     return {"tau": tau, "mean_regret": float(table["regret"].mean()), "hits": int((table["regret"] <= 0).sum()),
             "videos": len(table)}
@@ -294,11 +296,12 @@ _SORT = (
 )
 
 
-def _html_table(table: pd.DataFrame, caption: str) -> str:
-    """An HTML table whose columns sort on a click (inline handlers: they work inside the Snakemake report)."""
+def _html_table(table: pd.DataFrame, caption: str, highlight: str | None = None) -> str:
+    """An HTML table as wide as the page whose columns sort on a click (inline handlers: they work inside the
+    Snakemake report); the row whose first cell is ``highlight`` is set in bold on a tinted background."""
     import html
 
-    head = "".join(f'<th onclick="{_SORT}" style="cursor:pointer;padding:2px 8px;border-bottom:1px solid #888">'
+    head = "".join(f'<th onclick="{_SORT}" style="cursor:pointer;padding:3px 10px;border-bottom:1px solid #888">'
                    f"{html.escape(str(c))} &#8597;</th>" for c in table.columns)
     body = []
     for row in table.itertuples(index=False):
@@ -309,42 +312,72 @@ def _html_table(table: pd.DataFrame, caption: str) -> str:
                 key = "" if np.isnan(value) else repr(value)
             else:
                 shown = key = html.escape(str(value))
-            cells.append(f'<td data-v="{key}" style="padding:2px 8px;text-align:right">{shown}</td>')
-        body.append("<tr>" + "".join(cells) + "</tr>")
-    return (f'<table style="border-collapse:collapse;font-family:sans-serif;font-size:13px;margin:8px 0">'
+            cells.append(f'<td data-v="{key}" style="padding:3px 10px;text-align:right">{shown}</td>')
+        marked = highlight is not None and str(row[0]) == highlight
+        style = ' style="font-weight:bold;background:#fff3c4"' if marked else ""
+        body.append(f"<tr{style}>" + "".join(cells) + "</tr>")
+    return (f'<table style="border-collapse:collapse;font-family:sans-serif;font-size:14px;margin:8px 0;width:100%">'
             f'<caption style="text-align:left;font-weight:bold">{html.escape(caption)}</caption>'
             f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>")
 
 
+def best_single(overall: pd.DataFrame) -> tuple[str, float] | None:
+    """The single model with the highest pooled true J&F, and that J&F (None without ground truth)."""
+    singles = overall[~overall["method"].str.contains(":")].dropna(subset=["JF"])
+    if singles.empty:
+        return None
+    row = singles.loc[singles["JF"].idxmax()]
+    return str(row["method"]), float(row["JF"])
+
+
 def pooled_table(overall: pd.DataFrame) -> pd.DataFrame:
-    """``summary_overall.csv`` with ``recovered``: the share of the per-video oracle's gain over the best single
-    model that each selection strategy (and oracle) recovers (NaN without ground truth, and for single models)."""
+    """``summary_overall.csv`` with ``gain``, each method's J&F minus the best single model's, and ``recovered``:
+    that gain as a share of the per-video oracle's, ``(J&F - best) / (oracle:video - best)``, for the methods
+    (NaN without ground truth, for single models, and when the oracle gains nothing).  1 is all of the per-video
+    oracle's gain; above 1, more than picking the truly best model of each video gives (the per-object oracle
+    and the fusion can); below 0, below the best single model."""
     table = overall.copy()
-    singles = table[~table["method"].str.contains(":")]
+    best = best_single(table)
     oracle = table.loc[table["method"] == "oracle:video", "JF"]
-    best = singles["JF"].max() if len(singles) and singles["JF"].notna().any() else np.nan
-    gain = float(oracle.iloc[0]) - best if len(oracle) and np.isfinite(best) else np.nan
-    table["recovered"] = (table["JF"] - best) / gain if np.isfinite(gain) and gain > 0 else np.nan
-    table.loc[~table["method"].str.contains(":"), "recovered"] = np.nan  # a share of the gain, for the methods only
+    table["gain"] = table["JF"] - best[1] if best is not None else np.nan
+    gain = float(oracle.iloc[0]) - best[1] if len(oracle) and best is not None else np.nan
+    table["recovered"] = (table["JF"] - best[1]) / gain if best is not None and np.isfinite(gain) and gain > 0 else np.nan
+    methods = table["method"].str.contains(":")
+    table.loc[~methods, "recovered"] = np.nan  # a share of the gain, for the methods only
     return table
 
 
 def summary_page(per_video: pd.DataFrame, overall: pd.DataFrame, calibration_png: str | os.PathLike[str] | None,
-                 out: str | os.PathLike[str]) -> None:
-    """The report's first page: the pooled table, the per-(video, model) table (both sortable) and the
-    calibration figure, as one self-contained HTML fragment."""
+                 out: str | os.PathLike[str], strategy: str | None = None) -> None:
+    """The report's first page: who won (the best single model, the final answer and its gain), the pooled table
+    with the final answer's row highlighted, the per-(video, model) table (both sortable) and the calibration
+    figure, as one self-contained HTML fragment as wide as the page.  ``strategy``: the configured one."""
     import base64
+    import html
 
-    parts = ['<div style="font-family:sans-serif">',
-             "<p>Did it work? J, F and J&amp;F of each model, each selection strategy and the oracles, pooled over "
-             "every object of every video (against the ground truth where there is some; the pseudo-label J&amp;F "
-             "always). <i>recovered</i>: the share of the per-video oracle's gain over the best single model. "
-             "Click a column to sort.</p>",
-             _html_table(pooled_table(overall), "pooled over all objects")]
+    final = f"selection:{strategy}" if strategy else None
+    table = pooled_table(overall)
+    best = best_single(overall)
+    parts = ['<div style="font-family:sans-serif;width:100%;max-width:none">']
+    if best is not None and final is not None and final in set(table["method"]):
+        row = table[table["method"] == final].iloc[0]
+        parts.append(f'<p style="font-size:16px">Best single model: <b>{html.escape(best[0])}</b> (J&amp;F '
+                     f"{best[1]:.4f}). Final answer (<code>{html.escape(strategy or '')}</code>): <b>J&amp;F "
+                     f"{row['JF']:.4f}</b>, {row['gain']:+.4f} over the best single model.</p>")
+    elif final is not None:
+        parts.append(f"<p>No ground truth: the final answer (<code>{html.escape(strategy or '')}</code>) cannot be "
+                     "scored here; the pseudo-label J&amp;F is shown.</p>")
+    parts += ["<p>J, F and J&amp;F of each model, each final-answer strategy and the oracles, pooled over every "
+              "object of every video (against the ground truth where there is some; the pseudo-label J&amp;F "
+              "always). <i>gain</i>: J&amp;F minus the best single model's. <i>recovered</i>: that gain as a share "
+              "of the per-video oracle's (1 = all of it; above 1 = better than picking the truly best model of "
+              "each video, which the per-object oracle and the fusion can be; below 0 = below the best single "
+              "model). The final answer's row is highlighted. Click a column to sort.</p>",
+              _html_table(table, "pooled over all objects", final)]
     if calibration_png is not None and Path(calibration_png).is_file():
         data = base64.b64encode(Path(calibration_png).read_bytes()).decode()
         parts.append('<p><b>calibration</b>: pseudo-label J&amp;F against true J&amp;F, and the regret per video</p>'
-                     f'<img style="max-width:100%" src="data:image/png;base64,{data}">')
+                     f'<img style="width:100%;max-width:1400px" src="data:image/png;base64,{data}">')
     parts += [_html_table(per_video, "per video and model (chosen_video: the per-video choice)"), "</div>"]
     with atomic_path(out) as tmp:
         tmp.write_text("\n".join(parts) + "\n")

@@ -15,7 +15,7 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence, TypeVar
 
 import yaml
 
@@ -23,7 +23,7 @@ from . import settings
 from .batching import assign_batches, read_assignment, write_assignment
 from .chunks import CHUNK_STAGES, Step, steps_digest, video_steps
 from .dataset import DatasetError, VideoInfo, list_videos, validate_dataset
-from .errors import StsegError
+from .errors import EXTERNAL_MODELS, WEIGHTS_TABLE, StsegError
 from .files import write_if_changed
 from .freshness import folder_stamp
 from .models import OptionError, check_options, get_spec
@@ -32,6 +32,7 @@ from .names import RULE, name_problem
 __all__ = ["ConfigError", "ModelEntry", "Plan", "check_config_files", "check_finite", "ensure_demo", "load_schema", "lock_results"]
 
 SCHEMA = Path(__file__).with_name("schemas") / "config.schema.yaml"
+T = TypeVar("T")
 
 
 class ConfigError(StsegError, ValueError):
@@ -56,6 +57,28 @@ def _unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool
 
 
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
+
+
+class Problems:
+    """The config's problems found at parse time, gathered so that one run reports them all."""
+
+    def __init__(self) -> None:
+        self.found: list[str] = []
+
+    def check(self, step: Callable[..., T], *args: Any) -> T | None:
+        """``step(*args)``, or None with its expected error (:class:`StsegError`) kept."""
+        try:
+            return step(*args)
+        except StsegError as error:
+            self.found.append(str(error))
+            return None
+
+    def raise_all(self) -> None:
+        if len(self.found) == 1:
+            raise ConfigError(self.found[0])
+        if self.found:
+            listed = "\n".join(f"- {problem}" for problem in self.found)
+            raise ConfigError(f"{len(self.found)} problems in the config or the data; nothing was run:\n{listed}")
 
 
 def check_config_files(paths: Sequence[str | os.PathLike[str]]) -> None:
@@ -195,7 +218,7 @@ def model_entry(name: str, entry: Mapping[str, Any], finetune_runs: Mapping[str,
     if python is not None and not os.access(python, os.X_OK):
         raise ConfigError(
             f"models.{name}.python: {python} is not an executable Python. Create the model's environment "
-            f"(README: 'External models') or fix the path."
+            f"({EXTERNAL_MODELS}) or fix the path."
         )
     options = entry.get("options", {}) or {}
     try:
@@ -206,7 +229,7 @@ def model_entry(name: str, entry: Mapping[str, Any], finetune_runs: Mapping[str,
     if checkpoint is not None and not spec.external and not Path(checkpoint).expanduser().is_file():
         raise ConfigError(
             f"models.{name}.options.checkpoint: {checkpoint} not found. Download the model's weights "
-            "(README: 'Models') or fix the path."
+            f"({WEIGHTS_TABLE}) or fix the path."
         )
     if spec.name == "precomputed":
         folder = options.get("path")
@@ -248,41 +271,55 @@ def check_finetune_runs(runs: Mapping[str, Mapping[str, Any]], results: Path) ->
     one image per frame.
     """
     videos: dict[str, tuple[str, ...]] = {}
+    problems = Problems()
     for run, entry in runs.items():
-        where = f"finetune.{run}"
-        if entry.get("model", "sam2") == "sam2":
-            if not entry.get("init_checkpoint"):
-                raise ConfigError(f"{where}: init_checkpoint is required for SAM 2.1 fine-tuning (the release checkpoint "
-                                  "of the model size to start from).")
-            continue
-        root = Path(entry["train_root"]).expanduser()
-        names = list_videos(root, list(entry.get("videos") or []) or None)
-        valid, invalid = validate_dataset(root, names, results / ".stseg" / "validated-train" / run)
-        if invalid:
-            video, problem = next(iter(invalid.items()))
-            raise ConfigError(f"{where}.train_root: training video {video!r} is invalid:\n{problem}")
-        sparse = [v for v, info in valid.items() if not info.fully_annotated]
-        if sparse:
-            raise ConfigError(f"{where}.train_root: {root}/Annotations/{sparse[0]} does not annotate every frame; TMO is "
-                              "trained on every frame's foreground. Use a split with full annotations (MOSE train) "
-                              f"or leave such videos out (finetune.{run}.videos).")
-        flow = entry.get("flow", "opencv")
-        if flow != "opencv":
-            for video, info in valid.items():
-                missing = [f for f in info.frames if not (Path(flow).expanduser() / video / f"{f}.jpg").is_file()]
-                if missing:
-                    raise ConfigError(f"{where}.flow: {Path(flow) / video / (missing[0] + '.jpg')} is missing "
-                                      f"({len(missing)} of {len(info.frames)} frames of {video!r} have no flow "
-                                      "image). Give every frame its flow image, or set flow: opencv.")
-        from .models.upstream import configuration_problem
-
-        options = {"repo": entry.get("repo"), "checkpoint": entry.get("init_checkpoint"),
-                   "random_init": entry.get("random_init", False)}
-        unready = configuration_problem("tmo", options)
-        if unready:
-            raise ConfigError(f"{where}: {unready.replace('options.checkpoint', f'{where}.init_checkpoint')}")
-        videos[run] = tuple(valid)
+        found = problems.check(_check_finetune_run, run, entry, results)
+        if found is not None:
+            videos[run] = found
+    problems.raise_all()
     return videos
+
+
+def _check_finetune_run(run: str, entry: Mapping[str, Any], results: Path) -> tuple[str, ...]:
+    """One fine-tune run (:func:`check_finetune_runs`); its training videos (TMO) or ()."""
+    where = f"finetune.{run}"
+    root = config_path(entry["train_root"], f"{where}.train_root")
+    init = entry.get("init_checkpoint")
+    if entry.get("model", "sam2") == "sam2":
+        if not init:
+            raise ConfigError(f"{where}: init_checkpoint is required for SAM 2.1 fine-tuning (the release checkpoint "
+                              f"of the model size to start from: {WEIGHTS_TABLE}).")
+        if not Path(init).expanduser().is_file():
+            raise ConfigError(f"{where}.init_checkpoint: {init} not found. Download the SAM 2.1 checkpoint "
+                              f"({WEIGHTS_TABLE}) or fix the path.")
+        list_videos(root, list(entry.get("videos") or []) or None, key=f"{where}.train_root")
+        return ()
+    names = list_videos(root, list(entry.get("videos") or []) or None, key=f"{where}.train_root")
+    valid, invalid = validate_dataset(root, names, results / ".stseg" / "validated-train" / run)
+    if invalid:
+        video, problem = next(iter(invalid.items()))
+        raise ConfigError(f"{where}.train_root: training video {video!r} is invalid:\n{problem}")
+    sparse = [v for v, info in valid.items() if not info.fully_annotated]
+    if sparse:
+        raise ConfigError(f"{where}.train_root: {root}/Annotations/{sparse[0]} does not annotate every frame; TMO is "
+                          "trained on every frame's foreground. Use a split with full annotations (MOSE train) "
+                          f"or leave such videos out (finetune.{run}.videos).")
+    flow = entry.get("flow", "opencv")
+    if flow != "opencv":
+        for video, info in valid.items():
+            missing = [f for f in info.frames if not (Path(flow).expanduser() / video / f"{f}.jpg").is_file()]
+            if missing:
+                raise ConfigError(f"{where}.flow: {Path(flow) / video / (missing[0] + '.jpg')} is missing "
+                                  f"({len(missing)} of {len(info.frames)} frames of {video!r} have no flow "
+                                  "image). Give every frame its flow image, or set flow: opencv.")
+    from .models.upstream import configuration_problem
+
+    options = {"repo": entry.get("repo"), "checkpoint": entry.get("init_checkpoint"),
+               "random_init": entry.get("random_init", False)}
+    unready = configuration_problem("tmo", options)
+    if unready:
+        raise ConfigError(f"{where}: {unready.replace('options.checkpoint', f'{where}.init_checkpoint')}")
+    return tuple(valid)
 
 
 def check_voters(pgmr: Mapping[str, Any], models: Mapping[str, "ModelEntry"]) -> None:
@@ -423,19 +460,27 @@ class Plan:
 
         The demo dataset is not generated here: :func:`ensure_demo` is its own step, called first by the workflow.
         """
+        # what every later check builds paths from: refused at once
         root = config_path(config["dataset"]["root"], "dataset.root")
         results = config_path(config["results"], "results")
-        check_finite(config)
         check_locations(root, results)
         finetune_runs = dict(config.get("finetune", {}) or {})
         check_names(config["models"], finetune_runs)
-        train_videos = check_finetune_runs(finetune_runs, results)
+        # the rest: every problem found, then reported together
+        problems = Problems()
+        problems.check(check_finite, config)
+        train_videos = problems.check(check_finetune_runs, finetune_runs, results) or {}
         inference = {**config.get("inference", {}), "profile_gpu_videos_per_job": config.get("profile_gpu_videos_per_job")}
-        models = {name: model_entry(name, entry, finetune_runs, results, root, inference)
-                  for name, entry in config["models"].items()}
+        models = {name: entry for name, entry in ((name, problems.check(model_entry, name, entry, finetune_runs, results,
+                                                                        root, inference))
+                                                  for name, entry in config["models"].items()) if entry is not None}
         pgmr = dict(config.get("pgmr", {}) or {})
-        check_voters(pgmr, models)
-        valid, invalid = validated_videos(config["dataset"], root, results)
+        if len(models) == len(config["models"]):
+            problems.check(check_voters, pgmr, models)
+        videos = problems.check(validated_videos, config["dataset"], root, results)
+        problems.raise_all()
+        assert videos is not None
+        valid, invalid = videos
         stages: dict[str, Any] = {name: settings.from_config(kind, config) for name, kind in settings.STAGES.items()}
         batches = batch_assignment(models, list(valid), results)
         chunks = chunk_assignment(int((config.get("stages") or {}).get("videos_per_job", 1)), list(valid), results)

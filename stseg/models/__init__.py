@@ -135,7 +135,7 @@ def readiness(model_type: str) -> str:
 
     spec = get_spec(model_type)
     if model_type == "sam2":
-        return "ready (sam2 installed)" if importlib.util.find_spec("sam2") else 'not installed (README: "SAM 2")'
+        return "ready (sam2 installed)" if importlib.util.find_spec("sam2") else 'not installed (docs/models.md: "SAM 2")'
     if not spec.external:
         return "ready (built in)"
     if model_type == "edgetam":

@@ -4,7 +4,7 @@ environment.
 EdgeTAM ships as ``edgetam-dimos`` on PyPI, which installs a top-level ``sam2``
 package of its own (a fork of SAM 2.0 with a RepViT image encoder and a 2D
 spatial perceiver), so it cannot share an environment with the real ``sam2``:
-it runs from a venv of its own named by ``models.<name>.python`` (README:
+it runs from a venv of its own named by ``models.<name>.python`` (docs/models.md:
 "EdgeTAM").  The predictor has SAM 2's video API, so the driver is the ``sam2``
 driver (:mod:`stseg.models.sam2`), with per-object presence scores, bounded
 memory (EdgeTAM's predictor keeps every frame too) and CUDA with bfloat16 when
@@ -67,7 +67,7 @@ def edgetam_package() -> Path:
         raise EdgeTAMMissingError(
             "edgetam: this Python has no EdgeTAM (its sam2 package, from edgetam-dimos, with configs/edgetam.yaml"
             f"{'' if folder is None else f'; found the sam2 package at {folder} instead'}). EdgeTAM runs in an "
-            "environment of its own: create it as the README's 'EdgeTAM' section shows and set "
+            "environment of its own: create it as docs/models.md's 'EdgeTAM' section shows and set "
             "models.<name>.python to its bin/python."
         )
     return folder

@@ -44,7 +44,7 @@ from typing import Iterator, Mapping, Sequence
 
 import numpy as np
 
-from ..errors import StsegError
+from ..errors import WEIGHTS_TABLE, StsegError
 from ..masks import object_ids
 from .base import OptionError, Propagator
 from .device import autocast, resolve_device
@@ -100,7 +100,7 @@ def build_predictor(size: str, checkpoint: str | None, device: str, image_size: 
     if checkpoint is not None and not Path(checkpoint).is_file():
         raise CheckpointError(
             f"{checkpoint}: SAM2 checkpoint not found. Model size {size!r} expects a SAM 2.1 checkpoint such as "
-            f"{CHECKPOINT_NAMES[size]} (from the sam2 release) or one written by the fine-tune rule; "
+            f"{CHECKPOINT_NAMES[size]} ({WEIGHTS_TABLE}) or one written by the fine-tune rule; "
             "set models.<name>.options.checkpoint in the config to its path."
         )
     return build_sam2_video_predictor(
@@ -177,8 +177,8 @@ class SAM2Propagator(Propagator):
         if checkpoint is None and not self.options["random_init"]:
             raise CheckpointError(
                 f"sam2: no checkpoint configured for model size {self.options['size']!r}; set "
-                f"models.<name>.options.checkpoint to a SAM 2.1 checkpoint ({CHECKPOINT_NAMES.get(self.options['size'], '?')}) "
-                "or a fine-tuned one."
+                f"models.<name>.options.checkpoint to a SAM 2.1 checkpoint ({CHECKPOINT_NAMES.get(self.options['size'], '?')}: "
+                f"{WEIGHTS_TABLE}) or a fine-tuned one."
             )
         return build_predictor(self.options["size"], checkpoint, str(resolve_device(self.options["device"])),
                                int(self.options["image_size"]), bool(self.options["apply_postprocessing"]))

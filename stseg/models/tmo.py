@@ -8,7 +8,7 @@ holding it whole as upstream's test loop does.  Each output frame is a
 foreground map (1 = foreground, 0 = background); frame 0 is the annotation's
 foreground.  :mod:`stseg.foreground` splits it into the annotation's objects
 after the other models have run, and the pseudo-labels count it as a
-"some object here" vote (README: "TMO and foreground-only models").
+"some object here" vote (docs/models.md: "TMO and foreground-only models").
 
 **Flow.**  TMO was trained on RAFT flow rendered as colour images (colour =
 direction, saturation = speed, white = still).  ``flow: <folder>`` reads such

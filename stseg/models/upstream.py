@@ -33,7 +33,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ..errors import StsegError
+from ..errors import EXTERNAL_MODELS, WEIGHTS_TABLE, StsegError
 
 __all__ = [
     "UPSTREAM",
@@ -76,7 +76,7 @@ def _fix(model: str) -> str:
     pypi = f'Install it from PyPI (pip install "stseg[{model}]", which brings {PYPI[model][0]}), or c' if model in PYPI else "C"
     return (
         f"{pypi}lone {url} and check out commit {commit[:12]} (git clone {url} && git -C <dir> checkout {commit[:12]}), "
-        f"then set models.<name>.options.repo to that folder (README: 'External models')."
+        f"then set models.<name>.options.repo to that folder ({EXTERNAL_MODELS})."
     )
 
 
@@ -145,7 +145,6 @@ def checkout_commit(path: Path) -> str | None:
 def configuration_problem(model: str, options: Mapping[str, Any], checkpoint_from_run: bool = False) -> str | None:
     """What is missing for ``model`` to run with ``options`` (checkout, checkpoint), checked at parse time;
     ``checkpoint_from_run``: the checkpoint is the one a fine-tune run writes (not checked here)."""
-    section = "External models"
     if model in UPSTREAM:  # a model run from a checkout (EdgeTAM is a package of its own environment)
         repo, variable = _repo_setting(model, options.get("repo"))
         marker = UPSTREAM[model][2]
@@ -153,16 +152,14 @@ def configuration_problem(model: str, options: Mapping[str, Any], checkpoint_fro
             return f"no upstream checkout of {model} configured (options.repo or ${variable}). {_fix(model)}"
         if not (Path(repo).expanduser() / marker).is_file():
             return f"upstream checkout {repo} is missing or has no {marker}. {_fix(model)}"
-    else:
-        section = "EdgeTAM"
     if checkpoint_from_run:
         return None
     checkpoint = options.get("checkpoint")
     if checkpoint is None and not options.get("random_init", False):
         return (f"no {model} checkpoint configured: set options.checkpoint to the released weights file "
-                f"(README: '{section}').")
+                f"({WEIGHTS_TABLE}).")
     if checkpoint is not None and not Path(checkpoint).expanduser().is_file():
-        return (f"{model} checkpoint {checkpoint} not found. Download the released weights (README: '{section}') "
+        return (f"{model} checkpoint {checkpoint} not found. Download the released weights ({WEIGHTS_TABLE}) "
                 "or fix options.checkpoint.")
     return None
 
@@ -224,12 +221,12 @@ def load_state(model: str, path: str | os.PathLike[str] | None, random_init: boo
             return None
         raise UpstreamError(
             f"{model}: no checkpoint configured; set models.<name>.options.checkpoint to the released weights "
-            f"file (README: 'External models')."
+            f"file ({WEIGHTS_TABLE})."
         )
     path = Path(path)
     if not path.is_file():
-        raise UpstreamError(f"{path}: {model} checkpoint not found. Download the released weights (README: "
-                            f"'External models') or fix models.<name>.options.checkpoint.")
+        raise UpstreamError(f"{path}: {model} checkpoint not found. Download the released weights ({WEIGHTS_TABLE}) "
+                            "or fix models.<name>.options.checkpoint.")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # pickle with code in it, truncated file, not a checkpoint

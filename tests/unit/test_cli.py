@@ -50,3 +50,16 @@ def test_models_says_which_are_ready():
 
     assert ("ready (installed from PyPI)" in lines["cutie"]) == (installed_package("cutie") is not None)
     assert "needs options.repo or $STSEG_XMEM_REPO" in lines["xmem"] or "checkout $STSEG_XMEM_REPO" in lines["xmem"]
+
+
+def test_help_lists_the_users_commands_apart_from_the_workflow_steps():
+    from stseg.cli import WORKFLOW_STEPS, build_parser
+
+    parser = build_parser()
+    text = parser.format_help()
+    commands = text.split("commands:")[1].split("workflow steps")[0]
+    assert all(name in commands for name in ("demo", "validate", "models", "evaluate"))
+    assert not any(f"    {step} " in commands for step in WORKFLOW_STEPS)
+    subparsers = next(a for a in parser._actions if a.dest == "command")
+    assert set(subparsers.choices) == set(WORKFLOW_STEPS) | {"demo", "validate", "models", "evaluate"}
+    assert all(step in text.split("workflow steps")[1].replace("\n", " ").replace("- ", "-") for step in WORKFLOW_STEPS)

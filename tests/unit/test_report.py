@@ -41,9 +41,13 @@ def test_the_first_page_holds_the_pooled_table_with_the_share_recovered(tmp_path
     assert np.isnan(table.loc["flow", "recovered"]) and table.loc["oracle:video", "recovered"] == 1.0
     per_video = pd.DataFrame([("v", "flow", 0.8, 0.75, 1, "1")], columns=["video", "model", "pseudo_JF", "gt_JF",
                                                                          "chosen_video", "chosen_objects"])
-    summary_page(per_video, overall, None, tmp_path / "page.html")
+    assert table.loc["selection:video", "gain"] == pytest.approx(0.85 - 0.75) and table.loc["copy", "gain"] < 0
+    summary_page(per_video, overall, None, tmp_path / "page.html", "video")
     page = (tmp_path / "page.html").read_text()
     assert page.index("pooled over all objects") < page.index("per video and model")
+    assert "Best single model: <b>flow</b> (J&amp;F 0.7500)" in page and "<b>J&amp;F 0.8500</b>, +0.1000" in page
+    highlighted = page.split('<tr style="font-weight:bold;background:#fff3c4">')
+    assert len(highlighted) == 2 and highlighted[1].startswith('<td data-v="selection:video"')
     share = (0.85 - 0.75) / (0.9 - 0.75)
     assert f'<td data-v="{share!r}"' in page and ">0.6667</td>" in page  # sortable by its value, shown rounded
 

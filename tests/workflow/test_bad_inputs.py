@@ -346,6 +346,22 @@ def case_annotation_suffix_in_capitals(data, config):
     return ["broken: annotation suffix in capitals (00000.PNG", "Rename them with the lower-case suffix"]
 
 
+def case_several_config_problems_are_reported_in_one_run(data, config):
+    config["finetune"] = {"mose": {"train_root": "/nowhere/MOSE/train", "init_checkpoint": "/nowhere/sam2.pt"}}
+    config["models"]["flow"] = {"type": "flow", "options": {"scale": "big"}}
+    config["models"]["sam"] = {"type": "sam2", "options": {"size": "tiny", "checkpoint": "/nowhere/sam2.1_hiera_tiny.pt"}}
+    return ["3 problems in the config or the data; nothing was run",
+            "finetune.mose.init_checkpoint: /nowhere/sam2.pt not found", "models.flow.options.scale: 'big' is not a number",
+            "models.sam.options.checkpoint: /nowhere/sam2.1_hiera_tiny.pt not found",
+            "docs/models.md, 'Where the weights come from'"]
+
+
+def case_a_finetune_train_root_that_does_not_exist(data, config):
+    config["finetune"] = {"tmo-mose": {"model": "tmo", "train_root": "/nowhere/MOSE/train", "random_init": True}}
+    return ["finetune.tmo-mose.train_root: /nowhere/MOSE/train: dataset folder does not exist. Set "
+            "finetune.tmo-mose.train_root in the config"]
+
+
 def case_empty_results_path(data, config):
     config["results"] = ""
     return ["results: the path is empty", "nothing was run"]

@@ -25,7 +25,7 @@ def edgetam_python() -> str:
     python = os.environ.get("STSEG_EDGETAM_PYTHON")
     if not python:
         pytest.skip("no EdgeTAM environment: set STSEG_EDGETAM_PYTHON to the python of a venv with edgetam-dimos "
-                    "and timm (README: 'EdgeTAM')")
+                    "and timm (docs/models.md: 'EdgeTAM')")
     return python
 
 
@@ -126,7 +126,7 @@ def test_a_missing_checkpoint_is_refused_when_the_workflow_is_parsed(small_demo,
     result = snakemake(tmp_path, config, "--dry-run", check=False)
     assert result.returncode != 0
     output = result.stdout + result.stderr
-    assert "models.edge: no edgetam checkpoint configured" in output and "(README: 'EdgeTAM')" in output
+    assert "models.edge: no edgetam checkpoint configured" in output and "(docs/models.md, 'Where the weights come from')" in output
 
 
 @pytest.mark.slow
