@@ -839,8 +839,9 @@ def with_orientation(jpeg: bytes, orientation: int) -> bytes:
 def test_inputs_the_field_ships_run_as_documented(small_demo, tmp_path, monkeypatch):
     """One run over the inputs that are legitimate, each with its documented outcome:
 
-    * ``rotated``: every frame carries EXIF orientation 3; frames are read as stored, so every model's masks are
-      those of the same frames without the tag (OpenCV would turn them upside down against the annotation);
+    * ``rotated``: every frame carries an EXIF orientation (3, and 6 on one frame); frames are read as stored, so
+      every model's masks are those of the same frames without the tag (OpenCV would turn them against the
+      annotation);
     * ``apple``: macOS AppleDouble files (``._00003.jpg``, ``._00000.png``) beside the frames: not frames;
     * ``void``: the first-frame annotation has void pixels (255): background for every model and the scoring;
     * ``strided``: YouTube-VOS's layout, every 2nd frame kept (00000, 00002, ...), an object first annotated on
@@ -854,8 +855,8 @@ def test_inputs_the_field_ships_run_as_documented(small_demo, tmp_path, monkeypa
         shutil.copytree(source_frames, data / "JPEGImages" / name)
         (data / "Annotations" / name).mkdir()
         shutil.copy(source_annotations / "00000.png", data / "Annotations" / name / "00000.png")
-    for path in (data / "JPEGImages" / "rotated").glob("*.jpg"):
-        path.write_bytes(with_orientation(path.read_bytes(), 3))
+    for path in (data / "JPEGImages" / "rotated").glob("*.jpg"):  # 3 (upside down) on every frame, 6 on one
+        path.write_bytes(with_orientation(path.read_bytes(), 6 if path.stem == "00005" else 3))
     (data / "JPEGImages" / "apple" / "._00003.jpg").write_bytes(b"\x00\x05\x16\x07 AppleDouble")
     (data / "Annotations" / "apple" / "._00000.png").write_bytes(b"\x00\x05\x16\x07 AppleDouble")
     first = np.array(Image.open(source_annotations / "00000.png"))

@@ -88,3 +88,16 @@ def test_bench_sam2_memory_and_batching():
     assert "unmodified MB" in out and "\n       8 " in out
     out = bench("bench_batching.py", "--videos", "2", "--frames", "3")
     assert "masks byte-identical: True" in out and "batch of 2" in out
+
+
+def test_bench_validation():
+    out = bench("bench_validation.py", "--videos", "1", "--frames", "3")
+    assert "first parse (full decode)" in out and "cached re-parse" in out and "projection to MOSE valid" in out
+
+
+def test_bench_probabilities():
+    from helpers import shared_dataset
+
+    shared_dataset("davis-multiobj-extra")  # skips with its message when the shared data is absent
+    out = bench("bench_probabilities.py", "--frames", "2")
+    assert "trained-model proxy" in out and "GiB per model" in out
