@@ -47,5 +47,5 @@ localrules:
 
 rule all:
     input:
-        final_outputs(),
+        OUTPUTS.targets(),
     default_target: True

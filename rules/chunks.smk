@@ -7,16 +7,16 @@
 
 rule refine_chunk:
     input:
-        masks=chunk_mask_sources,
-        frames=chunk_frames,
-        annotation=chunk_annotations,
-        gt=chunk_ground_truth,
+        masks=over_job_videos(PLAN.job_videos, PLAN.mask_sources, unique=True),
+        frames=over_job_videos(PLAN.job_videos, DATA.frames_dir),
+        annotation=over_job_videos(PLAN.job_videos, DATA.given_annotations),
+        gt=over_job_videos(PLAN.job_videos, DATA.truth_files),
     output:
         f"{RESULTS}/chunks/refine/{{chunk}}.json",
     params:
-        steps=chunk_steps_file("refine"),
-        annotations=chunk_annotation_stamps("refine"),
-        digest=chunk_steps_digest("refine"),
+        steps=per_chunk(PATHS.steps_file, "refine"),
+        annotations=annotation_stamps(truth=True),
+        digest=per_chunk(COMMANDS.chunk_steps_digest, "refine"),
     log:
         f"{RESULTS}/logs/chunks/refine/{{chunk}}.log",
     benchmark:
@@ -32,16 +32,16 @@ rule refine_chunk:
 rule select_chunk:
     input:
         refined=f"{RESULTS}/chunks/refine/{{chunk}}.json",
-        masks=chunk_mask_sources,
-        frames=chunk_frames,
-        gt=chunk_ground_truth,
-        prior=prior_input,
+        masks=over_job_videos(PLAN.job_videos, PLAN.mask_sources, unique=True),
+        frames=over_job_videos(PLAN.job_videos, DATA.frames_dir),
+        gt=over_job_videos(PLAN.job_videos, DATA.truth_files),
+        prior=COMMANDS.prior_input,
     output:
         f"{RESULTS}/chunks/select/{{chunk}}.json",
     params:
-        steps=chunk_steps_file("select"),
-        annotations=chunk_annotation_stamps("select"),
-        digest=chunk_steps_digest("select"),
+        steps=per_chunk(PATHS.steps_file, "select"),
+        annotations=annotation_stamps(truth=True),
+        digest=per_chunk(COMMANDS.chunk_steps_digest, "select"),
     log:
         f"{RESULTS}/logs/chunks/select/{{chunk}}.log",
     benchmark:

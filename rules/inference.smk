@@ -9,19 +9,19 @@
 
 rule infer:
     input:
-        frames=frames_dir,
+        frames=per_video(DATA.frames_dir),
         annotation=given_annotations,
-        weights=model_weights,
-        flow=model_flow_dirs,
+        weights=per_model_video(lambda m, v: MODEL[m].weights(v)),
+        flow=per_model_video(PLAN.model_flow_dirs),
     output:
         masks=directory(f"{RESULTS}/masks/{{model}}/{{video}}"),
     params:
         annotations=annotation_stamps(),
         stseg=model_command,
-        model_type=model_type,
-        options=model_options,
-        stamps=input_stamps,
-        gpu_locks=GPU_LOCKS,
+        model_type=per_model(lambda m: MODEL[m].type),
+        options=per_model(lambda m: MODEL[m].options_json),
+        stamps=per_model_video(PLAN.input_stamps),
+        gpu_locks=PATHS.state("gpus"),
     log:
         f"{RESULTS}/logs/infer/{{model}}/{{video}}.log",
     benchmark:
@@ -29,10 +29,10 @@ rule infer:
     threads: model_threads
     resources:
         mem_mb=model_mem_mb,
-        runtime=model_runtime,
+        runtime=times_attempt(per_model(lambda m: MODEL[m].runtime)),
         gpu=model_gpus,
     wildcard_constraints:
-        model=PER_VIDEO_OBJECT_MODELS,
+        model=models_where(foreground=False, batched=False),
     conda:
         model_environment
     shell:
@@ -45,7 +45,7 @@ rule request:
     output:
         f"{RESULTS}/batches/{{model}}/requests/{{video}}.stamp",
     params:
-        stamp=video_stamp,
+        stamp=per_model_video(PLAN.video_stamp),
     log:
         f"{RESULTS}/logs/request/{{model}}/{{video}}.log",
     benchmark:
@@ -61,20 +61,21 @@ rule request:
 
 rule infer_batch:
     input:
-        requests=batch_requests,
-        frames=batch_frames,
-        annotation=batch_annotations,
-        weights=batch_weights,
-        flow=batch_flow_dirs,
+        # the videos' stamp files (none in the chunked layout: no take jobs; the stamps in params rerun the batch)
+        requests=[] if PLAN.chunks else over_job_videos(PLAN.job_videos, PATHS.request, with_model=True),
+        frames=over_job_videos(PLAN.job_videos, DATA.frames_dir),
+        annotation=over_job_videos(PLAN.job_videos, DATA.given_annotations),
+        weights=over_job_videos(PLAN.job_videos, lambda m, v: MODEL[m].weights(v), with_model=True, unique=True),
+        flow=over_job_videos(PLAN.job_videos, PLAN.model_flow_dirs, with_model=True),
     output:
         record=f"{RESULTS}/batches/{{model}}/{{batch}}.json",
     params:
         stseg=model_command,
-        model_type=model_type,
-        options=model_options,
-        videos=batch_videos,
-        staging=batch_staging,
-        gpu_locks=GPU_LOCKS,
+        model_type=per_model(lambda m: MODEL[m].type),
+        options=per_model(lambda m: MODEL[m].options_json),
+        videos=per_batch(PLAN.batch_videos),
+        staging=per_model(PATHS.staging),
+        gpu_locks=PATHS.state("gpus"),
     log:
         f"{RESULTS}/logs/infer_batch/{{model}}/{{batch}}.log",
     benchmark:
@@ -82,7 +83,7 @@ rule infer_batch:
     threads: model_threads
     resources:
         mem_mb=model_mem_mb,
-        runtime=batch_runtime,
+        runtime=times_attempt(lambda wildcards: MODEL[wildcards.model].runtime * len(batch_members(wildcards))),
         gpu=model_gpus,
     wildcard_constraints:
         model=BATCHED_MODELS,
@@ -96,20 +97,20 @@ rule infer_batch:
 
 rule take:
     input:
-        record=batch_record,
-        request=video_request,
+        record=lambda wildcards: ancient(PLAN.batch_record(wildcards.model, wildcards.video)),
+        request=per_model_video(PATHS.request),
     output:
         masks=directory(f"{RESULTS}/masks/{{model}}/{{video}}"),
     params:
-        staged=staged_video,
-        stamp=video_stamp,
+        staged=per_model_video(PATHS.staged),
+        stamp=per_model_video(PLAN.video_stamp),
     log:
         f"{RESULTS}/logs/take/{{model}}/{{video}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/take/{{model}}/{{video}}.tsv"
     localrule: True
     wildcard_constraints:
-        model=BATCHED_OBJECT_MODELS,
+        model=models_where(foreground=False, batched=True),
     conda:
         "../envs/stseg.yaml"
     shell:
@@ -124,7 +125,7 @@ use rule take as take_foreground with:
     benchmark:
         f"{RESULTS}/benchmarks/take/{{model}}/{{video}}.tsv"
     wildcard_constraints:
-        model=BATCHED_FOREGROUND_MODELS,
+        model=models_where(foreground=True, batched=True),
 
 
 use rule infer as infer_foreground with:
@@ -135,30 +136,30 @@ use rule infer as infer_foreground with:
     benchmark:
         f"{RESULTS}/benchmarks/infer/{{model}}/{{video}}.tsv"
     wildcard_constraints:
-        model=PER_VIDEO_FOREGROUND_MODELS,
+        model=models_where(foreground=True, batched=False),
 
 
 # SAM 2.1 fine-tuning with the sam2 package's MOSE recipe; a model with `finetuned: <run>` uses its checkpoint.
 rule finetune:
     input:
-        init=finetune_init,
+        init=per_run(PLAN.finetune.init_checkpoint),
     output:
         weights=f"{RESULTS}/finetune/{{run}}/checkpoint.pt",
         losses=f"{RESULTS}/finetune/{{run}}/losses.csv",
     params:
-        settings=finetune_settings,
-        workdir=finetune_workdir,
+        settings=per_run(PLAN.finetune.settings_json),
+        workdir=per_run(lambda run: PATHS.finetune(run, "work")),
     log:
         f"{RESULTS}/logs/finetune/{{run}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/finetune/{{run}}.tsv"
     wildcard_constraints:
-        run=SAM2_RUNS,
+        run=name_pattern(PLAN.finetune.of_model("sam2")),
     threads: 4
     resources:
-        gpu=finetune_gpus,
-        mem_mb=finetune_mem_mb,
-        runtime=finetune_runtime,
+        gpu=per_run(lambda run: PLAN.finetune.resources(run).gpus),
+        mem_mb=times_attempt(per_run(lambda run: PLAN.finetune.resources(run).mem_mb)),
+        runtime=times_attempt(per_run(lambda run: PLAN.finetune.resources(run).runtime)),
     conda:
         "../envs/stseg.yaml"
     shell:
@@ -172,17 +173,17 @@ rule finetune:
 # folder of its own (RAFT).
 rule flow_images:
     input:
-        frames=flow_frames_dir,
+        frames=lambda wildcards: os.path.join(PLAN.flow_roots[wildcards.root], "JPEGImages", wildcards.video),
     output:
         directory(f"{RESULTS}/flow/{{root}}/{{video}}"),
     params:
-        stamp=flow_frames_stamp,
+        stamp=lambda wildcards: DATA.stamp(os.path.join(PLAN.flow_roots[wildcards.root], "JPEGImages", wildcards.video)),
     log:
         f"{RESULTS}/logs/flow/{{root}}/{{video}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/flow/{{root}}/{{video}}.tsv"
     wildcard_constraints:
-        root=FLOW_ROOTS,
+        root=name_pattern(PLAN.flow_roots),
     conda:
         "../envs/stseg.yaml"
     shell:
@@ -191,26 +192,27 @@ rule flow_images:
 
 rule finetune_tmo:
     input:
-        init=finetune_init,
-        flows=tmo_flow_dirs,
+        init=per_run(PLAN.finetune.init_checkpoint),
+        flows=per_run(PLAN.finetune.flow_dirs),
     output:
         weights=f"{RESULTS}/finetune/{{run}}/checkpoint.pt",
         losses=f"{RESULTS}/finetune/{{run}}/losses.csv",
     params:
-        stseg=tmo_command,
-        settings=finetune_settings,
-        workdir=finetune_workdir,
+        # stseg in TMO's environment (python -m stseg.cli with this workflow's package on PYTHONPATH)
+        stseg=f"env PYTHONPATH={shlex.quote(STSEG_SOURCE)} python -m stseg.cli",
+        settings=per_run(PLAN.finetune.settings_json),
+        workdir=per_run(lambda run: PATHS.finetune(run, "work")),
     log:
         f"{RESULTS}/logs/finetune/{{run}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/finetune/{{run}}.tsv"
     wildcard_constraints:
-        run=TMO_RUNS,
+        run=name_pattern(PLAN.finetune.of_model("tmo")),
     threads: 4
     resources:
-        gpu=finetune_gpus,
-        mem_mb=finetune_mem_mb,
-        runtime=finetune_runtime,
+        gpu=per_run(lambda run: PLAN.finetune.resources(run).gpus),
+        mem_mb=times_attempt(per_run(lambda run: PLAN.finetune.resources(run).mem_mb)),
+        runtime=times_attempt(per_run(lambda run: PLAN.finetune.resources(run).runtime)),
     conda:
         "../envs/tmo.yaml"
     shell:

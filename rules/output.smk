@@ -3,8 +3,8 @@
 
 rule summarize:
     input:
-        scores=made_by("scores", "refine"),
-        outcomes=made_by("outcome", "select"),
+        scores=OUTPUTS.made_by("scores", "refine"),
+        outcomes=OUTPUTS.made_by("outcome", "select"),
     output:
         per_video=report(
             f"{RESULTS}/summary.csv",
@@ -31,11 +31,11 @@ rule summarize:
 
 rule submission:
     input:
-        final=made_by("final", "select"),
+        final=OUTPUTS.made_by("final", "select"),
     output:
         f"{RESULTS}/submission.zip",
     params:
-        root=final_root,
+        root=PATHS.path("final"),
         videos=VIDEOS,
     log:
         f"{RESULTS}/logs/submission.log",
@@ -64,7 +64,7 @@ onstart:
     outputs = []
     for job in workflow.dag.needrun_jobs():
         outputs += job.output
-        for video in PLAN.job_videos(job.rule.name, dict(job.wildcards.items())):
+        for video in PLAN.job_videos(job.wildcards):
             PENDING.setdefault(video, []).extend(str(f) for f in job.output)
     LAST_GOOD.extend(keep_last_good(PLAN.results, outputs))
 
@@ -90,7 +90,7 @@ onerror:
 
     from stseg.freshness import described_videos, set_aside_stale, settle_last_good
 
-    failures = failure_report(RESULTS, VIDEOS, failed_job_logs(log), PLAN.selection_inputs, left_undone, PLAN.shared_logs)
+    failures = failure_report(RESULTS, VIDEOS, failed_job_logs(log), OUTPUTS.selection_inputs, left_undone, OUTPUTS.shared_logs)
     if len(failures):
         print(format_failures(failures, len(VIDEOS)), end="", file=sys.stderr)
         try:
@@ -104,7 +104,7 @@ onerror:
               f"{PLAN.results / 'stale'}/ under their own paths (e.g. {max(restored, key=lambda p: len(p.parts))}).", file=sys.stderr)
     # the summary, zip and report must not describe masks this run removed or replaced: moved aside, not deleted
     described = described_videos(PLAN.results / "summary.csv", PLAN.results / "submission.zip")
-    stale = set_aside_stale(PLAN.dataset_outputs, described, PLAN.video_outputs, PLAN.results / "stale")
+    stale = set_aside_stale(PATHS.dataset_outputs, described, OUTPUTS.of_video, PLAN.results / "stale")
     if stale:
         print(f"stseg: moved {len(stale)} output(s) that described earlier masks to {PLAN.results / 'stale'}/ "
               f"({', '.join(p.name for p in stale)}); a complete run writes them again.", file=sys.stderr)
@@ -112,14 +112,14 @@ onerror:
 
 rule overlay:
     input:
-        frames=frames_dir,
-        masks=masks_of(MODELS),
+        frames=per_video(DATA.frames_dir),
+        masks=per_video(COMMANDS.masks_of, MODELS),
         pseudo=f"{RESULTS}/pseudo/{{video}}",
         final=f"{RESULTS}/final/{{video}}",
         fused=f"{RESULTS}/fused/{{video}}.csv",
         scores=f"{RESULTS}/scores/{{video}}.csv",
         selection=f"{RESULTS}/selection/{{video}}.csv",
-        gt=ground_truth_files,
+        gt=truth_files,
     output:
         full=f"{RESULTS}/report/overlays/{{video}}.png",
         small=report(
@@ -130,9 +130,9 @@ rule overlay:
         ),
     params:
         annotations=annotation_stamps(truth=True),
-        masks=mask_pairs(MODELS),
+        masks=per_video(COMMANDS.pairs_of, MODELS),
         strategy=PLAN.stages["select"].strategy,
-        gt=ground_truth_args,
+        gt=truth_args,
     log:
         f"{RESULTS}/logs/overlay/{{video}}.log",
     benchmark:

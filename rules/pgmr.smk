@@ -4,15 +4,15 @@
 # One job per video: every voting model's boxes (boxes/<video>.csv), then their fusion.
 rule fuse:
     input:
-        masks=masks_of(PLAN.box_voters),
+        masks=per_video(COMMANDS.masks_of, MODEL.box_voters),
         annotation=given_annotations,
     output:
         fused=f"{RESULTS}/fused/{{video}}.csv",
         boxes=f"{RESULTS}/boxes/{{video}}.csv",
     params:
         annotations=annotation_stamps(),
-        masks=mask_pairs(PLAN.box_voters),
-        settings=settings("fuse"),
+        masks=per_video(COMMANDS.pairs_of, MODEL.box_voters),
+        settings=PLAN.settings_json("fuse"),
     log:
         f"{RESULTS}/logs/fuse/{{video}}.log",
     benchmark:
@@ -27,15 +27,15 @@ rule fuse:
 rule split_foreground:
     input:
         foreground=f"{RESULTS}/foreground/{{model}}/{{video}}",
-        masks=masks_of(PLAN.box_voters),
+        masks=per_video(COMMANDS.masks_of, MODEL.box_voters),
         fused=f"{RESULTS}/fused/{{video}}.csv",
         annotation=given_annotations,
     output:
         directory(f"{RESULTS}/masks/{{model}}/{{video}}"),
     params:
         annotations=annotation_stamps(),
-        masks=mask_pairs(PLAN.box_voters),
-        settings=settings("split_foreground"),
+        masks=per_video(COMMANDS.pairs_of, MODEL.box_voters),
+        settings=PLAN.settings_json("split_foreground"),
     log:
         f"{RESULTS}/logs/split_foreground/{{model}}/{{video}}.log",
     benchmark:
@@ -52,7 +52,7 @@ rule split_foreground:
 
 rule pseudolabel:
     input:
-        masks=voter_masks,
+        masks=per_video(lambda v: [PLAN.raw_masks(m, v) for m in MODEL.voting]),
         fused=f"{RESULTS}/fused/{{video}}.csv",
         annotation=given_annotations,
     output:
@@ -60,9 +60,9 @@ rule pseudolabel:
         weights=f"{RESULTS}/weights/{{video}}.csv",
     params:
         annotations=annotation_stamps(),
-        masks=voter_pairs,
-        settings=settings("pseudolabel"),
-        foreground=foreground_args,
+        masks=per_video(lambda v: COMMANDS.pairs_of(MODEL.voting, v, raw=True)),
+        settings=PLAN.settings_json("pseudolabel"),
+        foreground=COMMANDS.foreground_args,
     log:
         f"{RESULTS}/logs/pseudolabel/{{video}}.log",
     benchmark:
@@ -77,18 +77,18 @@ rule pseudolabel:
 
 rule score:
     input:
-        masks=masks_of(MODELS),
+        masks=per_video(COMMANDS.masks_of, MODELS),
         pseudo=f"{RESULTS}/pseudo/{{video}}",
-        gt=ground_truth_files,
-        frames=frames_dir,
+        gt=truth_files,
+        frames=per_video(DATA.frames_dir),
         annotation=given_annotations,
     output:
         f"{RESULTS}/scores/{{video}}.csv",
     params:
         annotations=annotation_stamps(truth=True),
-        masks=mask_pairs(MODELS),
-        gt=ground_truth_args,
-        settings=settings("score"),
+        masks=per_video(COMMANDS.pairs_of, MODELS),
+        gt=truth_args,
+        settings=PLAN.settings_json("score"),
     log:
         f"{RESULTS}/logs/score/{{video}}.log",
     benchmark:
@@ -105,13 +105,13 @@ rule score:
 # video's selection.
 rule prior:
     input:
-        scores=made_by("scores", "refine"),
+        scores=OUTPUTS.made_by("scores", "refine"),
     output:
         f"{RESULTS}/prior.csv",
     params:
         scores=video_files("scores"),
         models=MODELS,
-        settings=settings("select"),
+        settings=PLAN.settings_json("select"),
     log:
         f"{RESULTS}/logs/prior.log",
     benchmark:
@@ -126,11 +126,11 @@ rule prior:
 rule select:
     input:
         scores=f"{RESULTS}/scores/{{video}}.csv",
-        masks=masks_of(MODELS),
+        masks=per_video(COMMANDS.masks_of, MODELS),
         pseudo=f"{RESULTS}/pseudo/{{video}}",
-        gt=ground_truth_files,
-        prior=prior_input,
-        frames=frames_dir,
+        gt=truth_files,
+        prior=COMMANDS.prior_input,
+        frames=per_video(DATA.frames_dir),
         annotation=given_annotations,
     output:
         final=directory(f"{RESULTS}/final/{{video}}"),
@@ -138,10 +138,10 @@ rule select:
         outcome=f"{RESULTS}/outcome/{{video}}.csv",
     params:
         annotations=annotation_stamps(truth=True),
-        masks=mask_pairs(MODELS),
-        gt=ground_truth_args,
-        select=select_args,
-        settings=settings("select"),
+        masks=per_video(COMMANDS.pairs_of, MODELS),
+        gt=truth_args,
+        select=per_video(COMMANDS.select_args),
+        settings=PLAN.settings_json("select"),
     log:
         f"{RESULTS}/logs/select/{{video}}.log",
     benchmark:

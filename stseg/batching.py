@@ -5,12 +5,10 @@ workflow run a model's videos N at a time.  A GPU job's start-up (Python, torch,
 CUDA, building the network and reading its checkpoint, and on a cluster the job
 step's re-parse of the workflow) is paid once per batch instead of once per video.
 
-**Assignment.**  The first run cuts the dataset's videos, in dataset order, into
-consecutive batches of N named ``00000``, ``00001``, ... (``ceil(videos / N)``
-jobs).  The assignment is kept in ``<results>/.stseg/batches.json`` and later
-runs change it as little as they can: a removed video leaves its batch, a new
-video joins the last batch while it has room, else starts a new one.  A
-changed N, or a changed model, starts the assignment again.
+**Assignment.**  Batches are job groups (:mod:`stseg.job_groups`): consecutive
+videos on a first run, kept in ``<results>/.stseg/groups.json`` and changed as
+little as possible by later runs; a changed N, or a changed model type, starts
+the assignment again.
 
 **Files.**  A batch job writes each video's masks, exactly as the per-video
 ``infer`` job would, into ``batches/<model>/videos/<video>/`` (atomically, one
@@ -45,10 +43,9 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from .errors import StsegError
-from .files import atomic_dir, atomic_path, write_if_changed
+from .files import atomic_dir, atomic_path
 
-__all__ = ["BatchVideo", "StagingError", "assign_batches", "read_assignment", "write_assignment", "code_digest", "run_batch",
-           "take_staged"]
+__all__ = ["BatchVideo", "StagingError", "code_digest", "run_batch", "take_staged"]
 
 
 class StagingError(StsegError, FileNotFoundError):
@@ -57,44 +54,6 @@ class StagingError(StsegError, FileNotFoundError):
 
 class BatchError(StsegError, RuntimeError):
     """Videos of a batch that failed with an expected error (bad input); the others were staged."""
-
-
-def assign_batches(videos: Sequence[str], per_job: int,
-                   previous: Mapping[str, Sequence[str]] | None = None) -> dict[str, list[str]]:
-    """Batch name -> its videos (module docstring: consecutive on a first run, changed as little as possible
-    from ``previous`` on later runs)."""
-    if per_job < 1:
-        raise ValueError(f"videos_per_job must be at least 1, not {per_job}")
-    if not previous:
-        return {f"{k:05d}": list(videos[i : i + per_job]) for k, i in enumerate(range(0, len(videos), per_job))}
-    present = set(videos)
-    batches = {name: [v for v in members if v in present] for name, members in sorted(previous.items())}
-    batches = {name: members for name, members in batches.items() if members}
-    placed = {v for members in batches.values() for v in members}
-    for video in videos:
-        if video in placed:
-            continue
-        last = max(batches) if batches else None
-        if last is None or len(batches[last]) >= per_job:
-            last = f"{int(last) + 1 if last is not None else 0:05d}"
-            batches[last] = []
-        batches[last].append(video)
-    return batches
-
-
-def read_assignment(path: str | os.PathLike[str]) -> dict:
-    """The kept assignments (model -> ``{"per_job", "type", "batches"}``); empty when there are none."""
-    path = Path(path)
-    if not path.is_file():
-        return {}
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError:
-        return {}  # an unreadable record starts the assignment again: it costs reruns, never wrong masks
-
-
-def write_assignment(path: str | os.PathLike[str], assignment: Mapping) -> None:
-    write_if_changed(path, json.dumps(assignment, indent=1, sort_keys=True))
 
 
 def code_digest(model_type: str) -> str:

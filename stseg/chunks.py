@@ -19,8 +19,8 @@ job in Snakemake itself; ``benchmarks/bench_scale.py``).
 
 **Same bytes.**  A chunk job runs, in one process, the very ``stseg`` commands
 the per-video rules run (:func:`run_steps`), with the same arguments
-(:mod:`stseg.workflow` builds both), writing every per-video file at the same
-path.  Only the jobs and their bookkeeping differ.
+(:meth:`stseg.workflow.Plan.video_steps` builds them as the rules do), writing
+every per-video file at the same path.  Only the jobs and their bookkeeping differ.
 
 **Records.**  A chunk job (and a batched model's job in this layout) writes its
 record (``chunks/<stage>/<chunk>.json``; ``batches/<model>/<batch>.json``)
@@ -30,9 +30,9 @@ a folder that lost a frame) is removed, so its job runs again, and a record one
 of whose outputs was edited is moved forward in time, so the jobs reading it
 rerun (:func:`stseg.freshness.refresh_records`), as for a per-video output.
 
-**Assignment and what reruns.**  Chunks are cut and kept like batches
-(:func:`stseg.batching.assign_batches`, kept in ``<results>/.stseg/chunks.json``):
-consecutive videos on a first run, a new video joins the last chunk.  The price
+**Assignment and what reruns.**  Chunks are job groups, cut and kept like batches
+(:mod:`stseg.job_groups`, kept in ``<results>/.stseg/groups.json``): consecutive
+videos on a first run, a new video joins the last chunk.  The price
 of the layout is granularity: one changed video reruns the light stages of its
 whole chunk (K videos; inference still computes only the changed video), and a
 video that fails stops its chunk's later stages until it is fixed (the other
@@ -41,6 +41,7 @@ chunks go on with ``keep-going``).
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import os
@@ -48,15 +49,12 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import Callable, Sequence
 
 from .errors import StsegError
 from .files import atomic_path
 
-if TYPE_CHECKING:
-    from .workflow import Plan
-
-__all__ = ["CHUNK_STAGES", "ChunkError", "Step", "read_steps", "run_steps", "steps_digest", "video_steps"]
+__all__ = ["CHUNK_STAGES", "ChunkError", "Step", "read_steps", "run_steps", "steps_digest"]
 
 #: the light stages a chunk job runs, in order
 CHUNK_STAGES = ("refine", "select")
@@ -98,65 +96,21 @@ def read_steps(path: str | os.PathLike[str], digest: str) -> list[Step]:
     return Step.from_json(text)
 
 
-def video_steps(plan: "Plan", stage: str, video: str) -> list[Step]:
-    """The ``stseg`` commands of one video's light stages, with the arguments the per-video rules give them
-    (``rules/pgmr.smk``, ``rules/output.smk``): ``refine`` is fuse, split-foreground, pseudolabel and score,
-    ``select`` is select and overlay."""
-    r = plan.result
-    annotation = plan.given_annotations(video)
-    gt = ["--gt", plan.annotation_dir(video)] if plan.has_ground_truth(video) else []
-    fused, pseudo, scores = r("fused", f"{video}.csv"), r("pseudo", video), r("scores", f"{video}.csv")
-    everyone = [f"{m}={r('masks', m, video)}" for m in plan.models]
-
-    def step(*argv: str) -> Step:
-        return Step(video, argv)
-
-    if stage == "refine":
-        boxes = [f"{m}={r('masks', m, video)}" for m in plan.box_voters]
-        steps = [step("fuse", "--masks", *boxes, "--annotation", *annotation, "--settings", plan.settings_json("fuse"),
-                      "--boxes-out", r("boxes", f"{video}.csv"), "--out", fused)]
-        steps += [step("split-foreground", "--foreground", plan.raw_masks(m, video), "--masks", *boxes,
-                       "--annotation", *annotation, "--fused", fused, "--settings", plan.settings_json("split_foreground"),
-                       "--out", r("masks", m, video)) for m in plan.foreground_models]
-        voters = [f"{m}={plan.raw_masks(m, video)}" for m in plan.voting_models]
-        foreground = [a for m in plan.voting_models if plan.models[m].foreground_only for a in ("--foreground-model", m)]
-        steps.append(step("pseudolabel", "--masks", *voters, "--annotation", *annotation, "--fused", fused,
-                          "--settings", plan.settings_json("pseudolabel"), *foreground, "--out", pseudo,
-                          "--weights-out", r("weights", f"{video}.csv")))
-        steps.append(step("score", "--video", video, "--masks", *everyone, "--pseudo", pseudo,
-                          "--frames", plan.frames_dir(video), "--annotation", *annotation, *gt,
-                          "--settings", plan.settings_json("score"), "--out", scores))
-        return steps
-    if stage == "select":
-        final, selection = r("final", video), r("selection", f"{video}.csv")
-        return [
-            step("select", "--video", video, "--scores", scores, "--masks", *everyone, "--pseudo", pseudo, *plan.select_args(video), *gt,
-                 "--settings", plan.settings_json("select"), "--final", final, "--out", selection,
-                 "--outcome", r("outcome", f"{video}.csv")),
-            step("overlay", "--frames", plan.frames_dir(video), "--masks", *everyone, "--pseudo", pseudo,
-                 "--final", final, "--fused", fused, "--scores", scores, *gt, "--selection", selection,
-                 "--strategy", plan.stages["select"].strategy, "--out", r("report", "overlays", f"{video}.png"),
-                 "--small", r("report", "overlays", f"{video}.jpg")),
-        ]
-    raise ValueError(f"unknown chunk stage {stage!r}; known: {CHUNK_STAGES}")
-
-
-def run_steps(steps: Sequence[Step], record: str | os.PathLike[str]) -> dict:
+def run_steps(steps: Sequence[Step], record: str | os.PathLike[str], parse: Callable[[list[str]], argparse.Namespace]
+              ) -> dict:
     """Run every step in this process, in order; write ``record`` last.  Returns the record.
 
-    A step that fails with an expected error (:class:`~stseg.errors.StsegError`: a bad mask, a missing file)
-    skips that video's later steps and not the other videos'; the job then fails naming every failed video (no
-    record: a rerun does the chunk again)."""
-    from .cli import build_parser
-
-    parser = build_parser()
+    ``parse``: the ``stseg`` command table (its parser's ``parse_args``), which turns a step's arguments into the
+    command's function and arguments, as the command line would.  A step that fails with an expected error
+    (:class:`~stseg.errors.StsegError`: a bad mask, a missing file) skips that video's later steps and not the
+    other videos'; the job then fails naming every failed video (no record: a rerun does the chunk again)."""
     started = time.perf_counter()
     failed: dict[str, str] = {}
     seconds: dict[str, float] = {}
     for step in steps:
         if step.video in failed:
             continue
-        args = parser.parse_args(list(step.argv))
+        args = parse(list(step.argv))
         begin = time.perf_counter()
         print(f"stseg {args.command}: {step.video}", file=sys.stderr, flush=True)
         try:

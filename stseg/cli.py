@@ -102,7 +102,7 @@ def cmd_run_chunk(args: argparse.Namespace) -> None:
     from .chunks import read_steps, run_steps
 
     steps = read_steps(args.steps, args.digest)
-    record = run_steps(steps, args.record)
+    record = run_steps(steps, args.record, build_parser().parse_args)
     print(f"stseg run-chunk: {len(record['videos'])} video(s), {len(steps)} step(s) in {record['total_seconds']:.2f} s")
 
 

@@ -1,4 +1,5 @@
-"""stseg.batching: how videos are cut into batch jobs, and a batch job that keeps what it finished."""
+"""stseg.batching: a batch job that equals separate jobs and keeps what it finished (how videos are cut into
+batches: tests/unit/test_job_groups.py)."""
 
 from __future__ import annotations
 
@@ -8,38 +9,8 @@ import shutil
 import pytest
 from helpers import tree_digest
 
-from stseg.batching import BatchError, BatchVideo, StagingError, assign_batches, code_digest, read_assignment, run_batch, take_staged
+from stseg.batching import BatchError, BatchVideo, StagingError, code_digest, run_batch, take_staged
 from stseg.inference import run_model
-
-VIDEOS = [f"v{i}" for i in range(9)]
-
-
-def test_a_first_run_cuts_the_videos_in_order_into_ceil_n_over_k_batches():
-    batches = assign_batches(VIDEOS, 4)
-    assert batches == {"00000": VIDEOS[:4], "00001": VIDEOS[4:8], "00002": VIDEOS[8:]}
-    assert assign_batches(VIDEOS, 1) == {f"{i:05d}": [v] for i, v in enumerate(VIDEOS)}
-    with pytest.raises(ValueError, match="at least 1"):
-        assign_batches(VIDEOS, 0)
-
-
-def test_later_runs_change_the_assignment_as_little_as_they_can():
-    first = assign_batches(VIDEOS, 4)
-    assert assign_batches(VIDEOS, 4, first) == first  # the same dataset: the same batches
-    # a video added in the middle of the order joins the last batch, which has room: no other batch changes
-    added = assign_batches([*VIDEOS[:3], "new", *VIDEOS[3:]], 4, first)
-    assert added == {**first, "00002": ["v8", "new"]}
-    # a removed video leaves its batch only; a batch left empty goes
-    removed = assign_batches([v for v in VIDEOS if v not in ("v1", "v8")], 4, first)
-    assert removed == {"00000": ["v0", "v2", "v3"], "00001": VIDEOS[4:8]}
-    # a full last batch: a new one starts
-    full = assign_batches([*VIDEOS[:8], "x", "y", "z", "w", "u"], 4, assign_batches(VIDEOS[:8], 4))
-    assert full["00002"] == ["x", "y", "z", "w"] and full["00003"] == ["u"]
-
-
-def test_an_unreadable_assignment_starts_again(tmp_path):
-    path = tmp_path / "batches.json"
-    path.write_text("{not json")
-    assert read_assignment(path) == {} and read_assignment(tmp_path / "absent.json") == {}
 
 
 def batch(small_demo, videos, stamp="s1"):

@@ -11,7 +11,9 @@ from helpers import REPO
 from snakemake.utils import validate
 
 from stseg.settings import PseudoLabelSettings, from_json
-from stseg.workflow import ConfigError, Plan, check_config_files, flow_id, load_schema
+from stseg.stage_commands import StageCommands
+from stseg.video_outputs import VideoOutputs
+from stseg.workflow import ConfigError, Plan, check_config_files, load_schema
 
 
 def validated(config: dict) -> dict:
@@ -32,13 +34,13 @@ def config(small_demo, tmp_path):
 def test_the_plan_of_the_default_config(config, tmp_path):
     plan = Plan.from_config(validated(config))
     assert sorted(plan.videos) == ["crossing", "fast-ball", "twins"] and plan.invalid == {}
-    assert plan.model_names == ["copy", "flow", "global", "appearance", "fg"]
-    assert plan.voting_models == ["flow", "global", "appearance"]
-    assert plan.foreground_models == ["fg"]
+    assert plan.models.names == ["copy", "flow", "global", "appearance", "fg"]
+    assert plan.models.voting == ["flow", "global", "appearance"]
+    assert plan.models.foreground == ["fg"]
     assert plan.raw_masks("fg", "twins") == str(tmp_path / "results" / "foreground" / "fg" / "twins")
     assert plan.raw_masks("flow", "twins") == str(tmp_path / "results" / "masks" / "flow" / "twins")
-    assert plan.frames_dir("twins").endswith("JPEGImages/twins")
-    assert len(plan.annotation_files("twins")) == 10 and plan.has_ground_truth("twins")
+    assert plan.inputs.frames_dir("twins").endswith("JPEGImages/twins")
+    assert len(plan.inputs.annotation_files("twins")) == 10 and plan.inputs.has_ground_truth("twins")
     assert json.loads(plan.models["flow"].options_json) == {"preset": "medium", "scale": 1.0}
     pseudo = from_json(PseudoLabelSettings, plan.settings_json("pseudolabel"))
     assert pseudo.threshold == 0.5 and pseudo.ring_weight == 0.75
@@ -78,29 +80,26 @@ def test_a_duplicated_config_key_is_refused(tmp_path):
         check_config_files([path])
 
 
-def test_flow_id_names_a_root_not_its_spelling(tmp_path):
-    assert flow_id(tmp_path) == flow_id(tmp_path / "." / "") and flow_id(tmp_path) != flow_id(tmp_path / "other")
-
-
 def test_batched_models_get_their_assignment_kept_and_stamps_that_follow_their_inputs(config, small_demo, tmp_path):
     config["inference"] = {"videos_per_job": 2, "gpu_videos_per_job": 3}
     config["models"]["flow"]["gpus"] = 1
     config["models"]["copy"]["videos_per_job"] = 1  # a model's own setting wins
     plan = Plan.from_config(validated(config))
     assert plan.models["flow"].videos_per_job == 3 and plan.models["global"].videos_per_job == 2
-    assert not plan.batched("copy") and plan.batches["global"] == {"00000": ["crossing", "fast-ball"], "00001": ["twins"]}
-    assert plan.batch_of("global", "twins") == "00001"
+    assert "copy" not in plan.batches and plan.batches["global"].groups == {"00000": ["crossing", "fast-ball"], "00001": ["twins"]}
+    assert plan.batches["global"].of("twins") == "00001"
     assert plan.batch_record("global", "twins") == str(tmp_path / "results" / "batches" / "global" / "00001.json")
-    plan.keep_batches()
-    kept = json.loads((tmp_path / "results" / ".stseg" / "batches.json").read_text())
-    assert kept["global"] == {"per_job": 2, "type": "global", "batches": plan.batches["global"]}
+    plan.keep_groups()
+    kept = json.loads((tmp_path / "results" / ".stseg" / "groups.json").read_text())
+    assert kept["infer/global"] == {"per_job": 2, "kind": "global", "groups": plan.batches["global"].groups}
     stamp = plan.video_stamp("global", "twins")
     assert stamp == Plan.from_config(validated(config)).video_stamp("global", "twins")  # the same inputs, the same stamp
     changed = copy.deepcopy(config)
     changed["models"]["global"]["options"] = {"transform": "affine"}
     assert Plan.from_config(validated(changed)).video_stamp("global", "twins") != stamp
     assert json.loads(plan.batch_videos("global", "00001")) == [
-        {"video": "twins", "frames": plan.frames_dir("twins"), "annotation": plan.given_annotations("twins"), "stamp": stamp}]
+        {"video": "twins", "frames": plan.inputs.frames_dir("twins"), "annotation": plan.inputs.given_annotations("twins"),
+         "stamp": stamp}]
 
 
 def test_the_chunked_layout_cuts_the_light_stages_keeps_its_chunks_and_gives_each_job_the_per_video_commands(config, tmp_path):
@@ -108,16 +107,17 @@ def test_the_chunked_layout_cuts_the_light_stages_keeps_its_chunks_and_gives_eac
     config["stages"] = {"videos_per_job": 2}
     plan = Plan.from_config(validated(config))
     results = tmp_path / "results"
-    assert plan.chunked and plan.chunks == {"00000": ["crossing", "fast-ball"], "00001": ["twins"]}
-    assert plan.job_videos("refine_chunk", {"chunk": "00000"}) == ["crossing", "fast-ball"]
-    assert plan.job_videos("infer_batch", {"model": "flow", "batch": "00001"}) == ["twins"]
-    assert plan.job_videos("score", {"video": "twins"}) == ["twins"] and plan.job_videos("prior", {}) == []
-    plan.keep_batches()
-    assert json.loads((results / ".stseg" / "chunks.json").read_text()) == {"per_job": 2, "chunks": plan.chunks}
+    assert plan.chunks and plan.chunks.groups == {"00000": ["crossing", "fast-ball"], "00001": ["twins"]}
+    assert plan.job_videos({"chunk": "00000"}) == ["crossing", "fast-ball"]
+    assert plan.job_videos({"model": "flow", "batch": "00001"}) == ["twins"]
+    assert plan.job_videos({"video": "twins"}) == ["twins"] and plan.job_videos({}) == []
+    plan.keep_groups()
+    kept = json.loads((results / ".stseg" / "groups.json").read_text())
+    assert kept["stages"] == {"per_job": 2, "kind": "stages", "groups": plan.chunks.groups}
     # a batched model's job puts its masks in place itself, and the chunk jobs wait for its record
     assert json.loads(plan.batch_videos("flow", "00001"))[0]["place"] == str(results / "masks" / "flow" / "twins")
     assert plan.mask_source("flow", "twins") == str(results / "batches" / "flow" / "00001.json")
-    steps = json.loads(plan.chunk_steps("refine", "00001"))
+    steps = json.loads(StageCommands(plan).chunk_steps("refine", "00001"))
     assert [s["argv"][0] for s in steps] == ["fuse", "split-foreground", "pseudolabel", "score"]
     assert {s["video"] for s in steps} == {"twins"}
     fuse, split, pseudo, score = (s["argv"] for s in steps)
@@ -126,13 +126,13 @@ def test_the_chunked_layout_cuts_the_light_stages_keeps_its_chunks_and_gives_eac
     assert split[split.index("--foreground") + 1] == str(results / "foreground" / "fg" / "twins")
     assert "--foreground-model" not in pseudo  # fg does not vote (pgmr.models)
     assert "--gt" in score  # the small demo has ground truth on every frame
-    assert [s["argv"][0] for s in json.loads(plan.chunk_steps("select", "00000"))] == ["select", "overlay"] * 2
-    records = dict(plan.records())
+    assert [s["argv"][0] for s in json.loads(StageCommands(plan).chunk_steps("select", "00000"))] == ["select", "overlay"] * 2
+    records = dict(VideoOutputs(plan).records())
     owned = dict(records[results / "chunks" / "refine" / "00001.json"])
     assert owned[results / "pseudo" / "twins"] == plan.videos["twins"].frames and owned[results / "scores" / "twins.csv"] is None
     assert results / "masks" / "flow" / "twins" in dict(records[results / "batches" / "flow" / "00001.json"])
     # the kept chunks stay while stages.videos_per_job does; a changed one cuts them again
     config["stages"] = {"videos_per_job": 3}
-    assert Plan.from_config(validated(config)).chunks == {"00000": ["crossing", "fast-ball", "twins"]}
+    assert Plan.from_config(validated(config)).chunks.groups == {"00000": ["crossing", "fast-ball", "twins"]}
     config["stages"] = {"videos_per_job": 1}
-    assert not Plan.from_config(validated(config)).chunked
+    assert not Plan.from_config(validated(config)).chunks

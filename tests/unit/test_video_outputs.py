@@ -1,0 +1,47 @@
+"""stseg.video_outputs: a run's targets, and what stands for a video's outputs in each layout."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import yaml
+from helpers import REPO
+from snakemake.utils import validate
+
+from stseg.video_outputs import VideoOutputs
+from stseg.workflow import Plan, load_schema
+
+
+def plan_of(small_demo, tmp_path, **layout) -> Plan:
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config["dataset"] = {**config["dataset"], "root": str(small_demo), "demo": False}
+    config["results"] = str(tmp_path / "results")
+    config.update(copy.deepcopy(layout))
+    validate(config, schema=str(load_schema()))
+    return Plan.from_config(config)
+
+
+def test_per_video_layout_targets_every_intermediate(small_demo, tmp_path):
+    outputs = VideoOutputs(plan_of(small_demo, tmp_path))
+    results = tmp_path / "results"
+    targets = outputs.targets()
+    assert str(results / "masks" / "flow" / "twins") in targets and str(results / "pseudo" / "twins") in targets
+    assert str(results / "report" / "calibration.png") in targets  # the small demo has ground truth
+    assert outputs.made_by("final", "select") == [str(results / "final" / v) for v in ("crossing", "fast-ball", "twins")]
+    assert outputs.records() == []
+    assert (results / "final" / "twins", tuple(f"{t:05d}" for t in range(10))) in outputs.folders()
+    assert outputs.of_video("twins")[-2:] == [results / "final" / "twins", results / "outcome" / "twins.csv"]
+    assert outputs.of_video("gone") == [] and outputs.shared_logs("twins") == []
+
+
+def test_chunked_layout_targets_the_records_that_own_the_outputs(small_demo, tmp_path):
+    outputs = VideoOutputs(plan_of(small_demo, tmp_path, inference={"videos_per_job": 2}, stages={"videos_per_job": 2}))
+    results = tmp_path / "results"
+    targets = outputs.targets()
+    assert str(results / "chunks" / "select" / "00001.json") in targets
+    assert str(results / "masks" / "flow" / "twins") not in targets and str(results / "batches" / "flow" / "00001.json") in targets
+    assert outputs.made_by("scores", "refine") == [str(results / "chunks" / "refine" / c) + ".json" for c in ("00000", "00001")]
+    owned = dict(dict(outputs.records())[results / "chunks" / "select" / "00001.json"])
+    assert owned[results / "final" / "twins"] == tuple(f"{t:05d}" for t in range(10)) and owned[results / "outcome" / "twins.csv"] is None
+    assert Path(results / "logs" / "chunks" / "refine" / "00001.log") in outputs.shared_logs("twins")
