@@ -23,6 +23,7 @@ defaults are chosen by that worst case.
 
     python benchmarks/bench_selection.py [--work /tmp/stseg-bench-selection] [--shared ../shared/data]
                                          [--demo-frames N]   (the demo cut to N frames: a quick check)
+                                         [--variants LABEL ...]  (only these strategies, e.g. "fuse (default)")
 """
 
 from __future__ import annotations
@@ -124,7 +125,8 @@ def kendall_tau(a: np.ndarray, b: np.ndarray) -> float:
     return float(kendalltau(a, b).statistic)
 
 
-def evaluate_set(name: str, root: Path, results: Path, truth: Truth, voters: list[str]) -> tuple[pd.DataFrame, list]:
+def evaluate_set(name: str, root: Path, results: Path, truth: Truth, voters: list[str],
+                 variants: list = VARIANTS) -> tuple[pd.DataFrame, list]:
     videos = sorted(p.name for p in (results / "final").iterdir() if p.is_dir())
     models = [m for m in [*BUILTINS, *REAL] if (results / "masks" / m).is_dir()]
     true = {(v, m): truth(v, results / "masks" / m / v) for v in videos for m in models}
@@ -142,7 +144,7 @@ def evaluate_set(name: str, root: Path, results: Path, truth: Truth, voters: lis
                                        None, files[v]).assign(video=v) for v in videos}
     auto_hits = []
     with tempfile.TemporaryDirectory() as tmp:
-        for label, changes, score_changes in VARIANTS:
+        for label, changes, score_changes in variants:
             settings = defaults(SelectSettings, **changes)
             video_scores = tables[score_changes.get("absent", "skip")]
             prior = dataset_prior(list(video_scores.values()), models, settings.edge_power)
@@ -192,6 +194,7 @@ def main() -> None:
     parser.add_argument("--shared", type=Path, default=REPO.parent / "shared" / "data")
     parser.add_argument("--demo-frames", type=int, help="cut the demo's videos to this many frames (default: all)")
     parser.add_argument("--sets", nargs="*", help="only these sets (names as printed)")
+    parser.add_argument("--variants", nargs="*", help="only these strategies (labels as printed)")
     args = parser.parse_args()
     demo = args.work / "demo-data"
     if not demo.exists():
@@ -213,7 +216,8 @@ def main() -> None:
         results = run_workflow(name, root, args.work, real)
         voters = BUILTIN_VOTERS + (list(REAL) if real == "votes" else [])
         truth = Truth(root, foreground)
-        table, hits = evaluate_set(name, root, results, truth, voters)
+        variants = [v for v in VARIANTS if not args.variants or v[0] in args.variants]
+        table, hits = evaluate_set(name, root, results, truth, voters, variants)
         tables.append(table)
         accuracy += auto_accuracy(name, root, results, truth, hits, voters)
         print(f"\n== {name} ({'foreground' if foreground else 'per-object'} J&F)")

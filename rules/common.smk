@@ -75,7 +75,7 @@ def name_pattern(names):
     return "|".join(re.escape(n) for n in names) or "(?!)"
 
 
-# which rule makes a model's masks: per video or in batches (inference.videos_per_job > 1), object-level or
+# the models whose masks are made per video or in batches (inference.videos_per_job > 1), object-level or
 # foreground-only (TMO: foreground/<model>/<video>, split into objects after the box fusion)
 def models_where(foreground, batched):
     return name_pattern(m for m in MODELS if MODEL[m].foreground_only == foreground and MODEL[m].batched == batched)

@@ -35,7 +35,7 @@ rule submission:
     output:
         f"{RESULTS}/submission.zip",
     params:
-        root=PATHS.path("final"),
+        root=lambda wildcards: PATHS.path("final"),
         videos=VIDEOS,
     log:
         f"{RESULTS}/logs/submission.log",

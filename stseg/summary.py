@@ -117,8 +117,8 @@ def _reason(text: str, results: Path | None = None) -> str:
 
 #: the reason given for a video whose own jobs all succeeded but whose selection waits for the dataset prior
 WAITING = ("not selected yet: its masks, pseudo-labels and scores are complete, but the dataset prior "
-           "(pgmr.prior_margin) needs every video's scores; fix or leave out the failed video(s) and rerun, "
-           "or set pgmr.prior_margin: null")
+           "(pgmr.prior_margin, the fusion's reliabilities) needs every video's scores; fix or leave out the failed "
+           "video(s) and rerun, or set pgmr.prior_margin: null and pgmr.fuse_reliability: uniform")
 
 
 #: the reason given for a video whose jobs did not fail but did not all run (the run stopped at another's failure)

@@ -129,7 +129,7 @@ def case_corrupt_jpeg(data, config):
 def case_corrupt_first_png(data, config):
     _, annotations = copy_broken_video(data)
     garbage(annotations / "00000.png")
-    return ["broken/00000.png: cannot decode this PNG", "The file is corrupt or truncated"]
+    return ["broken/00000.png: cannot decode this PNG", "The file is corrupt, truncated or not a plain annotation"]
 
 
 def case_corrupt_ground_truth_png(data, config):
@@ -473,14 +473,15 @@ def test_keep_going_with_the_dataset_prior_says_which_videos_wait(small_demo, tm
     report = pd.read_csv(results / "failed.csv").set_index("video")
     assert report.loc["long", "stage"] == "infer/sam" and "sam2 needs about 201 MB" in report.loc["long", "reason"]
     for video in ("crossing", "fast-ball", "twins"):
-        assert report.loc[video, "stage"] == "select" and "set pgmr.prior_margin: null" in report.loc[video, "reason"]
+        reason = report.loc[video, "reason"]
+        assert report.loc[video, "stage"] == "select" and "set pgmr.prior_margin: null and pgmr.fuse_reliability: uniform" in reason
     assert "1 of 4 video(s) failed; the others' results are complete up to their scores (3 wait for the dataset prior):" in output
 
 
 def test_keep_going_finishes_the_other_videos_and_reports_the_failed_one(small_demo, tmp_path):
     data = with_long_video(small_demo, tmp_path)
     (tmp_path / "work").mkdir()
-    config = {"dataset": {"root": str(data)}, "results": "results", "pgmr": {"prior_margin": None},
+    config = {"dataset": {"root": str(data)}, "results": "results", "pgmr": {"prior_margin": None, "fuse_reliability": "uniform"},
               "models": {"flow": MODELS["flow"], "sam": SAM2_HUNGRY}}
     result = snakemake(tmp_path / "work", config, "--cores", "2", "--keep-going", check=False)
     output = result.stdout + result.stderr
@@ -637,7 +638,10 @@ def test_a_failing_rerun_after_a_complete_run_is_reported(finished, tmp_path):
     before = results_digest(base / "work")
     annotation = base / "data" / "Annotations" / "twins" / "00005.png"
     good = annotation.read_bytes()
-    garbage(annotation)  # its scoring reruns, and fails
+    damaged = bytearray(good)
+    at = damaged.index(b"IDAT") + 8
+    damaged[at:at + 4] = bytes(b ^ 0xFF for b in damaged[at:at + 4])  # its image data: the header reads, the
+    annotation.write_bytes(bytes(damaged))  # validation passes, its scoring fails
     result = snakemake(base / "work", BASE_CONFIG, "--cores", "1", "--keep-going", check=False)
     output = result.stdout + result.stderr
     assert result.returncode != 0

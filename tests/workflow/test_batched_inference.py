@@ -61,7 +61,7 @@ def test_what_reruns_when_a_video_changes_is_added_or_is_targeted(runs, tmp_path
     record = (work / "batched" / "batches" / "flow" / "00001.json").read_text()
     assert '"video": "zz-added"' in record and record.count('"computed": true') == 1
     # one video targeted on a fresh results folder: its batch only (the dataset prior off, so nothing else)
-    fresh = config(data, tmp_path / "fresh", 2, pgmr={"prior_margin": None})
+    fresh = config(data, tmp_path / "fresh", 2, pgmr={"prior_margin": None, "fuse_reliability": "uniform"})
     counts = job_counts(snakemake(work, fresh, "--dry-run", str(tmp_path / "fresh" / "final" / "twins")).stdout)
     assert counts["infer_batch"] == len(MODELS) and counts["take"] == len(MODELS) and counts["select"] == 1
 
@@ -73,7 +73,7 @@ def test_a_failing_video_of_a_batch_is_reported_with_its_batch_jobs_error(small_
     for video in ("crossing", "twins"):
         shutil.copytree(small_demo / "Annotations" / video, masks / video)
     models = {"flow": MODELS["flow"], "theirs": {"type": "precomputed", "options": {"path": str(masks)}}}
-    cfg = {**config(small_demo, tmp_path / "results", 2), "models": models, "pgmr": {"prior_margin": None}}
+    cfg = {**config(small_demo, tmp_path / "results", 2), "models": models, "pgmr": {"prior_margin": None, "fuse_reliability": "uniform"}}
     result = snakemake(tmp_path, cfg, "--cores", "2", "--keep-going", check=False)
     assert result.returncode != 0
     failed = (tmp_path / "results" / "failed.csv").read_text()

@@ -78,7 +78,7 @@ def test_bench_stages():
 
 def test_bench_selection_on_the_demo(tmp_path):
     out = bench("bench_selection.py", "--work", str(tmp_path / "work"), "--shared", str(tmp_path / "none"),
-                "--demo-frames", "6")
+                "--demo-frames", "6", "--variants", "video", "fuse (default)", "auto, margin 0.25")
     assert "== demo (per-object J&F)" in out and "sorted by the worst case over sets" in out
 
 

@@ -83,7 +83,7 @@ def test_a_failing_video_stops_its_chunk_only_and_is_reported(small_demo, tmp_pa
     for video in ("crossing", "twins"):
         shutil.copytree(small_demo / "Annotations" / video, masks / video)
     models = {"flow": MODELS["flow"], "theirs": {"type": "precomputed", "options": {"path": str(masks)}}}
-    cfg = {**config(small_demo, tmp_path / "results", 2), "models": models, "pgmr": {"prior_margin": None}}
+    cfg = {**config(small_demo, tmp_path / "results", 2), "models": models, "pgmr": {"prior_margin": None, "fuse_reliability": "uniform"}}
     result = snakemake(tmp_path, cfg, "--cores", "2", "--keep-going", check=False)
     assert result.returncode != 0
     failed = (tmp_path / "results" / "failed.csv").read_text()

@@ -77,11 +77,12 @@ def test_the_shipped_config_runs_every_stage(tmp_path, monkeypatch):
     sam2_init = make_checkpoint(checkpoints / "sam2.1_hiera_tiny.pt")
     config["dataset"]["root"] = str(valid)
     config["results"] = str(tmp_path / "results")
+    # a few steps the loss must go down in (a tiny model, 256 pixels, on one training video)
     config["finetune"]["sam2-mose"].update(train_root=str(train), init_checkpoint=str(sam2_init), size="tiny",
-                                           resolution=256, num_frames=3, max_num_objects=2, epochs=2, workers=0,
-                                           device="cpu", gpus=1)
+                                           resolution=256, num_frames=3, max_num_objects=2, epochs=6, workers=0,
+                                           device="cpu", gpus=1, base_lr=3e-4, vision_lr=3e-4, videos=["twins"],
+                                           deterministic=True)
     config["models"]["sam2"]["options"].update(size="tiny", image_size=256, device="cpu")
-    config["inference"]["gpu_videos_per_job"] = 2
     here = {"sam2"}
     if installed_package("cutie") is not None:
         weights = checkpoints / "cutie-random.pth"
@@ -116,10 +117,24 @@ def test_the_shipped_config_runs_every_stage(tmp_path, monkeypatch):
 
     plan = job_counts(snakemake(tmp_path, config, "--dry-run").stdout)
     assert plan["finetune"] == 1 and plan["select"] == 2
+    # the guide's SLURM command, planned (the SLURM executor plugin is installed with the workflow extra)
+    slurm = snakemake(tmp_path, config, "--profile", str(REPO / "profiles" / "slurm"), "--dry-run")
+    assert job_counts(slurm.stdout)["finetune"] == 1
     monkeypatch.setenv("STSEG_CACHE", str(cache))  # the models' offline backbones (stseg.models.upstream)
     snakemake(tmp_path, config, "--cores", "2")
     results = tmp_path / "results"
-    assert (results / "finetune" / "sam2-mose" / "checkpoint.pt").is_file()
+    # the fine-tuning trained (the loss went down, the weights moved) and the sam2 jobs used its checkpoint
+    import pandas as pd
+
+    losses = pd.read_csv(results / "finetune" / "sam2-mose" / "losses.csv")["loss"].tolist()
+    assert len(losses) == 12 and sum(losses[-3:]) / 3 < 0.6 * sum(losses[:3]) / 3
+    trained = torch.load(results / "finetune" / "sam2-mose" / "checkpoint.pt", weights_only=True)["model"]
+    initial = torch.load(sam2_init, weights_only=True)["model"]
+    assert trained.keys() == initial.keys() and any(not torch.equal(trained[k], initial[k]) for k in trained)
+    # another fine-tuning reruns it and sam2's two videos (one job each on the CPU), nothing else of inference
+    retrain = {**config, "finetune": {**config["finetune"], "sam2-mose": {**config["finetune"]["sam2-mose"], "epochs": 7}}}
+    rerun = job_counts(snakemake(tmp_path, retrain, "--dry-run").stdout)
+    assert rerun["finetune"] == 1 and rerun.get("infer_batch", 0) == 0 and rerun["infer"] == 2
     for model in here:
         for video in ("fast-ball", "twins"):
             assert len(list((results / "masks" / model / video).glob("*.png"))) == 6, (model, video)

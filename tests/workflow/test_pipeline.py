@@ -164,7 +164,7 @@ def test_targeting_one_videos_final_output_builds_only_what_it_needs(run, tmp_pa
     result = snakemake(tmp_path, fresh, "--dry-run", f"{tmp_path}/results/final/twins")
     # the dataset prior needs every video's scores; the selection and final masks are the target's alone
     assert job_counts(result.stdout) == {"infer": 12, "fuse": 3, "pseudolabel": 3, "score": 3, "prior": 1, "select": 1}
-    independent = {**fresh, "pgmr": {**fresh.get("pgmr", {}), "prior_margin": None}}
+    independent = {**fresh, "pgmr": {**fresh.get("pgmr", {}), "prior_margin": None, "fuse_reliability": "uniform"}}
     result = snakemake(tmp_path, independent, "--dry-run", f"{tmp_path}/results/final/twins")
     assert job_counts(result.stdout) == {"infer": 4, "fuse": 1, "pseudolabel": 1, "score": 1, "select": 1}
 
@@ -253,3 +253,21 @@ def test_calibration_is_computed_from_the_summary(run):
     log = (workdir / "results" / "logs" / "calibration.log").read_text()
     hits = int((table.regret <= 0).sum())
     assert f"picked the truly best model on {hits} of 3 videos" in log
+
+
+def test_the_readmes_validate_and_evaluate_commands(run):
+    """`stseg validate <dataset>` and `stseg evaluate --gt <dataset>/Annotations --pred <results>/final`, as the
+    README and the user guide write them (relative paths from the folder that holds both)."""
+    import subprocess
+    import sys
+
+    workdir, data, _, _, _ = run
+    stseg = [sys.executable, "-m", "stseg.cli"]
+    validated = subprocess.run([*stseg, "validate", "data"], cwd=workdir, capture_output=True, text=True)
+    assert validated.returncode == 0 and "twins" in validated.stdout, validated.stderr
+    scored = subprocess.run([*stseg, "evaluate", "--gt", "data/Annotations", "--pred", "results/final"], cwd=workdir,
+                            capture_output=True, text=True)
+    assert scored.returncode == 0, scored.stderr
+    pooled = next(line for line in scored.stdout.splitlines() if line.startswith("all objects (pooled)"))
+    overall = pd.read_csv(workdir / "results" / "summary_overall.csv").set_index("method")
+    assert float(pooled.split()[-2]) == pytest.approx(overall.loc["selection:fuse", "JF"], abs=5e-5)  # the final masks'

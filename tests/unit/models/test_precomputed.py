@@ -45,6 +45,27 @@ def test_precomputed_masks_are_read_and_validated(small_demo, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_probabilities_brought_beside_the_masks_are_kept(small_demo, tmp_path):
+    from stseg.probabilities import read_probabilities, write_probabilities
+
+    video = small_demo / "JPEGImages" / "twins"
+    annotation = small_demo / "Annotations" / "twins" / "00000.png"
+    brought = tmp_path / "brought"
+    shutil.copytree(small_demo / "Annotations" / "twins", brought / "twins")
+    (brought / "twins" / "probs").mkdir()
+    rng = np.random.default_rng(0)
+    given = {1: rng.random((180, 320)).astype(np.float32), 2: rng.random((180, 320)).astype(np.float32)}
+    write_probabilities(brought / "twins" / "probs" / "00003.npz", given)
+    run_model("precomputed", {"path": str(brought)}, video, annotation, tmp_path / "out", progress=False)
+    kept = sorted(p.name for p in (tmp_path / "out" / "probs").iterdir())
+    assert kept == ["00003.npz"]  # only the frames that had them
+    assert (tmp_path / "out" / "probs" / "00003.npz").read_bytes() == (brought / "twins" / "probs" / "00003.npz").read_bytes()
+    write_probabilities(brought / "twins" / "probs" / "00004.npz", {9: given[1]})
+    with pytest.raises(PrecomputedError, match=r"00004.npz: probabilities of object id\(s\) \[9\]"):
+        run_model("precomputed", {"path": str(brought)}, video, annotation, tmp_path / "bad", progress=False)
+    assert sorted(read_probabilities(tmp_path / "out" / "probs" / "00003.npz")) == [1, 2]
+
+
 @pytest.mark.slow
 def test_a_precomputed_perfect_model_runs_through_every_stage_and_is_chosen(small_demo, tmp_path):
 

@@ -1,4 +1,5 @@
-"""SAM2 through the real sam2 package: checkpoints the tests make, bounded memory, the workflow."""
+"""SAM2 through the real sam2 package: checkpoints the tests make, bounded memory, the workflow (fine-tuning through
+every stage: tests/workflow/test_mose_config.py)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,7 @@ import numpy as np
 import pytest
 from helpers import (
     REPO,
-    job_counts,
     shared_dataset,
-    snakemake,
 )
 
 torch = pytest.importorskip("torch", reason="torch is not installed (pip install torch torchvision)")
@@ -52,8 +51,9 @@ def test_missing_checkpoint_names_path_and_size(tmp_path, small_demo):
     assert not (tmp_path / "out").exists()
 
 
-def reference_masks(checkpoint, frame_dir, annotation):
-    """The unmodified predictor, used as its README shows: init_state on the folder, masks, propagate."""
+def reference_masks(checkpoint, frame_dir, annotation, probabilities=None):
+    """The unmodified predictor, used as its README shows: init_state on the folder, masks, propagate.
+    ``probabilities``: a dict that receives, per frame, each object's sigmoid of the logits it gives."""
     predictor = build_predictor("tiny", str(checkpoint), "cpu", 256)
     labels = read_label_map(annotation)
     objects = [int(i) for i in np.unique(labels) if i]
@@ -64,6 +64,8 @@ def reference_masks(checkpoint, frame_dir, annotation):
             predictor.add_new_mask(state, frame_idx=0, obj_id=obj, mask=labels == obj)
         for frame_idx, obj_ids, logits in predictor.propagate_in_video(state):
             logits = logits[:, 0]
+            if probabilities is not None:
+                probabilities[frame_idx] = {int(o): torch.sigmoid(logits[i].float()).numpy() for i, o in enumerate(obj_ids)}
             best = logits.argmax(0).numpy()
             ids = np.asarray(obj_ids, np.uint8)[best]
             out[frame_idx] = np.where(logits.max(0).values.numpy() > 0, ids, 0).astype(np.uint8)
@@ -80,46 +82,29 @@ def long_video(tmp_path_factory):
 
 
 def test_bounded_memory_gives_the_unmodified_predictors_masks(checkpoint, long_video, tmp_path):
-    frame_dir = long_video / "JPEGImages" / "crossing"
-    annotation = long_video / "Annotations" / "crossing" / "00000.png"
-    reference = reference_masks(checkpoint, frame_dir, annotation)
-    for bounded in (True, False):
-        out = tmp_path / str(bounded)
-        run_model("sam2", {**TINY, "checkpoint": str(checkpoint), "bounded_memory": bounded}, frame_dir, annotation, out, progress=False)
-        for t in range(1, 22):
-            assert np.array_equal(read_label_map(out / f"{t:05d}.png"), reference[t]), (bounded, t)
-    assert sum(int((m > 0).sum()) for m in reference.values()) > 0  # not trivially empty
-    scores = (tmp_path / "True" / "scores.csv").read_text().splitlines()
-    assert scores[0] == "frame,object,score" and len(scores) == 1 + 21 * 3
-
-
-def test_kept_probabilities_are_the_predictors_own(checkpoint, long_video, tmp_path):
-    """``probabilities: true``: the npz beside each frame's mask holds round(255 x sigmoid(logit)) of every object,
-    the logits being those the unmodified predictor's propagate_in_video gives."""
+    """Both ways, the masks of the unmodified predictor; with ``probabilities: true`` the npz beside each frame's
+    mask holds round(255 x sigmoid(logit)) of every object, the logits being the predictor's own."""
     from stseg.probabilities import quantize, read_probabilities
 
     frame_dir = long_video / "JPEGImages" / "crossing"
     annotation = long_video / "Annotations" / "crossing" / "00000.png"
-    predictor = build_predictor("tiny", str(checkpoint), "cpu", 256)
-    labels = read_label_map(annotation)
-    objects = [int(i) for i in np.unique(labels) if i]
-    theirs = {}
-    with torch.inference_mode():
-        state = predictor.init_state(str(frame_dir))
-        for obj in objects:
-            predictor.add_new_mask(state, frame_idx=0, obj_id=obj, mask=labels == obj)
-        for frame_idx, obj_ids, logits in predictor.propagate_in_video(state):
-            theirs[frame_idx] = {int(o): torch.sigmoid(logits[i, 0].float()).numpy() for i, o in enumerate(obj_ids)}
-    out = tmp_path / "masks"
-    run_model("sam2", {**TINY, "checkpoint": str(checkpoint), "probabilities": True}, frame_dir, annotation, out,
-              progress=False)
-    assert not (out / "probs" / "00000.npz").exists()  # frame 0 is the annotation
+    theirs: dict = {}
+    reference = reference_masks(checkpoint, frame_dir, annotation, theirs)
+    for bounded in (True, False):
+        out = tmp_path / str(bounded)
+        run_model("sam2", {**TINY, "checkpoint": str(checkpoint), "bounded_memory": bounded, "probabilities": bounded},
+                  frame_dir, annotation, out, progress=False)
+        for t in range(1, 22):
+            assert np.array_equal(read_label_map(out / f"{t:05d}.png"), reference[t]), (bounded, t)
+    kept_dir = tmp_path / "True" / "probs"
+    assert not (kept_dir / "00000.npz").exists() and not (tmp_path / "False" / "probs").exists()  # frame 0: none
     for t in range(1, 22):
-        kept = read_probabilities(out / "probs" / f"{t:05d}.npz", labels.shape)
-        assert sorted(kept) == objects
-        for obj in objects:
-            assert np.array_equal(quantize(kept[obj]), quantize(theirs[t][obj])), (t, obj)
-    assert any(0 < kept[o].mean() < 1 for o in objects)  # not trivially 0 or 1
+        kept = read_probabilities(kept_dir / f"{t:05d}.npz", reference[t].shape)
+        assert sorted(kept) == sorted(theirs[t])
+        assert all(np.array_equal(quantize(kept[o]), quantize(theirs[t][o])) for o in kept), t
+    assert sum(int((m > 0).sum()) for m in reference.values()) > 0  # not trivially empty
+    scores = (tmp_path / "True" / "scores.csv").read_text().splitlines()
+    assert scores[0] == "frame,object,score" and len(scores) == 1 + 21 * 3
 
 
 def stseg_sam2_job(checkpoint, dataset, video, out, annotations=("00000",), **options):
@@ -243,54 +228,6 @@ def test_bounded_state_holds_only_the_window(checkpoint, long_video):
 
 
 @pytest.mark.slow
-def test_workflow_fine_tunes_sam2_and_runs_it_through_every_stage(checkpoint, small_demo, tmp_path):
-    """The fine-tune rule trains the tiny model (loss goes down); the sam2 model then uses its checkpoint."""
-    import shutil
-
-    import pandas as pd
-
-    pytest.importorskip("training.trainer", reason="the sam2 package's training code is not importable")
-    pytest.importorskip("fvcore", reason="fine-tuning needs fvcore, tensordict, tensorboard, submitit")
-    data = tmp_path / "data"
-    shutil.copytree(small_demo, data)
-    config = {
-        "dataset": {"root": str(data)},
-        "results": str(tmp_path / "results"),
-        "models": {
-            "flow": {"type": "flow", "options": {"scale": 0.5, "preset": "fast"}},
-            "appearance": {"type": "appearance"},
-            "sam2": {"type": "sam2", "options": {"size": "tiny", "image_size": 256, "device": "cpu"}, "finetuned": "tiny-demo"},
-        },
-        "finetune": {
-            "tiny-demo": {
-                "train_root": str(data), "init_checkpoint": str(checkpoint), "size": "tiny", "resolution": 256,
-                "num_frames": 3, "max_num_objects": 2, "epochs": 6, "workers": 0, "device": "cpu",
-                "base_lr": 3e-4, "vision_lr": 3e-4, "videos": ["twins"], "deterministic": True,
-            }
-        },
-    }
-    plan = job_counts(snakemake(tmp_path, config, "--dry-run").stdout)
-    assert plan["finetune"] == 1 and plan["infer"] == 9
-    snakemake(tmp_path, config, "--cores", "2")
-    results = tmp_path / "results"
-    losses = pd.read_csv(results / "finetune" / "tiny-demo" / "losses.csv")["loss"].tolist()
-    assert len(losses) == 12
-    assert sum(losses[-3:]) / 3 < 0.6 * sum(losses[:3]) / 3
-    trained = torch.load(results / "finetune" / "tiny-demo" / "checkpoint.pt", weights_only=True)["model"]
-    initial = torch.load(checkpoint, weights_only=True)["model"]
-    assert trained.keys() == initial.keys() and any(not torch.equal(trained[k], initial[k]) for k in trained)
-    for video in ("crossing", "fast-ball", "twins"):
-        assert len(list((results / "masks" / "sam2" / video).glob("*.png"))) == 10
-    # the sam2 jobs depend on the fine-tuned checkpoint: another fine-tune reruns them and only them
-    retrain = {**config, "finetune": {"tiny-demo": {**config["finetune"]["tiny-demo"], "epochs": 7}}}
-    rerun = snakemake(tmp_path, retrain, "--dry-run")
-    assert job_counts(rerun.stdout)["finetune"] == 1 and job_counts(rerun.stdout)["infer"] == 3
-    assert f"{results}/finetune/tiny-demo/checkpoint.pt" in rerun.stdout
-    summary = pd.read_csv(results / "summary.csv")
-    assert set(summary["model"]) == {"flow", "appearance", "sam2"}
-    assert (results / "submission.zip").is_file()
-
-
 def test_a_batch_builds_the_predictor_once_and_gives_each_videos_masks_of_its_own_job(checkpoint, small_demo, tmp_path):
     """inference.videos_per_job: one predictor for every video of the batch, the same bytes as one job per video
     (the first video's state leaves nothing behind in the predictor)."""
