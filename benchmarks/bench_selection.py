@@ -22,7 +22,7 @@ minus each set's best single model, sorted by the worst case over the sets:
 defaults are chosen by that worst case.
 
     python benchmarks/bench_selection.py [--work /tmp/stseg-bench-selection] [--shared ../shared/data]
-                                         [--demo-frames N]   (the demo cut to N frames: a quick check)
+                                         [--demo-frames N] [--demo-videos NAME ...]  (a smaller demo: a quick check)
                                          [--variants LABEL ...]  (only these strategies, e.g. "fuse (default)")
 """
 
@@ -193,6 +193,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "stseg-bench-selection")
     parser.add_argument("--shared", type=Path, default=REPO.parent / "shared" / "data")
     parser.add_argument("--demo-frames", type=int, help="cut the demo's videos to this many frames (default: all)")
+    parser.add_argument("--demo-videos", nargs="*", help="only these of the demo's videos (default: all nine)")
     parser.add_argument("--sets", nargs="*", help="only these sets (names as printed)")
     parser.add_argument("--variants", nargs="*", help="only these strategies (labels as printed)")
     args = parser.parse_args()
@@ -200,7 +201,7 @@ def main() -> None:
     if not demo.exists():
         from stseg.demo import write_demo
 
-        write_demo(demo, max_frames=args.demo_frames)
+        write_demo(demo, videos=args.demo_videos, max_frames=args.demo_frames)
     sets = [("demo", demo, False, "")]
     for name, foreground in DAVIS_SETS:
         if (args.shared / name).is_dir():

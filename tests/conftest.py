@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import HD_FRAMES, HD_VIDEO, shared_dataset, tree_digest
+from helpers import HD_FRAMES, HD_VIDEO, MODELS, shared_dataset, snakemake, tree_digest
 
 
 @pytest.fixture(scope="session")
@@ -17,6 +17,17 @@ def small_demo(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("demo") / "data"
     write_demo(root, ["fast-ball", "twins", "crossing"], width=320, height=180, max_frames=10)
     return root
+
+
+@pytest.fixture(scope="session")
+def plain_run(small_demo, tmp_path_factory) -> Path:
+    """A finished run of the small demo with the built-in models, every setting at its default (one job per model
+    and video, one job per stage and video): ``<workdir>/results``.  Shared by the tests that compare another
+    layout's bytes against it or read its masks; none of them writes into it."""
+    work = tmp_path_factory.mktemp("plain")
+    snakemake(work, {"dataset": {"root": str(small_demo)}, "results": str(work / "results"), "models": MODELS},
+              "--cores", "2")
+    return work
 
 
 @pytest.fixture(autouse=True)

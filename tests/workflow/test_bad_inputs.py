@@ -456,38 +456,45 @@ def with_long_video(small_demo: Path, where: Path) -> Path:
     return data
 
 
-def test_keep_going_with_the_dataset_prior_says_which_videos_wait(small_demo, tmp_path):
-    """With the prior (the default) every video's selection needs every video's scores: the others' scores are
-    complete and the report says they wait, naming the fix."""
+def test_a_video_short_of_memory_from_the_failure_to_the_retry(small_demo, tmp_path):
+    """One video's SAM2 job is short of memory, run by run as a user meets it: without --keep-going the report
+    tells the failed video from the unfinished ones; with it (the dataset prior on) the others' scores complete and
+    they wait for the prior, naming the fix; with the fix the others finish; --retries gives the job twice the
+    memory and the run completes, the failure report removed."""
     data = with_long_video(small_demo, tmp_path)
-    (tmp_path / "work").mkdir()
-    config = {"dataset": {"root": str(data)}, "results": "results",
-              "models": {"flow": MODELS["flow"], "sam": SAM2_HUNGRY}}
-    result = snakemake(tmp_path / "work", config, "--cores", "2", "--keep-going", check=False)
-    output = result.stdout + result.stderr
-    assert result.returncode != 0
-    results = tmp_path / "work" / "results"
-    for video in ("crossing", "fast-ball", "twins"):
+    work = tmp_path / "work"
+    work.mkdir()
+    results = work / "results"
+    config = {"dataset": {"root": str(data)}, "results": "results", "models": {"flow": MODELS["flow"], "sam": SAM2_HUNGRY}}
+    others = ("crossing", "fast-ball", "twins")
+
+    stopped = snakemake(work, config, "--cores", "1", check=False)
+    assert stopped.returncode != 0 and "1 of 4 video(s) failed;" in stopped.stdout + stopped.stderr
+    report = pd.read_csv(results / "failed.csv").set_index("video")
+    assert report.loc["long", "stage"] == "infer/sam" and "sam2 needs about 201 MB" in report.loc["long", "reason"]
+    unfinished = report.drop(index="long")
+    assert len(unfinished) == 3 and not unfinished["reason"].str.contains("sam2 needs").any()
+    assert all(r.startswith(("not finished: the run stopped at another video's failure", "not selected yet"))
+               for r in unfinished["reason"])
+
+    waiting = snakemake(work, config, "--cores", "2", "--keep-going", check=False)
+    output = waiting.stdout + waiting.stderr
+    assert waiting.returncode != 0
+    for video in others:
         assert (results / "scores" / f"{video}.csv").is_file(), output[-3000:]
         assert not (results / "final" / video).exists()
     report = pd.read_csv(results / "failed.csv").set_index("video")
-    assert report.loc["long", "stage"] == "infer/sam" and "sam2 needs about 201 MB" in report.loc["long", "reason"]
-    for video in ("crossing", "fast-ball", "twins"):
+    assert report.loc["long", "stage"] == "infer/sam"
+    for video in others:
         reason = report.loc[video, "reason"]
         assert report.loc[video, "stage"] == "select" and "set pgmr.prior_margin: null and pgmr.fuse_reliability: uniform" in reason
     assert "1 of 4 video(s) failed; the others' results are complete up to their scores (3 wait for the dataset prior):" in output
 
-
-def test_keep_going_finishes_the_other_videos_and_reports_the_failed_one(small_demo, tmp_path):
-    data = with_long_video(small_demo, tmp_path)
-    (tmp_path / "work").mkdir()
-    config = {"dataset": {"root": str(data)}, "results": "results", "pgmr": {"prior_margin": None, "fuse_reliability": "uniform"},
-              "models": {"flow": MODELS["flow"], "sam": SAM2_HUNGRY}}
-    result = snakemake(tmp_path / "work", config, "--cores", "2", "--keep-going", check=False)
-    output = result.stdout + result.stderr
-    assert result.returncode != 0
-    results = tmp_path / "work" / "results"
-    for video in ("crossing", "fast-ball", "twins"):
+    fixed = {**config, "pgmr": {"prior_margin": None, "fuse_reliability": "uniform"}}
+    going = snakemake(work, fixed, "--cores", "2", "--keep-going", check=False)
+    output = going.stdout + going.stderr
+    assert going.returncode != 0
+    for video in others:
         assert len(list((results / "final" / video).glob("*.png"))) == 10, output[-3000:]
     assert not (results / "final" / "long").exists() and not (results / "masks" / "sam" / "long").exists()
     report = (results / "failed.csv").read_text().splitlines()
@@ -497,17 +504,11 @@ def test_keep_going_finishes_the_other_videos_and_reports_the_failed_one(small_d
     assert "1 of 4 video(s) failed; the others' results are complete:" in output
     assert "  long: infer/sam: stseg infer: error: sam2 needs about 201 MB" in output
 
-
-def test_a_job_short_of_memory_is_retried_with_more(small_demo, tmp_path):
-    data = with_long_video(small_demo, tmp_path)
-    (tmp_path / "work").mkdir()
-    config = {"dataset": {"root": str(data), "videos": ["long", "twins"]}, "results": "results",
-              "models": {"flow": MODELS["flow"], "sam": SAM2_HUNGRY}}
-    result = snakemake(tmp_path / "work", config, "--cores", "2", "--retries", "1")
-    output = result.stdout + result.stderr
-    results = tmp_path / "work" / "results"
+    retried = snakemake(work, fixed, "--cores", "2", "--retries", "1")
+    output = retried.stdout + retried.stderr
     assert len(list((results / "masks" / "sam" / "long").glob("*.png"))) == 60
-    assert not (results / "failed.csv").exists()
+    assert len(list((results / "final" / "long").glob("*.png"))) == 60
+    assert not (results / "failed.csv").exists()  # every video complete: the earlier runs' report is gone
     # the first attempt failed for lack of memory, the second got twice the memory (and runtime)
     first, restart = output.index("Error in rule infer:"), output.index("Trying to restart job")
     assert "output: results/masks/sam/long" in output[first:restart]
@@ -608,23 +609,6 @@ def test_a_results_folder_in_use_by_another_run_is_refused(finished, tmp_path):
     assert results_digest(base / "work") == before
     snakemake(other, config, "--cores", "1", "--forcerun", "submission")  # once the other run is gone
     assert results_digest(base / "work") == before  # the same zip, byte for byte
-
-
-def test_without_keep_going_the_report_tells_failed_from_unfinished(small_demo, tmp_path):
-    data = with_long_video(small_demo, tmp_path)
-    (tmp_path / "work").mkdir()
-    config = {"dataset": {"root": str(data)}, "results": "results",
-              "models": {"flow": MODELS["flow"], "sam": SAM2_HUNGRY}}
-    result = snakemake(tmp_path / "work", config, "--cores", "1", check=False)
-    output = result.stdout + result.stderr
-    assert result.returncode != 0
-    report = pd.read_csv(tmp_path / "work" / "results" / "failed.csv").set_index("video")
-    assert report.loc["long", "stage"] == "infer/sam" and "sam2 needs about 201 MB" in report.loc["long", "reason"]
-    others = report.drop(index="long")
-    assert len(others) == 3 and not others["reason"].str.contains("sam2 needs").any()
-    assert all(r.startswith(("not finished: the run stopped at another video's failure", "not selected yet"))
-               for r in others["reason"])
-    assert "1 of 4 video(s) failed;" in output
 
 
 def test_a_failing_rerun_after_a_complete_run_is_reported(finished, tmp_path):

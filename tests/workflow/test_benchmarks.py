@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 
 import pytest
-from helpers import MODELS, REPO, snakemake
+from helpers import REPO
 
 pytestmark = pytest.mark.slow
 
@@ -24,13 +23,9 @@ def bench(name: str, *args: str, cwd=None) -> str:
 
 
 @pytest.fixture(scope="module")
-def finished(small_demo, tmp_path_factory):
-    """A finished run of the small demo, as the README's `snakemake --cores 2` leaves one."""
-    work = tmp_path_factory.mktemp("bench")
-    data = work / "data"
-    shutil.copytree(small_demo, data)
-    snakemake(work, {"dataset": {"root": str(data)}, "results": str(work / "results"), "models": MODELS}, "--cores", "2")
-    return work, data
+def finished(small_demo, plain_run):
+    """A finished run of the small demo, as the README's `snakemake --cores 2` leaves one (read only)."""
+    return plain_run, small_demo
 
 
 def test_bench_models(small_demo):
@@ -78,7 +73,8 @@ def test_bench_stages():
 
 def test_bench_selection_on_the_demo(tmp_path):
     out = bench("bench_selection.py", "--work", str(tmp_path / "work"), "--shared", str(tmp_path / "none"),
-                "--demo-frames", "6", "--variants", "video", "fuse (default)", "auto, margin 0.25")
+                "--demo-frames", "6",
+                "--demo-videos", "crossing", "fast-ball", "twins", "--variants", "video", "fuse (default)", "auto, margin 0.25")
     assert "== demo (per-object J&F)" in out and "sorted by the worst case over sets" in out
 
 

@@ -25,13 +25,13 @@ def without_timestamps(digest):
 
 
 @pytest.fixture(scope="module")
-def runs(small_demo, tmp_path_factory):
+def runs(small_demo, plain_run, tmp_path_factory):
+    """The plain run (one job per stage and video) and a chunked one on a copy of its data."""
     work = tmp_path_factory.mktemp("chunked")
     data = work / "data"
     shutil.copytree(small_demo, data)
-    single = snakemake(work, config(data, work / "single", 1), "--cores", "2")
     chunked = snakemake(work, config(data, work / "chunked", 2), "--cores", "2")
-    return work, data, single, chunked
+    return work, data, plain_run / "results", chunked
 
 
 def test_two_videos_per_job_runs_two_chunk_jobs_per_stage_and_writes_the_same_bytes(runs):
@@ -41,9 +41,9 @@ def test_two_videos_per_job_runs_two_chunk_jobs_per_stage_and_writes_the_same_by
     assert log.count("rule infer_batch:") == 2 * len(MODELS)
     for rule in ("take", "request", "fuse", "pseudolabel", "score", "select", "overlay"):
         assert f"rule {rule}:" not in log, rule
-    assert without_timestamps(results_digest(work / "single")) == without_timestamps(results_digest(work / "chunked"))
+    assert without_timestamps(results_digest(single)) == without_timestamps(results_digest(work / "chunked"))
     for stage in ("weights", "outcome", "report/overlays"):
-        assert tree_digest(work / "single" / stage) == tree_digest(work / "chunked" / stage), stage
+        assert tree_digest(single / stage) == tree_digest(work / "chunked" / stage), stage
     assert "Nothing to be done" in snakemake(work, config(data, work / "chunked", 2), "--dry-run").stdout
 
 
