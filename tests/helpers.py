@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -110,30 +111,71 @@ EVAL_SCRIPTS = {
 }
 
 
-def assert_equals_eval_script(model: str, hd_clip: Path, tmp_path: Path) -> None:
+#: how the evaluation script also saves its probabilities (``floor(255 P)``, background first, one hickle file per
+#: frame under <output>/Scores/<video>, with backward.hkl: object id -> channel): options of tests/run_on_cpu.py,
+#: the script's own arguments, and where the masks then land. LiVOS's eval.py has no working path: it reads
+#: ``save_scores`` but never hands it to its ResultSaver, whose backward mapping then raises at the last frame
+#: (``'int' object has no attribute 'id'``, LiVOS 8c26cb0); its kept probabilities share XMem's code.
+SAVE_SCORES = {
+    "xmem": ((), ("--save_scores",), lambda out, video: out / "Annotations" / video),
+}
+
+
+def assert_equals_eval_script(model: str, hd_clip: Path, tmp_path: Path, scores: bool = False) -> None:
     """stseg's job at its defaults equals the upstream's own evaluation script at its defaults (run unmodified on
-    the CPU by tests/run_on_cpu.py), on every frame after the first of a real video at 1280x720, one thread."""
+    the CPU by tests/run_on_cpu.py), on every frame after the first of a real video at 1280x720, one thread.
+
+    ``scores`` (XMem): the script also saves its probabilities (``SAVE_SCORES``; hickle must be installed
+    beside the checkout) and stseg's job keeps its own (``probabilities: true``, ``round(255 P)``): every object's
+    kept map is the script's, up to that rounding."""
     import json
 
     repo, python = upstream(model)
+    if scores and subprocess.run([python, "-c", "import hickle"], capture_output=True).returncode != 0:
+        pytest.skip(f"{python} has no hickle ({model}'s evaluation script saves its scores with it): pip install hickle")
     one_thread = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "STSEG_CACHE": str(tmp_path / "cache")}
     checkpoint = tmp_path / f"{model}-random.pth"
     run_python(python, "-c", f"from stseg.models.{model} import write_random_checkpoint; "
                f"write_random_checkpoint({repo!r}, {str(checkpoint)!r})", env=one_thread)
     script, arguments, masks_of = EVAL_SCRIPTS[model]
     out = tmp_path / "upstream"
-    run_python(python, str(REPO / "tests" / "run_on_cpu.py"), str(Path(repo) / script), *arguments(hd_clip, checkpoint, out),
+    wrapper_options, script_options, scored_masks_of = SAVE_SCORES[model] if scores else ((), (), masks_of)
+    run_python(python, str(REPO / "tests" / "run_on_cpu.py"), *wrapper_options, str(Path(repo) / script),
+               *arguments(hd_clip, checkpoint, out), *script_options,
                env={**one_thread, "PYTHONPATH": f"{repo}{os.pathsep}{REPO}"})
-    theirs = masks_of(out, HD_VIDEO)
+    theirs = scored_masks_of(out, HD_VIDEO)
     ours = tmp_path / "stseg"
     run_python(python, "-m", "stseg.cli", "infer", "--model-type", model, "--quiet", "--options",
-               json.dumps({"repo": repo, "checkpoint": str(checkpoint), "device": "cpu"}),
+               json.dumps({"repo": repo, "checkpoint": str(checkpoint), "device": "cpu", "probabilities": scores}),
                "--frames", str(hd_clip / "JPEGImages" / HD_VIDEO), "--annotation",
                str(hd_clip / "Annotations" / HD_VIDEO / "00000.png"), "--out", str(ours), env=one_thread)
     for t in range(1, HD_FRAMES):
         mine, reference = read_label_map(ours / f"{t:05d}.png"), read_label_map(theirs / f"{t:05d}.png", allow_greyscale=True)
         assert mine.shape == reference.shape == (720, 1280)
         assert int((mine != reference).sum()) == 0, f"{model} frame {t}: {(mine != reference).sum()} pixels differ"
+    if scores:
+        assert_kept_probabilities_are_the_scripts(python, out / "Scores" / HD_VIDEO, ours / "probs")
+
+
+def assert_kept_probabilities_are_the_scripts(python: str, scores: Path, kept: Path) -> None:
+    """Each object's kept ``round(255 P)`` is the script's ``floor(255 P)`` or one more, and equals it where the
+    script's value is 255 (hickle is read by the checkout's interpreter)."""
+    from stseg.probabilities import read_probabilities
+
+    exported = scores.parent.parent / "scores.npz"
+    run_python(python, "-c", "import sys, hickle, numpy as np, pathlib; d = pathlib.Path(sys.argv[1]); "
+               "np.savez(sys.argv[2], remap=np.array(sorted(hickle.load(str(d / 'backward.hkl')).items())), "
+               "**{p.stem: hickle.load(str(p)) for p in d.glob('0*.hkl')})", str(scores), str(exported))
+    with np.load(exported) as archive:
+        channel = {int(label): int(index) for label, index in archive["remap"]}
+        for t in range(1, HD_FRAMES):
+            theirs = archive[f"{t:05d}"]
+            mine = read_probabilities(kept / f"{t:05d}.npz", theirs.shape[1:])
+            assert sorted(mine) == sorted(channel), t
+            for obj, index in channel.items():
+                step = np.rint(mine[obj] * 255).astype(np.int16) - theirs[index].astype(np.int16)
+                assert step.min() >= 0 and step.max() <= 1, (t, obj, int(step.min()), int(step.max()))
+                assert not step[theirs[index] == 255].any(), (t, obj)  # P = 1 exactly
 
 
 STAGES = ("masks", "boxes", "fused", "pseudo", "scores", "selection", "final")

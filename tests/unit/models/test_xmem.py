@@ -16,3 +16,10 @@ pytest.importorskip("torch", reason="torch is not installed (the xmem driver nee
 @pytest.mark.slow
 def test_defaults_give_the_masks_of_the_evaluation_script(hd_clip, tmp_path):
     assert_equals_eval_script("xmem", hd_clip, tmp_path)
+
+
+@pytest.mark.slow
+def test_kept_probabilities_are_the_evaluation_scripts_scores(hd_clip, tmp_path):
+    """``probabilities: true`` keeps XMem's own probabilities: the script's ``--save_scores`` output, up to rounding
+    (needs hickle beside the checkout, as the script does)."""
+    assert_equals_eval_script("xmem", hd_clip, tmp_path, scores=True)
