@@ -115,7 +115,7 @@ EVAL_SCRIPTS = {
 #: frame under <output>/Scores/<video>, with backward.hkl: object id -> channel): options of tests/run_on_cpu.py,
 #: the script's own arguments, and where the masks then land. LiVOS's eval.py has no working path: it reads
 #: ``save_scores`` but never hands it to its ResultSaver, whose backward mapping then raises at the last frame
-#: (``'int' object has no attribute 'id'``, LiVOS 8c26cb0); its kept probabilities share XMem's code.
+#: (``'int' object has no attribute 'id'``, LiVOS 8c26cb0): test_livos.py compares with its InferenceCore.
 SAVE_SCORES = {
     "xmem": ((), ("--save_scores",), lambda out, video: out / "Annotations" / video),
 }
