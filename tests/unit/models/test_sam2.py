@@ -189,13 +189,16 @@ def test_an_object_first_annotated_later_as_vos_inference_tracks_it(upstream_che
     assert got.keys() == expected.keys() and not wrong, f"frames {wrong[:5]} differ from vos_inference.py's stored output"
 
 
-def test_postprocessing_is_an_option_and_changes_the_masks(upstream_checkpoint, long_video, tmp_path):
+def test_postprocessing_is_an_option_and_changes_the_masks(upstream_checkpoint, tmp_path):
     """The sam2 package builder's post-processing (vos_inference.py's --apply_postprocessing) is off by default."""
+    from stseg.demo import write_demo
     from stseg.models.sam2 import SAM2Propagator
 
     assert SAM2Propagator.defaults["apply_postprocessing"] is False
-    plain = stseg_sam2_job(upstream_checkpoint, long_video, "crossing", tmp_path / "plain")
-    post = stseg_sam2_job(upstream_checkpoint, long_video, "crossing", tmp_path / "post", apply_postprocessing=True)
+    video = tmp_path / "data"
+    write_demo(video, ["crossing"], width=160, height=96, max_frames=6)
+    plain = stseg_sam2_job(upstream_checkpoint, video, "crossing", tmp_path / "plain")
+    post = stseg_sam2_job(upstream_checkpoint, video, "crossing", tmp_path / "post", apply_postprocessing=True)
     differ = sum(int((read_label_map(p) != read_label_map(post / p.name)).sum()) for p in sorted(plain.glob("*.png")))
     assert differ > 0
 
