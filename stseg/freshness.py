@@ -44,6 +44,7 @@ from .files import atomic_path
 
 __all__ = [
     "TIMESTAMP",
+    "file_stamp",
     "folder_stamp",
     "refresh_output_stamps",
     "refresh_records",
@@ -74,6 +75,16 @@ def folder_stamp(folder: str | os.PathLike[str]) -> str:
         stat = entry.stat()
         digest.update(f"{entry.name}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
     return digest.hexdigest()[:16]
+
+
+def file_stamp(path: str, label: str | None = None) -> str:
+    """One file's line in a job's stamp: ``<label>:<size>:<mtime ns>`` (``label``: the path unless given), or
+    ``<path>:absent``."""
+    try:
+        stat = os.stat(path)
+    except FileNotFoundError:
+        return f"{path}:absent"
+    return f"{path if label is None else label}:{stat.st_size}:{stat.st_mtime_ns}"
 
 
 def refresh_stamp(folder: Path) -> bool:

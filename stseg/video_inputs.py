@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Mapping
 
 from .dataset import DatasetError, VideoInfo
-from .freshness import folder_stamp
+from .freshness import file_stamp, folder_stamp
 
 __all__ = ["VideoInputs"]
 
@@ -74,10 +74,7 @@ class VideoInputs:
     def annotation_stamp(self, video: str, truth: bool = False) -> str:
         """A digest of the annotation files a job of ``video`` reads (name, size, mtime): the given ones, and with
         ``truth`` the whole ``Annotations/<video>`` folder when the video is scored against it."""
-        parts = []
-        for path in self.given_annotations(video):
-            stat = os.stat(path) if os.path.exists(path) else None
-            parts.append(f"{Path(path).name}:{stat.st_size}:{stat.st_mtime_ns}" if stat else f"{path}:absent")
+        parts = [file_stamp(path, Path(path).name) for path in self.given_annotations(video)]
         if truth and self.has_ground_truth(video):
             parts.append(self.stamp(self.annotation_dir(video)))
         return hashlib.sha1("\n".join(parts).encode()).hexdigest()[:16]

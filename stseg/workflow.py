@@ -42,6 +42,7 @@ from .config_checks import (
     validated_videos,
 )
 from .finetune_runs import FinetuneRuns, check_finetune_runs, flow_id
+from .freshness import file_stamp
 from .job_groups import JobGroups, read_kept, write_kept
 from .model_entries import ModelEntry, ModelRoster, model_entry
 from .results_layout import ResultsLayout, lock_results
@@ -152,9 +153,7 @@ class Plan:
         frames, the annotations (what a staged video is checked against; :mod:`stseg.batching`)."""
         entry = self.models[model]
         parts = [entry.type, entry.options_json, self.input_stamps(model, video)]
-        for path in [*self.inputs.given_annotations(video), *entry.weights(video)]:
-            stat = os.stat(path) if os.path.exists(path) else None
-            parts.append(f"{path}:{stat.st_size}:{stat.st_mtime_ns}" if stat else f"{path}:absent")
+        parts += [file_stamp(path) for path in [*self.inputs.given_annotations(video), *entry.weights(video)]]
         return hashlib.sha1("\n".join(parts).encode()).hexdigest()[:20]
 
     def model_flow_dirs(self, model: str, video: str) -> list[str]:

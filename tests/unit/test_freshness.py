@@ -7,7 +7,7 @@ import os
 import shutil
 from pathlib import Path
 
-from stseg.freshness import TIMESTAMP, folder_stamp, refresh_output_stamps, refresh_stamp, remove_if_incomplete
+from stseg.freshness import TIMESTAMP, file_stamp, folder_stamp, refresh_output_stamps, refresh_stamp, remove_if_incomplete
 
 
 def folder_with(tmp_path: Path, names: list[str]) -> Path:
@@ -147,3 +147,13 @@ def test_a_record_is_removed_when_an_output_it_owns_is_gone_or_incomplete_and_mo
     table.unlink()
     assert refresh_records([(record, owned)]) == ([record], [])
     assert refresh_records([(record, owned)]) == ([], [])  # no record (its job has not run): nothing to do
+
+
+def test_a_file_stamp_is_its_label_size_and_mtime_or_absent(tmp_path):
+    path = tmp_path / "00000.png"
+    path.write_bytes(b"12345")
+    os.utime(path, ns=(1_000_000_000, 2_000_000_000))
+    assert file_stamp(str(path)) == f"{path}:5:2000000000"
+    assert file_stamp(str(path), "00000.png") == "00000.png:5:2000000000"
+    (tmp_path / "link.png").symlink_to(tmp_path / "gone.png")
+    assert file_stamp(str(tmp_path / "link.png"), "link.png") == f"{tmp_path / 'link.png'}:absent"
