@@ -88,7 +88,7 @@ BATCHED_MODELS = name_pattern(MODEL.batched)
 wildcard_constraints:
     model=name_pattern(MODELS),
     video=r"[^/\\]+",
-    run="|".join(re.escape(r) for r in PLAN.finetune) or "no-finetune-run",
+    run=name_pattern(PLAN.finetune),
 
 
 # the model's own resources and environment, per job
@@ -102,9 +102,8 @@ batch_members = per_batch(lambda m, b: PLAN.batches[m].videos(b))
 given_annotations = per_video(DATA.given_annotations)
 truth_files = per_video(DATA.truth_files)
 truth_args = per_video(DATA.truth_args)
-any_ground_truth = any(DATA.has_ground_truth(video) for video in VIDEOS)
-calibration_figure = [f"{RESULTS}/report/calibration.png"] if any_ground_truth else []
-calibration_args = ["--calibration", f"{RESULTS}/report/calibration.png"] if any_ground_truth else []
+calibration_figure = OUTPUTS.calibration  # none without ground truth
+calibration_args = ["--calibration", *calibration_figure] if calibration_figure else []
 
 
 def annotation_stamps(truth=False):

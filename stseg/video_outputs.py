@@ -39,9 +39,7 @@ class VideoOutputs:
         layout, the records that stand for them)."""
         plan, paths = self.plan, self.plan.layout
         outputs = [paths.path("summary.csv"), paths.path("submission.zip"), paths.path("report", "scores.png"),
-                   paths.path("report", "summary.html")]
-        if any(plan.inputs.has_ground_truth(video) for video in plan.videos):
-            outputs.append(paths.path("report", "calibration.png"))
+                   paths.path("report", "summary.html"), *self.calibration]
         if plan.chunks:
             outputs += [paths.chunk_record(stage, chunk) for stage in CHUNK_STAGES for chunk in plan.chunks]
             outputs += sorted({plan.mask_source(m, video) for m in plan.models.names for video in plan.videos})
@@ -53,6 +51,14 @@ class VideoOutputs:
             outputs += [paths.table(stage, video) for stage in ("fused", "weights", "scores", "outcome")]
             outputs.append(paths.folder("pseudo", video))
         return outputs
+
+    @property
+    def calibration(self) -> list[str]:
+        """The report's calibration figure, made when a video has ground truth (else none)."""
+        plan = self.plan
+        if any(plan.inputs.has_ground_truth(video) for video in plan.videos):
+            return [plan.layout.path("report", "calibration.png")]
+        return []
 
     def made_by(self, stage: str, chunk_stage: str) -> list[str]:
         """What a dataset-level job waits for before reading every video's files of a stage: the files, or in the

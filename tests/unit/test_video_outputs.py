@@ -28,6 +28,10 @@ def test_per_video_layout_targets_every_intermediate(small_demo, tmp_path):
     targets = outputs.targets()
     assert str(results / "masks" / "flow" / "twins") in targets and str(results / "pseudo" / "twins") in targets
     assert str(results / "report" / "calibration.png") in targets  # the small demo has ground truth
+    assert outputs.calibration == [str(results / "report" / "calibration.png")]
+    without = VideoOutputs(plan_of(small_demo, tmp_path, dataset={"root": str(small_demo), "demo": False,
+                                                                   "ground_truth": "no"}))
+    assert without.calibration == [] and not any("calibration" in t for t in without.targets())
     assert outputs.made_by("final", "select") == [str(results / "final" / v) for v in ("crossing", "fast-ball", "twins")]
     assert outputs.records() == []
     assert (results / "final" / "twins", tuple(f"{t:05d}" for t in range(10))) in outputs.folders()
