@@ -19,7 +19,7 @@ job in Snakemake itself; ``benchmarks/bench_scale.py``).
 
 **Same bytes.**  A chunk job runs, in one process, the very ``stseg`` commands
 the per-video rules run (:func:`run_steps`), with the same arguments
-(:meth:`stseg.workflow.Plan.video_steps` builds them as the rules do), writing
+(:meth:`stseg.stage_commands.StageCommands.video_steps` builds them as the rules do), writing
 every per-video file at the same path.  Only the jobs and their bookkeeping differ.
 
 **Records.**  A chunk job (and a batched model's job in this layout) writes its
