@@ -112,13 +112,18 @@ def build_predictor(size: str, checkpoint: str | None, device: str, image_size: 
 class LazyFrames:
     """The predictor's ``images`` sequence, decoding a frame only when the model asks for it.
 
-    Uses SAM2's own ``_load_img_as_tensor`` and the same normalisation as
-    ``load_video_frames``, so each tensor equals the eagerly loaded one.
+    Uses the package's own ``_load_img_as_tensor`` (SAM2's, or ``load`` for a fork such as SAM 3's) and the
+    same normalisation as its ``load_video_frames``, so each tensor equals the eagerly loaded one.
     """
 
-    def __init__(self, files: Sequence[Path], image_size: int, device) -> None:
+    def __init__(self, files: Sequence[Path], image_size: int, device, load=None) -> None:
         import torch
 
+        if load is None:
+            from sam2.utils.misc import _load_img_as_tensor
+
+            load = _load_img_as_tensor
+        self.load = load
         self.files = list(files)
         self.image_size = image_size
         self.device = device
@@ -131,9 +136,8 @@ class LazyFrames:
 
     def __getitem__(self, index: int):
         import torch
-        from sam2.utils.misc import _load_img_as_tensor
 
-        image, _, _ = _load_img_as_tensor(str(self.files[index]), self.image_size)
+        image, _, _ = self.load(str(self.files[index]), self.image_size)
         self.loads += 1
         image = image.to(torch.float32)  # as load_video_frames stores it, before normalising
         return ((image - self.mean) / self.std).to(self.device)
