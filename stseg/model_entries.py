@@ -57,7 +57,7 @@ def model_entry(name: str, entry: Mapping[str, Any], finetune_runs: Mapping[str,
     if spec.name == "tmo" and options.get("flow") == "cached" and dataset_root is not None:
         # the flow_images rule's JPEGs of the dataset's videos, the same OpenCV flow the training reads
         options = {**options, "flow": layout.flow(flow_id(dataset_root))}
-    if spec.external or spec.needs_checkpoint:
+    if spec.external:
         from .models.upstream import configuration_problem
 
         problem = configuration_problem(spec.name, options, checkpoint_from_run=run is not None)

@@ -32,8 +32,6 @@ class ModelSpec:
     external: bool = False
     #: gives one foreground mask per frame instead of the annotation's objects (TMO); see stseg.foreground
     foreground_only: bool = False
-    #: needs ``options.checkpoint`` (or ``random_init``), checked when the workflow is parsed (external models too)
-    needs_checkpoint: bool = False
 
 
 REGISTRY: dict[str, ModelSpec] = {
@@ -50,8 +48,8 @@ REGISTRY: dict[str, ModelSpec] = {
         ModelSpec("sam2", "stseg.models.sam2:SAM2Propagator", True,
                   "SAM 2.1 video predictor (sam2 package), memory bounded in video length"),
         ModelSpec("sam3", "stseg.models.sam3:SAM3Propagator", True,
-                  "SAM 3 tracker (sam3 package), mask prompts, memory bounded in video length; GPU only",
-                  needs_checkpoint=True),
+                  "SAM 3 tracker (sam3 package), mask prompts, in its own environment (models.<name>.python); GPU only",
+                  external=True),
         ModelSpec("edgetam", "stseg.models.edgetam:EdgeTAMPropagator", True,
                   "EdgeTAM (edgetam-dimos), SAM 2's on-device tracker, in its own environment (models.<name>.python)",
                   external=True),
@@ -133,7 +131,7 @@ def build_model(model_type: str, options: Mapping[str, Any] | None = None) -> Pr
 def readiness(model_type: str) -> str:
     """Whether this Python can run ``model_type`` now, and from where (``stseg models``).
 
-    Built-in models always can; ``sam2`` and ``sam3`` need their packages; the external models need a checkout
+    Built-in models always can; ``sam2`` needs the ``sam2`` package; the external models need a checkout
     (``$STSEG_<MODEL>_REPO``, or ``options.repo`` in a config) or, for Cutie, rf-cutie installed from PyPI.
     A checkpoint is still needed for the models that use one."""
     import importlib.util
@@ -141,10 +139,10 @@ def readiness(model_type: str) -> str:
     spec = get_spec(model_type)
     if model_type == "sam2":
         return "ready (sam2 installed)" if importlib.util.find_spec("sam2") else 'not installed (docs/models.md: "SAM 2")'
-    if model_type == "sam3":
-        return "ready (sam3 installed)" if importlib.util.find_spec("sam3") else 'not installed (docs/models.md: "SAM 3")'
     if not spec.external:
         return "ready (built in)"
+    if model_type == "sam3":
+        return "ready (sam3 installed)" if importlib.util.find_spec("sam3") else "needs its own venv: models.<name>.python"
     if model_type == "edgetam":
         from .edgetam import CONFIG
 

@@ -1,5 +1,10 @@
-"""``sam3``: SAM 3's tracker (the ``sam3`` package, facebookresearch/sam3) with mask prompts, in memory that does
-not grow with the video.
+"""``sam3``: SAM 3's tracker (the ``sam3`` package, facebookresearch/sam3) with mask prompts, in its own
+environment, in memory that does not grow with the video.
+
+``sam3`` 0.1.4 pins ``numpy<2.4`` (pip then also takes pandas 2.x), which would
+change stseg's own outputs (its CSV floats, numpy's percentile), so it runs from a
+venv of its own named by ``models.<name>.python`` (``pip install "stseg[sam3]"``
+there; docs/models.md: "SAM 3"), as EdgeTAM does.
 
 **SAM 3's own path.**  SAM 3 does mask-prompted video tracking (the SAM 2 task)
 with its tracker, ``Sam3TrackerPredictor``: its video predictor
@@ -128,8 +133,9 @@ def _sam3_builder():
         from sam3 import model_builder
     except ImportError as error:
         raise SAM3MissingError(
-            f"sam3: this Python cannot import SAM 3 ({error}). Install it with pip install \"stseg[sam3]\" "
-            "(docs/models.md: 'SAM 3')."
+            f"sam3: this Python has no SAM 3 ({error}). SAM 3 runs in an environment of its own: create it as "
+            "docs/models.md's 'SAM 3' section shows (pip install \"stseg[sam3]\" in a new venv) and set "
+            "models.<name>.python to its bin/python."
         ) from None
     return model_builder
 
@@ -282,6 +288,7 @@ class SAM3Propagator(Propagator):
                       later: Mapping[int, np.ndarray] | None = None) -> Iterator[np.ndarray]:
         """All objects added on frame 0 and propagated together; with objects first annotated later, each
         object tracked on its own from its first mask (:meth:`_segment_per_object`)."""
+        _sam3_builder()  # this Python has SAM 3, else the error saying where it runs
         device = self._device()
         with self._on(device):
             if later:
@@ -306,7 +313,7 @@ class SAM3Propagator(Propagator):
                 if frame_idx == 0:
                     continue
                 order = np.asarray([self.objects.index(int(o)) for o in obj_ids])
-                chances = torch.sigmoid(obj_scores.float()).flatten()
+                chances = torch.sigmoid(obj_scores).float().flatten()  # in the tracker's dtype, as SAM 3 does
                 keeps = self._keeps(tracker, logits[:, 0].float(), chances)
                 owner = keeps.int().argmax(dim=0).cpu().numpy()
                 out = np.where(keeps.any(dim=0).cpu().numpy(), ids[order][owner], 0).astype(np.uint8)
@@ -365,7 +372,7 @@ class SAM3Propagator(Propagator):
                 for frame_idx, _, _, logits, obj_scores in tracker.propagate_in_video(
                         state, start_frame_idx=start, max_frame_num_to_track=None, reverse=False, tqdm_disable=True,
                         propagate_preflight=True):
-                    chance = float(torch.sigmoid(obj_scores.float()).flatten()[0])
+                    chance = float(torch.sigmoid(obj_scores).flatten()[0])
                     covered = (logits[0, 0] > 0).cpu().numpy()
                     higher = covered & (chance > top[frame_idx])
                     top[frame_idx][higher] = chance

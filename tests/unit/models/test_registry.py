@@ -15,7 +15,7 @@ def test_registry_lists_the_builtins():
 
 
 def test_unknown_model_lists_the_known_ones():
-    known = "appearance, copy, copy-foreground, cutie, edgetam, flow, global, livos, precomputed, sam2, tmo, xmem"
+    known = "appearance, copy, copy-foreground, cutie, edgetam, flow, global, livos, precomputed, sam2, sam3, tmo, xmem"
     with pytest.raises(UnknownModelError, match=rf"unknown model type 'cutie2'; known models: {known}\. Fix"):
         get_spec("cutie2")
 
