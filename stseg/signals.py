@@ -74,7 +74,7 @@ def ninetieth_percentile(values: np.ndarray) -> np.floating:
         return np.percentile(values, 90)
     try:
         method = _QuantileMethods["linear"]
-        virtual = np.asanyarray(method["get_virtual_index"](n, np.true_divide(90, 100, out=...)))  # type: ignore[call-overload,unused-ignore]
+        virtual = np.asanyarray(method["get_virtual_index"](n, np.true_divide(90, 100, out=...)))
         previous, following = _get_indexes(values, virtual, n)
         gamma = float(_get_gamma(virtual, previous, method))  # np.percentile's weak q: a Python float
     except (KeyError, TypeError, ValueError):  # numpy's helpers changed: its percentile itself

@@ -63,7 +63,7 @@ import contextlib
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Iterator, Mapping, NoReturn, Sequence
 
 import numpy as np
 
@@ -165,18 +165,23 @@ def build_tracker(checkpoint: str | None, memory_selection: bool = True):
             f"{checkpoint}: SAM 3 checkpoint not found. SAM 3's weights are {CHECKPOINT_NAME} of facebook/sam3 "
             f"on Hugging Face ({WEIGHTS_TABLE}); set models.<name>.options.checkpoint to its path."
         )
-    tracker = builder.build_tracker(apply_temporal_disambiguation=memory_selection, with_backbone=True)
+    weights = None
     if checkpoint is not None:
-        release = torch.load(checkpoint, map_location="cpu", weights_only=True, mmap=True)
-        weights = tracker_weights(release)
+        weights = tracker_weights(torch.load(checkpoint, map_location="cpu", weights_only=True, mmap=True))
+        if not weights:  # checked before the network is built
+            _not_sam3(checkpoint, "none of the tracker's weights")
+    tracker = builder.build_tracker(apply_temporal_disambiguation=memory_selection, with_backbone=True)
+    if checkpoint is not None and weights is not None:
         missing = sorted(set(tracker.state_dict()) - set(weights))
         if missing:
-            raise CheckpointError(
-                f"{checkpoint}: not a SAM 3 checkpoint in its release layout ({len(missing)} of the tracker's "
-                f"weights missing, e.g. {missing[0]!r}); use {CHECKPOINT_NAME} of facebook/sam3 ({WEIGHTS_TABLE})."
-            )
+            _not_sam3(checkpoint, f"{len(missing)} of the tracker's weights missing, e.g. {missing[0]!r}")
         tracker.load_state_dict(weights, strict=True)
     return tracker.eval()
+
+
+def _not_sam3(checkpoint: str, what: str) -> NoReturn:
+    raise CheckpointError(f"{checkpoint}: not a SAM 3 checkpoint in its release layout ({what}); use {CHECKPOINT_NAME} "
+                          f"of facebook/sam3 ({WEIGHTS_TABLE}).")
 
 
 def write_random_checkpoint(out: str, seed: int = 0) -> None:

@@ -140,7 +140,8 @@ def test_a_checkpoint_of_another_model_is_named(tmp_path, small_demo):
                          "--frames", str(small_demo / "JPEGImages" / "twins"),
                          "--annotation", str(small_demo / "Annotations" / "twins" / "00000.png"), "--out", str(tmp_path / "out"))
     assert result.returncode == 2, result.stderr[-2000:]
-    assert f"{wrong}: not a SAM 3 checkpoint in its release layout" in result.stderr and "sam3.pt" in result.stderr
+    assert f"{wrong}: not a SAM 3 checkpoint in its release layout (none of the tracker's weights)" in result.stderr
+    assert "sam3.pt" in result.stderr
 
 
 def three_frames(where: Path) -> Path:
@@ -235,3 +236,12 @@ def test_an_object_first_annotated_later_joins_on_its_frame(sam3_reference, tmp_
     assert (given & found).sum() / (given | found).sum() > 0.9 and (two == 1).any()
     rows = [line.split(",")[:2] for line in (out / "scores.csv").read_text().splitlines()[1:]]
     assert rows == [["00001", "1"], ["00002", "1"], ["00002", "2"]]
+
+
+def test_stseg_models_says_where_sam3_is_ready():
+    """``stseg models``: in stseg's own environment SAM 3 needs its venv; in its venv it is ready."""
+    lines = {python: next(line for line in run(python, "-m", "stseg.cli", "models").stdout.splitlines() if line.startswith("sam3 "))
+             for python in (sys.executable, sam3_python())}
+    assert "ready (sam3 installed)" in lines[sam3_python()]
+    if importlib.util.find_spec("sam3") is None:
+        assert "needs its own venv: models.<name>.python" in lines[sys.executable]
