@@ -231,11 +231,12 @@ class SAM3Propagator(Propagator):
     }
 
     def memory_estimate_mb(self, frames: int, height: int, width: int) -> float | None:
-        """Weights (float32) plus the decoded frames the tracker holds: every frame when ``bounded_memory`` is
-        off (the unmodified tracker decodes the video at ``init_state``), else one."""
+        """Twice the weights (float32: the peak while tracking was about that on a CPU,
+        benchmarks/bench_sam3_memory.py) plus the decoded frames the tracker holds: every frame when
+        ``bounded_memory`` is off (the unmodified tracker decodes the video at ``init_state``), else one."""
         per_frame = 3 * IMAGE_SIZE * IMAGE_SIZE * 4 / 2**20
         held = frames if not self.options["bounded_memory"] else 1
-        return PARAMETERS_M * 4 + held * per_frame
+        return 2 * PARAMETERS_M * 4 + held * per_frame
 
     def _device(self):
         import torch

@@ -187,7 +187,7 @@ def test_sam3_through_every_stage_gives_the_masks_of_sam3s_own_tracking(sam3_ref
     data, features, checkpoint, reference, python = sam3_reference
     config = {"dataset": {"root": str(data)}, "results": str(tmp_path / "results"),
               "models": {"flow": MODELS["flow"],
-                         "s3": {"type": "sam3", "python": str(python), "gpus": 0,
+                         "s3": {"type": "sam3", "python": str(python), "gpus": 0, "mem_mb": 8000,
                                 "options": {"checkpoint": str(checkpoint), "device": "cpu"}}}}
     calls = len((features / "features.log").read_text().split()) // 2
     snakemake(tmp_path, config, "--cores", "2")
