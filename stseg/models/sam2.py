@@ -151,6 +151,15 @@ def memory_window(model) -> int:
     return max(memories, pointers, 1)
 
 
+def first_annotations(labels: np.ndarray, later: Mapping[int, np.ndarray]) -> dict[int, tuple[int, np.ndarray]]:
+    """Object id -> (frame index of its first mask, that mask): frame 0's objects, then those first annotated later."""
+    first = {obj: (0, labels == obj) for obj in object_ids(labels)}
+    for index in sorted(later):
+        for obj in object_ids(later[index]):
+            first.setdefault(obj, (index, later[index] == obj))
+    return first
+
+
 #: parameters of the SAM 2.1 checkpoints (millions), for the memory estimate
 PARAMETERS_M = {"tiny": 38.9, "small": 46.0, "base_plus": 80.8, "large": 224.4}
 
@@ -269,10 +278,7 @@ class SAM2Propagator(Propagator):
         running best logit and its object are kept per frame (on disk, in a temporary folder)."""
         import torch
 
-        first_masks = {obj: (0, labels == obj) for obj in object_ids(labels)}
-        for index in sorted(later):
-            for obj in object_ids(later[index]):
-                first_masks.setdefault(obj, (index, later[index] == obj))
+        first_masks = first_annotations(labels, later)
         self.objects = tuple(sorted(first_masks))
         height, width = labels.shape
         predictor = self.loaded("predictor", self._predictor)

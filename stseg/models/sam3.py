@@ -70,7 +70,7 @@ import numpy as np
 from ..errors import WEIGHTS_TABLE, StsegError
 from ..masks import object_ids
 from .base import OptionError, Propagator
-from .sam2 import CheckpointError, LazyFrames, memory_window
+from .sam2 import CheckpointError, LazyFrames, first_annotations, memory_window
 
 __all__ = ["CHECKPOINT_NAME", "IMAGE_SIZE", "SAM3Propagator", "SAM3MissingError", "build_tracker", "cuda_on_cpu",
            "tracker_weights", "reachable_frames", "write_random_checkpoint"]
@@ -358,10 +358,7 @@ class SAM3Propagator(Propagator):
         and its object are kept per frame on disk, not every object's masks."""
         import torch
 
-        first_masks = {obj: (0, labels == obj) for obj in object_ids(labels)}
-        for index in sorted(later):
-            for obj in object_ids(later[index]):
-                first_masks.setdefault(obj, (index, later[index] == obj))
+        first_masks = first_annotations(labels, later)
         self.objects = tuple(sorted(first_masks))
         height, width = labels.shape
         tracker = self.loaded("tracker", lambda: self._tracker(device))
