@@ -94,6 +94,6 @@ def test_bench_validation():
 def test_bench_probabilities():
     from helpers import shared_dataset
 
-    shared_dataset("davis-multiobj-extra")  # skips with its message when the shared data is absent
-    out = bench("bench_probabilities.py", "--frames", "2")
+    root = shared_dataset("davis-multiobj-extra")  # skips with its message when the shared data is absent
+    out = bench("bench_probabilities.py", "--frames", "2", "--shared", str(root.parent))
     assert "trained-model proxy" in out and "GiB per model" in out

@@ -159,7 +159,7 @@ def three_frames(where: Path) -> Path:
 @pytest.fixture(scope="module")
 def sam3_reference(tmp_path_factory):
     """SAM 3's own tracking of the 3-frame video (tests/sam3_reference.py): the data, the backbone outputs it
-    computed, the checkpoint it saved and its masks."""
+    computed, the checkpoint it saved and its masks; removed after the module (the checkpoint is 1.9 GB)."""
     where = tmp_path_factory.mktemp("sam3")
     data = three_frames(where)
     features, checkpoint, reference = where / "features", where / "sam3-random.pt", where / "reference"
@@ -170,7 +170,8 @@ def sam3_reference(tmp_path_factory):
     python = where / "python-sam3-features"  # the sam3 job's interpreter: SAM 3's venv, with those backbone outputs
     python.write_text(f'#!/bin/sh\nexec "{sam3_python()}" "{TESTS / "sam3_features.py"}" "{features}" "$@"\n')
     python.chmod(0o755)
-    return data, features, checkpoint, reference, python
+    yield data, features, checkpoint, reference, python
+    shutil.rmtree(where, ignore_errors=True)
 
 
 def new_calls(features: Path, before: int) -> list[str]:
