@@ -123,17 +123,17 @@ def digest(masks: dict[str, np.ndarray]) -> dict[str, dict]:
     return out
 
 
-def stored_runs(path: Path) -> list[dict[str, dict]]:
-    """The per-frame digests of every stored run of the script (older files hold one run under ``frames``)."""
+def stored_runs(path: Path) -> list[dict]:
+    """Every stored run of the script: ``{"machine": ..., "frames": per-frame digests}`` (the first run's machine
+    was not recorded)."""
     import json
 
-    data = json.loads(path.read_text())
-    return [run["frames"] for run in data["runs"]] if "runs" in data else [data["frames"]]
+    return json.loads(path.read_text())["runs"]
 
 
 def matching_run(path: Path, got: dict[str, dict]) -> tuple[bool, list[str]]:
     """Whether ``got`` equals a stored run on every frame; else the frames that differ from the nearest run."""
-    runs = stored_runs(path)
+    runs = [run["frames"] for run in stored_runs(path)]
     wrong = min(([f for f in run if got.get(f) != run[f]] + [f for f in got if f not in run] for run in runs), key=len)
     return not wrong, wrong
 
@@ -172,10 +172,9 @@ if __name__ == "__main__":
         later = pack(run_vos_inference(checkout, checkpoint, sparse, work / "later", LATER_FLAG))
     for path, found in ((STORED, masks), (STORED_LATER, later)):
         path.parent.mkdir(exist_ok=True)
-        runs = [{"frames": frames} for frames in stored_runs(path)] if path.is_file() else []
-        if path.is_file() and "runs" in json.loads(path.read_text()):
-            runs = json.loads(path.read_text())["runs"]
-        if all(run["frames"] != digest(found) for run in runs):
-            runs.append({"machine": machine(), "frames": digest(found)})
+        runs = stored_runs(path) if path.is_file() else []
+        frames = digest(found)
+        if all(run["frames"] != frames for run in runs):
+            runs.append({"machine": machine(), "frames": frames})
         path.write_text(json.dumps({"video": VIDEO, "image_size": IMAGE_SIZE, "runs": runs}, indent=1) + "\n")
         print(f"{path}: {len(runs)} run(s), {len(found)} frames, {path.stat().st_size} bytes")

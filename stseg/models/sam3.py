@@ -171,7 +171,7 @@ def build_tracker(checkpoint: str | None, memory_selection: bool = True):
         if not weights:  # checked before the network is built
             _not_sam3(checkpoint, "none of the tracker's weights")
     tracker = builder.build_tracker(apply_temporal_disambiguation=memory_selection, with_backbone=True)
-    if checkpoint is not None and weights is not None:
+    if checkpoint is not None and weights is not None:  # both: mypy narrows checkpoint here
         missing = sorted(set(tracker.state_dict()) - set(weights))
         if missing:
             _not_sam3(checkpoint, f"{len(missing)} of the tracker's weights missing, e.g. {missing[0]!r}")
