@@ -18,6 +18,7 @@ rule summarize:
         scores=video_files("scores"),
         outcomes=video_files("outcome"),
         models=MODELS,
+        strategy=PLAN.stages["select"].strategy,
     log:
         f"{RESULTS}/logs/summarize.log",
     benchmark:
@@ -26,7 +27,7 @@ rule summarize:
         "../envs/stseg.yaml"
     shell:
         "stseg summarize --scores {params.scores:q} --outcomes {params.outcomes:q} --models {params.models:q}"
-        " --out {output.per_video:q} --overall {output.overall:q} --text {output.text:q} > {log:q} 2>&1"
+        " --strategy {params.strategy:q} --out {output.per_video:q} --overall {output.overall:q} --text {output.text:q} > {log:q} 2>&1"
 
 
 rule submission:
@@ -80,7 +81,9 @@ onsuccess:
         shutil.rmtree(f"{RESULTS}/stale", ignore_errors=True)  # what an earlier failing run set aside is rewritten
     summary = Path(f"{RESULTS}/summary.txt")
     if summary.exists():
-        print(summary.read_text(), end="")
+        from stseg.summary import where_to_look
+
+        print(f"{summary.read_text()}\n{where_to_look(RESULTS, workflow.overwrite_configfiles or ())}", end="")
 
 
 onerror:

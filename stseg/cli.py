@@ -176,7 +176,7 @@ def cmd_select(args: argparse.Namespace) -> None:
     frames = list_frames(args.frames) if args.frames else []
     given = read_annotation(args.annotation) if args.annotation else None
     table, outcome = run_selection(args.video, scores, list(masks), masks, args.final, settings, args.pseudo, args.gt,
-                                   prior, args.voters, frames, given)
+                                   prior, args.voters, frames, given, args.baselines or ())
     write_table(table, args.out)
     write_table(outcome, args.outcome)
 
@@ -205,7 +205,7 @@ def cmd_summarize(args: argparse.Namespace) -> None:
     per_video, overall = summarize(scores, outcomes, args.models)
     write_table(per_video, args.out)
     write_table(overall, args.overall)
-    text = format_summary(per_video, overall)
+    text = format_summary(per_video, overall, outcomes, args.strategy)
     with atomic_path(args.text) as tmp:
         tmp.write_text(text)
     print(text, end="")
@@ -438,6 +438,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prior", help="the dataset prior (prior.csv from `stseg prior`): pgmr.prior_margin, the fusion's "
                    "reliabilities")
     p.add_argument("--voters", nargs="+", help="the voting models (pgmr.models), the fusion's voters (default: all)")
+    p.add_argument("--baselines", nargs="*", help="the weight-free baselines among the models (pgmr.baselines)")
     p.add_argument("--frames", help="the video's JPEG folder (the edge alignment of strategy auto's candidates)")
     p.add_argument("--annotation", nargs="+", help="the given annotation (objects first annotated later)")
     p.add_argument("--gt")
@@ -458,6 +459,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scores", nargs="+", required=True)
     p.add_argument("--outcomes", nargs="+", required=True)
     p.add_argument("--models", nargs="+", required=True)
+    p.add_argument("--strategy", help="the configured strategy (pgmr.strategy): the final answer's rows")
     p.add_argument("--out", required=True)
     p.add_argument("--overall", required=True)
     p.add_argument("--text", required=True)

@@ -72,6 +72,7 @@ def model_entry(name: str, entry: Mapping[str, Any], finetune_runs: Mapping[str,
     per_job = entry.get("videos_per_job") or (gpus and gpu_per_job) or inference.get("videos_per_job", 1)
     return ModelEntry(
         name=name, type=spec.name, options=options, external=spec.external, foreground_only=spec.foreground_only,
+        baseline=bool(entry.get("baseline", spec.baseline)),
         gpus=gpus, videos_per_job=int(per_job),
         threads=int(entry["threads"]), mem_mb=int(entry["mem_mb"]), runtime=int(entry["runtime"]),
         checkpoint=None if run is None else layout.finetune(run),
@@ -100,6 +101,8 @@ class ModelEntry:
     foreground_only: bool = False
     #: videos one inference job runs with one model load (:mod:`stseg.batching`)
     videos_per_job: int = 1
+    #: a weight-free baseline (``models.<name>.baseline``; default: the type's, true for the built-in models)
+    baseline: bool = False
 
     def command(self, source: str) -> str:
         """The shell words that start ``stseg`` for this model's jobs (quoted).
@@ -165,6 +168,11 @@ class ModelRoster:
     def box_voters(self) -> list[str]:
         """Voting models whose boxes are fused: the object-level ones (a foreground has no objects)."""
         return [m for m in self.voting if not self.entries[m].foreground_only]
+
+    @property
+    def baselines(self) -> list[str]:
+        """The weight-free baselines (``pgmr.baselines``: the selection's tiers), in config order."""
+        return [m for m in self.entries if self.entries[m].baseline]
 
     @property
     def foreground(self) -> list[str]:

@@ -365,8 +365,12 @@ def summary_page(per_video: pd.DataFrame, overall: pd.DataFrame, calibration_png
                      f"{best[1]:.4f}). Final answer (<code>{html.escape(strategy or '')}</code>): <b>J&amp;F "
                      f"{row['JF']:.4f}</b>, {row['gain']:+.4f} over the best single model.</p>")
     elif final is not None:
-        parts.append(f"<p>No ground truth: the final answer (<code>{html.escape(strategy or '')}</code>) cannot be "
-                     "scored here; the pseudo-label J&amp;F is shown.</p>")
+        estimate = table.loc[table["method"] == final, "pseudo_JF"]
+        said = (f": estimated J&amp;F <b>{float(estimate.iloc[0]):.4f}</b>, its J&amp;F against the pseudo-labels (an "
+                "estimate, not a score)") if len(estimate) and pd.notna(estimate.iloc[0]) else ""
+        parts.append(f'<p style="font-size:16px">No ground truth: the final answer (<code>{html.escape(strategy or "")}'
+                     f"</code>) cannot be scored here{said}. Every model's and strategy's J&amp;F against the "
+                     "pseudo-labels is shown; summary.txt says per video what the fusion removed and added.</p>")
     parts += ["<p>J, F and J&amp;F of each model, each final-answer strategy and the oracles, pooled over every "
               "object of every video (against the ground truth where there is some; the pseudo-label J&amp;F "
               "always). <i>gain</i>: J&amp;F minus the best single model's. <i>recovered</i>: that gain as a share "

@@ -22,6 +22,16 @@ times the prior model's score on that video.  A video's own evidence is noisy
 choice therefore depends on every video's scores: adding a video reruns the
 (cheap) selection of all of them.
 
+**Tiers** (``pgmr.baselines``, beyond STSeg): the weight-free built-in models
+(a model's ``baseline``: ``copy``, ``flow``, ``global``, ``appearance``) agree
+with each other and hug image edges, so on real video their agreement and edge
+alignment can out-score one trained model that is far better.  With
+``fallback`` (the default) they are candidates only when no other model is
+configured: every choice (per video, per object, the prior's model) is the best
+*candidate*, and the fusion's voters are the anchor's tier
+(:mod:`stseg.mask_fusion`).  They still vote for the fused boxes and the
+pseudo-labels.  ``equal`` treats them like any model (STSeg's rule).
+
 **Per object** (``strategy: object``, beyond STSeg): for each object, the model
 with the highest selection score on that object (same tie-break).  The chosen
 masks are composed into one label map per frame: a pixel belongs to object
@@ -35,10 +45,13 @@ pixels across models): the pseudo-labels themselves are the final masks.
 On-disk format (``selection/<video>.csv``): every candidate, one row per
 (level, object, model): ``video, level`` (``video`` or ``object``), ``object``
 (0 for the video level), ``model, J, F, JF`` (against the pseudo-labels),
-``edge`` (edge alignment), ``score`` (the selection score), ``rank`` (1 =
-chosen) and ``chosen`` (0/1).  ``outcome/<video>.csv``: per strategy and object
-the model used (``pseudo-label`` for the vote), its pseudo-label J&F and, with
-ground truth, the true J, F and J&F of that strategy's final masks.
+``edge`` (edge alignment), ``score`` (the selection score), ``rank`` (1 = the
+highest score) and ``chosen`` (0/1: the best-ranked candidate, see **Tiers**).
+``outcome/<video>.csv``: per strategy and object the model used
+(``pseudo-label`` for the vote), its pseudo-label J&F, with ground truth the
+true J, F and J&F of that strategy's final masks, and on the ``fuse`` rows what
+the fusion did to the anchor's mask of the object over the video, in pixels:
+``kept``, ``removed`` and ``added``.
 """
 
 from __future__ import annotations
@@ -54,15 +67,16 @@ import pandas as pd
 
 from .annotation import Annotation
 from .files import atomic_dir
-from .mask_fusion import fuse_video, reliabilities
+from .mask_fusion import FusionChanges, fuse_video, reliabilities
 from .masks import read_label_map, read_palette, write_label_map
 from .scoring import score_models
 from .settings import ScoreSettings, SelectSettings
 
-__all__ = ["STRATEGIES", "apply_prior", "choose_by_evidence", "dataset_prior", "rank_candidates", "select", "compose_per_object",
-           "run_selection"]
+__all__ = ["BASELINES", "STRATEGIES", "answer_candidates", "apply_prior", "choose_by_evidence", "dataset_prior", "rank_candidates",
+           "select", "compose_per_object", "run_selection"]
 
 STRATEGIES = ("video", "object", "vote", "fuse", "auto")
+BASELINES = ("fallback", "equal")
 SELECTION_COLUMNS = ["video", "level", "object", "model", "J", "F", "JF", "edge", "score", "rank", "chosen"]
 VOTE = "pseudo-label"
 
@@ -76,9 +90,19 @@ def selection_score(candidates: pd.DataFrame, edge_power: float) -> pd.Series:
     return candidates["JF"] * (edge / edge.max()) ** edge_power
 
 
-def rank_candidates(candidates: pd.DataFrame, model_order: Sequence[str], edge_power: float) -> pd.DataFrame:
+def answer_candidates(models: Sequence[str], baselines: Sequence[str], rule: str) -> list[str]:
+    """The models that can be the answer (module docstring, **Tiers**): with ``rule="fallback"`` the models that are
+    not baselines when there are any, else every model."""
+    if rule not in BASELINES:
+        raise ValueError(f"pgmr.baselines must be one of {BASELINES}, not {rule!r}")
+    trained = [m for m in models if m not in set(baselines)]
+    return trained if rule == "fallback" and trained else list(models)
+
+
+def rank_candidates(candidates: pd.DataFrame, model_order: Sequence[str], edge_power: float,
+                    eligible: Sequence[str] | None = None) -> pd.DataFrame:
     """Sort candidates (columns model, J, F, JF, edge) best first with the documented tie-break; add ``score``,
-    ``rank`` and ``chosen``."""
+    ``rank`` and ``chosen`` (the first row whose model is ``eligible``; default: every model is)."""
     order = {name: i for i, name in enumerate(model_order)}
     missing = set(candidates["model"]) - set(order)
     if missing:
@@ -88,11 +112,18 @@ def rank_candidates(candidates: pd.DataFrame, model_order: Sequence[str], edge_p
     ranked = candidates.assign(score=selection_score(candidates, edge_power), _order=candidates["model"].map(order))
     ranked = ranked.sort_values(["score", "JF", "J", "_order"], ascending=[False, False, False, True], kind="stable")
     ranked = ranked.drop(columns="_order")
-    return ranked.assign(rank=np.arange(1, len(ranked) + 1), chosen=(np.arange(len(ranked)) == 0).astype(int))
+    allowed = ranked["model"].isin(list(model_order if eligible is None else eligible)).to_numpy()
+    if not allowed.any():
+        raise ValueError(f"none of the candidates {list(ranked['model'])} is eligible ({list(eligible or ())})")
+    chosen = np.zeros(len(ranked), int)
+    chosen[int(np.argmax(allowed))] = 1
+    return ranked.assign(rank=np.arange(1, len(ranked) + 1), chosen=chosen)
 
 
-def select(scores: pd.DataFrame, model_order: Sequence[str], video: str, edge_power: float) -> pd.DataFrame:
-    """Per-video and per-object choices from one video's pseudo-label scores.
+def select(scores: pd.DataFrame, model_order: Sequence[str], video: str, edge_power: float,
+           eligible: Sequence[str] | None = None) -> pd.DataFrame:
+    """Per-video and per-object choices from one video's pseudo-label scores; every model is ranked, the choice is
+    the best ``eligible`` one (default: any).
 
     ``scores`` has one row per (model, object) with J, F, JF (and ``edge``) against
     the pseudo-labels (the ``reference == "pseudo"`` rows of the score table).
@@ -102,9 +133,9 @@ def select(scores: pd.DataFrame, model_order: Sequence[str], video: str, edge_po
     if "edge" not in scores:
         scores = scores.assign(edge=np.nan)
     per_video = scores.groupby("model", sort=False)[["J", "F", "JF", "edge"]].mean().reset_index()
-    parts = [rank_candidates(per_video, model_order, edge_power).assign(level="video", object=0)]
+    parts = [rank_candidates(per_video, model_order, edge_power, eligible).assign(level="video", object=0)]
     for obj, group in scores.groupby("object", sort=True):
-        ranked = rank_candidates(group[["model", "J", "F", "JF", "edge"]], model_order, edge_power)
+        ranked = rank_candidates(group[["model", "J", "F", "JF", "edge"]], model_order, edge_power, eligible)
         parts.append(ranked.assign(level="object", object=int(obj)))
     table = pd.concat(parts, ignore_index=True).assign(video=video)
     return table[SELECTION_COLUMNS]
@@ -132,11 +163,19 @@ def dataset_prior(video_scores: Sequence[pd.DataFrame], model_order: Sequence[st
     return means.assign(rank=np.arange(1, len(means) + 1), chosen=(np.arange(len(means)) == 0).astype(int))[PRIOR_COLUMNS]
 
 
+def prior_model(prior: pd.DataFrame, eligible: Sequence[str]) -> str:
+    """The dataset prior's model among ``eligible``: the best-ranked of them in ``prior.csv``."""
+    rows = prior[prior["model"].isin(list(eligible))].sort_values("rank", kind="stable")
+    if rows.empty:
+        raise ValueError(f"the dataset prior ranks none of the candidates {list(eligible)}")
+    return str(rows["model"].iloc[0])
+
+
 def apply_prior(table: pd.DataFrame, prior_model: str, margin: float) -> pd.DataFrame:
-    """Move the video-level choice to ``prior_model`` unless the video's best scores ``1 + margin`` times it."""
+    """Move the video-level choice to ``prior_model`` unless the video's choice scores ``1 + margin`` times it."""
     level = table["level"] == "video"
     video_rows = table[level]
-    best = video_rows[video_rows["rank"] == 1].iloc[0]
+    best = video_rows[video_rows["chosen"] == 1].iloc[0]
     prior_rows = video_rows[video_rows["model"] == prior_model]
     if prior_rows.empty:
         raise ValueError(f"the prior model {prior_model!r} has no score on video {best['video']!r}")
@@ -181,7 +220,8 @@ def per_object_frames(
         yield frame, compose_per_object(per_object, maps)
 
 
-OUTCOME_COLUMNS = ["video", "strategy", "object", "model", "used", "pseudo_JF", "gt_J", "gt_F", "gt_JF"]
+OUTCOME_COLUMNS = ["video", "strategy", "object", "model", "used", "pseudo_JF", "gt_J", "gt_F", "gt_JF", "kept", "removed",
+                   "added"]
 #: the candidates ``auto`` chooses between; the first is its default answer
 AUTO_CANDIDATES = ("fuse", "video", "object")
 
@@ -221,12 +261,16 @@ def run_selection(
     voters: Sequence[str] | None = None,
     frame_files: Sequence[str | os.PathLike[str]] = (),
     annotation: Annotation | None = None,
+    baselines: Sequence[str] = (),
+    measure: bool = True,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Choose, write the final masks of ``settings.strategy`` and measure every strategy.
 
     ``prior``: the dataset prior's table (``prior.csv``): its chosen model with ``prior_margin``, its scores as
     the fusion's reliabilities.  ``voters``: the voting models (``pgmr.models``; default: every model), the
     fusion's voters.  ``frame_files``: the video's JPEGs, for the edge alignment of ``auto``'s candidates.
+    ``baselines``: the weight-free models among ``model_order`` (module docstring, **Tiers**).  ``measure``: score
+    every strategy's masks against the pseudo-labels (and the ground truth); off, only the answer is written.
 
     Returns the selection table (every candidate, see the module docstring) and
     the outcome table: per strategy and object the chosen model, its pseudo-label
@@ -240,21 +284,22 @@ def run_selection(
     if strategy in ("vote", "auto") and pseudo_dir is None:
         raise ValueError(f"strategy {strategy!r} needs the pseudo-labels: give their folder")
     voters = list(model_order if voters is None else voters)
+    eligible = answer_candidates(model_order, baselines, settings.baselines)
     pseudo = scores[scores["reference"] == "pseudo"]
-    table = select(pseudo, model_order, video, settings.edge_power)
+    table = select(pseudo, model_order, video, settings.edge_power, eligible)
     if settings.prior_margin is not None:
         if prior is None:
             raise ValueError("pgmr.prior_margin is set: the selection needs the dataset prior (prior.csv)")
-        table = apply_prior(table, str(prior[prior["chosen"] == 1]["model"].iloc[0]), settings.prior_margin)
+        table = apply_prior(table, prior_model(prior, eligible), settings.prior_margin)
     video_model, per_object = chosen_models(table)
     source = Path(mask_dirs[video_model])
     frames = _frames_of(source)
     palette = read_palette(source / f"{frames[0]}.png")
     objects = tuple(sorted(per_object))
-    can_fuse = settings.fuse_reliability == "uniform" or prior is not None
+    can_fuse = settings.fuse_reliability != "prior" or prior is not None
     if strategy in ("fuse", "auto") and not can_fuse:
         raise ValueError(f"strategy {strategy!r} with pgmr.fuse_reliability 'prior' needs the dataset prior (prior.csv)")
-    measure = gt_dir is not None  # with ground truth every strategy is measured
+    measure = measure and pseudo_dir is not None  # every strategy against the pseudo-labels (and the truth, given)
     folders: dict[str, Path] = {"video": source}
     if pseudo_dir is not None:
         folders["vote"] = Path(pseudo_dir)
@@ -264,11 +309,16 @@ def run_selection(
         if strategy in ("object", "auto") or measure:
             folders["object"] = Path(scratch) / "object"
             _write_frames(folders["object"], per_object_frames(per_object, mask_dirs, frames), palette)
+        changes = None
         if (strategy in ("fuse", "auto") or measure) and can_fuse and voters:
-            weights = reliabilities([video_model, *voters], prior, settings.fuse_reliability)
+            tier = [m for m in voters if m != video_model and (settings.baselines == "equal"
+                                                              or (m in baselines) == (video_model in baselines))]
+            weights = reliabilities([video_model, *tier], prior, settings.fuse_reliability,
+                                    pseudo.groupby("model")["JF"].mean().to_dict())
             folders["fuse"] = Path(scratch) / "fuse"
+            changes = FusionChanges(objects)
             fused = fuse_video(video_model, mask_dirs, weights, objects, frames, settings.fuse_level,
-                               settings.fuse_support, settings.fuse_tolerance)
+                               settings.fuse_support, settings.fuse_tolerance, settings.fuse_add, changes)
             _write_frames(folders["fuse"], fused, palette)
         candidates = [c for c in AUTO_CANDIDATES if c in folders]
         evidence = pd.DataFrame()
@@ -288,14 +338,15 @@ def run_selection(
             for frame in frames:
                 shutil.copyfile(folders[answer] / f"{frame}.png", tmp / f"{frame}.png")
         return table, _outcome(video, strategy, auto_choice, objects, video_model, per_object, pseudo, scores, evidence,
-                               pseudo_dir is not None)
+                               pseudo_dir is not None, changes)
 
 
 def _outcome(video: str, strategy: str, auto_choice: str | None, objects: Sequence[int], video_model: str,
              per_object: Mapping[int, tuple[str, float]], pseudo: pd.DataFrame, scores: pd.DataFrame,
-             evidence: pd.DataFrame, has_vote: bool) -> pd.DataFrame:
+             evidence: pd.DataFrame, has_vote: bool, changes: FusionChanges | None = None) -> pd.DataFrame:
     """The outcome table (module docstring) from the chosen models, the score table and the candidates' scores
-    (``evidence``: :func:`stseg.scoring.score_models` of each candidate's masks, empty when not measured)."""
+    (``evidence``: :func:`stseg.scoring.score_models` of each candidate's masks, empty when not measured) and what
+    the fusion changed (``changes``)."""
     nan3 = (float("nan"),) * 3
     truth: dict[tuple[str, int], tuple[float, float, float]] = {}
     measured: dict[tuple[str, int], float] = {}
@@ -311,19 +362,21 @@ def _outcome(video: str, strategy: str, auto_choice: str | None, objects: Sequen
     rows = []
     for obj in objects:
         rows.append((video, "video", obj, video_model, int(strategy == "video"), float(pseudo_jf[video_model, obj]),
-                     *truth.get(("video", obj), nan3)))
+                     *truth.get(("video", obj), nan3), *nan3))
     for obj, (model, _) in sorted(per_object.items()):
         rows.append((video, "object", obj, model, int(strategy == "object"), float(pseudo_jf[model, obj]),
-                     *truth.get(("object", obj), nan3)))
+                     *truth.get(("object", obj), nan3), *nan3))
     if has_vote:
         for obj in objects:
-            rows.append((video, "vote", obj, VOTE, int(strategy == "vote"), float("nan"), *truth.get(("vote", obj), nan3)))
+            rows.append((video, "vote", obj, VOTE, int(strategy == "vote"), float("nan"), *truth.get(("vote", obj), nan3),
+                         *nan3))
     if strategy == "fuse" or auto_choice is not None:
         for obj in objects:
+            done = changes.of(obj) if changes is not None else nan3
             rows.append((video, "fuse", obj, video_model, int(strategy == "fuse"), measured.get(("fuse", obj), float("nan")),
-                         *truth.get(("fuse", obj), nan3)))
+                         *truth.get(("fuse", obj), nan3), *done))
     if auto_choice is not None:
         for obj in objects:
             rows.append((video, "auto", obj, auto_choice, int(strategy == "auto"), measured.get((auto_choice, obj), float("nan")),
-                         *truth.get((auto_choice, obj), nan3)))
+                         *truth.get((auto_choice, obj), nan3), *nan3))
     return pd.DataFrame(rows, columns=OUTCOME_COLUMNS)

@@ -98,6 +98,8 @@ class SelectSettings:
     fuse_support: float
     fuse_tolerance: float
     fuse_reliability: str
+    fuse_add: bool
+    baselines: str
     auto_margin: float
 
 

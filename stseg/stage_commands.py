@@ -53,9 +53,10 @@ class StageCommands:
 
     def select_args(self, video: str) -> list[str]:
         """The ``stseg select`` arguments beside the per-video paths every layout gives it: the prior, the voters,
-        the frames and the given annotation."""
+        the baselines, the frames and the given annotation."""
         prior = ["--prior", self.plan.layout.prior] if self.uses_prior else []
-        return [*prior, "--voters", *self.plan.models.voting, "--frames", self.plan.inputs.frames_dir(video),
+        baselines = ["--baselines", *self.plan.models.baselines] if self.plan.models.baselines else []
+        return [*prior, "--voters", *self.plan.models.voting, *baselines, "--frames", self.plan.inputs.frames_dir(video),
                 "--annotation", *self.plan.inputs.given_annotations(video)]
 
     def video_steps(self, stage: str, video: str) -> list[Step]:

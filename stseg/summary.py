@@ -12,7 +12,10 @@ Files (in the results folder):
   strategy), ``oracle:video``
   (the best model per video by ground truth) and ``oracle:object`` (best per
   object); ``J, F, JF`` against the ground truth, ``pseudo_JF`` for the models.
-* ``summary.txt``: both as text, printed at the end of a run.
+* ``summary.txt``: both as text, and per video the final answer (the strategy's model, and what the fusion
+  removed from and added to that model's masks), printed at the end of a run.  Without ground truth the pooled
+  table shows what is known: each model's and each strategy's J&F against the pseudo-labels, and the final
+  answer's, labelled as an estimate of its J&F.
 * ``failed.csv``: written when a run ends with failed jobs (``--keep-going``
   lets the other videos finish): one row per video without final masks,
   ``video, stage, log, reason``, the reason being the error line of the
@@ -24,6 +27,7 @@ Files (in the results folder):
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 from pathlib import Path
 from typing import Callable, Sequence
@@ -33,7 +37,8 @@ import pandas as pd
 
 from .files import glob_escape
 
-__all__ = ["summarize", "format_summary", "failed_job_logs", "failure_report", "format_failures", "NOT_FINISHED", "WAITING"]
+__all__ = ["summarize", "format_summary", "where_to_look", "failed_job_logs", "failure_report", "format_failures",
+           "NOT_FINISHED", "WAITING"]
 
 
 def summarize(scores: pd.DataFrame, outcomes: pd.DataFrame, model_order: Sequence[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -53,7 +58,7 @@ def summarize(scores: pd.DataFrame, outcomes: pd.DataFrame, model_order: Sequenc
 
     rows = []
     for model in model_order:
-        mine = gt[gt["model"] == model]
+        mine = gt[gt["model"] == model] if not gt.empty else pseudo[pseudo["model"] == model].assign(JF=np.nan)
         rows.append(_pooled(model, mine, pseudo[pseudo["model"] == model]["JF"].mean()))
     for strategy in ("video", "object", "vote", "fuse", "auto"):
         if strategy not in ("video", "object") and not (outcomes["strategy"] == strategy).any():
@@ -76,23 +81,67 @@ def _pooled(method: str, table: pd.DataFrame, pseudo_jf: float) -> tuple:
     return (method, len(table), table["J"].mean(), table["F"].mean(), table["JF"].mean(), pseudo_jf)
 
 
-def format_summary(per_video: pd.DataFrame, overall: pd.DataFrame) -> str:
-    """A plain-text table a person can read at the end of a run."""
-    lines = ["Per video (J&F against pseudo-labels / ground truth; * = chosen for the video):"]
+def format_summary(per_video: pd.DataFrame, overall: pd.DataFrame, outcomes: pd.DataFrame | None = None,
+                   strategy: str | None = None) -> str:
+    """A plain-text table a person can read at the end of a run; with the ``outcomes`` and the configured
+    ``strategy``, per video the final answer and what the fusion changed."""
+    truth = per_video["gt_JF"].notna().any()
+    head = "J&F against pseudo-labels / ground truth" if truth else "J&F against the pseudo-labels; no ground truth"
+    lines = [f"Per video ({head}; * = chosen for the video):"]
     for video, group in per_video.groupby("video", sort=False):
         cells = []
         for row in group.itertuples():
-            truth = "" if pd.isna(row.gt_JF) else f"/{row.gt_JF:.3f}"
-            cells.append(f"{'*' if row.chosen_video else ' '}{row.model} {row.pseudo_JF:.3f}{truth}")
+            gt = "" if pd.isna(row.gt_JF) else f"/{row.gt_JF:.3f}"
+            cells.append(f"{'*' if row.chosen_video else ' '}{row.model} {row.pseudo_JF:.3f}{gt}")
         lines.append(f"  {video:<20} " + "  ".join(cells))
+    if outcomes is not None and strategy is not None:
+        lines += ["", f"Final answer per video (strategy {strategy}):", *_final_lines(outcomes, strategy)]
     lines.append("")
     lines.append("Overall (mean over all objects, as the official evaluation):")
     lines.append(f"  {'method':<18} {'objects':>7} {'J':>7} {'F':>7} {'J&F':>7} {'pseudo J&F':>10}")
+    final = f"selection:{strategy}" if strategy else None
     for row in overall.itertuples():
         fmt = lambda x: "      -" if pd.isna(x) else f"{x:7.4f}"
         pseudo = "         -" if pd.isna(row.pseudo_JF) else f"{row.pseudo_JF:10.4f}"
-        lines.append(f"  {row.method:<18} {row.objects:>7} {fmt(row.J)} {fmt(row.F)} {fmt(row.JF)} {pseudo}")
+        mark = "  <- final answer" if row.method == final else ""
+        lines.append(f"  {row.method:<18} {row.objects:>7} {fmt(row.J)} {fmt(row.F)} {fmt(row.JF)} {pseudo}{mark}")
+    if not truth and final is not None and final in set(overall["method"]):
+        estimate = overall.loc[overall["method"] == final, "pseudo_JF"].iloc[0]
+        if pd.notna(estimate):
+            lines.append(f"  No ground truth: the final answer's J&F is estimated by its J&F against the pseudo-labels, "
+                         f"{estimate:.4f} (an estimate, not a score).")
     return "\n".join(lines) + "\n"
+
+
+def _final_lines(outcomes: pd.DataFrame, strategy: str) -> list[str]:
+    """Per video: the final answer's model (the fusion's anchor) and the pixels the fusion removed and added."""
+    lines = []
+    for video, group in outcomes.groupby("video", sort=False):
+        mine = group[group["strategy"] == strategy]
+        if mine.empty:
+            continue
+        models = ", ".join(dict.fromkeys(str(m) for m in mine["model"]))
+        text = f"  {video:<20} {models}"
+        fused = group[group["strategy"] == "fuse"] if strategy in ("fuse", "auto") else group.iloc[0:0]
+        if strategy == "auto":
+            text += f" (auto chose {models})"
+        if len(fused) and fused["kept"].notna().all():
+            kept, removed, added = (int(fused[c].sum()) for c in ("kept", "removed", "added"))
+            share = removed / max(kept + removed, 1)
+            text += f"; the fusion kept {kept} px of its masks, removed {removed} ({share:.1%}), added {added}"
+        lines.append(text)
+    return lines
+
+
+def where_to_look(results: str | os.PathLike[str], config_files: Sequence[str | os.PathLike[str]] = ()) -> str:
+    """The lines printed after the summary: the report's first page, the submission zip and the command that
+    builds Snakemake's report."""
+    results = Path(results)
+    configs = "".join(f" --configfile {shlex.quote(str(c))}" for c in config_files)
+    return ("Where to look:\n"
+            f"  the report's first page: {results / 'report' / 'summary.html'} (overlays: {results / 'report' / 'overlays'}/)\n"
+            f"  the submission zip:      {results / 'submission.zip'}\n"
+            f"  the full report:         snakemake{configs} --report {results / 'report.html'}\n")
 
 
 #: below this much free space an empty log is blamed on a full disk
@@ -117,8 +166,8 @@ def _reason(text: str, results: Path | None = None) -> str:
 
 #: the reason given for a video whose own jobs all succeeded but whose selection waits for the dataset prior
 WAITING = ("not selected yet: its masks, pseudo-labels and scores are complete, but the dataset prior "
-           "(pgmr.prior_margin, the fusion's reliabilities) needs every video's scores; fix or leave out the failed "
-           "video(s) and rerun, or set pgmr.prior_margin: null and pgmr.fuse_reliability: uniform")
+           "(pgmr.prior_margin) needs every video's scores; fix or leave out the failed video(s) and rerun, or set "
+           "pgmr.prior_margin: null")
 
 
 #: the reason given for a video whose jobs did not fail but did not all run (the run stopped at another's failure)

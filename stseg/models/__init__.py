@@ -32,17 +32,24 @@ class ModelSpec:
     external: bool = False
     #: gives one foreground mask per frame instead of the annotation's objects (TMO); see stseg.foreground
     foreground_only: bool = False
+    #: a weight-free baseline (the built-in models): with ``pgmr.baselines: fallback`` it is neither the final
+    #: answer nor a voter of the fusion when a trained model is configured (stseg.selection)
+    baseline: bool = False
 
 
 REGISTRY: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
-        ModelSpec("copy", "stseg.models.first_mask:FirstMaskCopy", False, "first-frame mask repeated on every frame"),
+        ModelSpec("copy", "stseg.models.first_mask:FirstMaskCopy", False, "first-frame mask repeated on every frame",
+                  baseline=True),
         ModelSpec("copy-foreground", "stseg.models.first_mask:FirstMaskForeground", False,
-                  "first-frame foreground repeated (foreground only, like TMO)", foreground_only=True),
-        ModelSpec("flow", "stseg.models.flow:FlowPropagation", False, "DIS optical-flow propagation of the label map"),
-        ModelSpec("global", "stseg.models.global_motion:GlobalMotionWarp", False, "camera-motion homography warp of the first mask"),
-        ModelSpec("appearance", "stseg.models.appearance:ColourTracker", False, "per-object colour model searched near the last position"),
+                  "first-frame foreground repeated (foreground only, like TMO)", foreground_only=True, baseline=True),
+        ModelSpec("flow", "stseg.models.flow:FlowPropagation", False, "DIS optical-flow propagation of the label map",
+                  baseline=True),
+        ModelSpec("global", "stseg.models.global_motion:GlobalMotionWarp", False, "camera-motion homography warp of the first mask",
+                  baseline=True),
+        ModelSpec("appearance", "stseg.models.appearance:ColourTracker", False,
+                  "per-object colour model searched near the last position", baseline=True),
         ModelSpec("precomputed", "stseg.models.precomputed:PrecomputedMasks", False,
                   "masks made elsewhere, read from options.path/<video>/<frame>.png and validated"),
         ModelSpec("sam2", "stseg.models.sam2:SAM2Propagator", True,

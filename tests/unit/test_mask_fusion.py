@@ -140,6 +140,51 @@ def test_reliabilities_refuse_what_they_cannot_use():
         reliabilities(["a"], None, "best")
     with pytest.raises(ValueError, match="needs the dataset prior"):
         reliabilities(["a"], None, "prior")
-    with pytest.raises(ValueError, match="no score for model"):
+    with pytest.raises(ValueError, match="no prior reliability for model"):
         reliabilities(["a", "b"], pd.DataFrame({"model": ["a"], "score": [0.5]}), "prior")
+    with pytest.raises(ValueError, match="needs the video's pseudo-label scores"):
+        reliabilities(["a"], None, "video")
+    with pytest.raises(ValueError, match="no video reliability for model"):
+        reliabilities(["a", "b"], None, "video", {"a": 0.5})
     assert reliabilities(["a"], None, "uniform") == {"a": 1.0}
+    # a model whose pseudo-label J&F is not a number (no scored frame) gets no weight
+    assert reliabilities(["a", "b"], None, "video", {"a": 0.7, "b": float("nan")}) == {"a": 0.7, "b": 0.0}
+
+
+def test_an_anchor_that_misses_a_part_two_strong_voters_see_gets_it_back_only_when_asked():
+    arm = square(SHAPE, 24, 36, 8)  # touching the body: a part of the object
+    whole = BODY | arm
+    voters = {"anchor": frame(BODY), "s1": frame(whole), "s2": frame(whole)}
+    weights = {"anchor": 0.8, "s1": 0.7, "s2": 0.7}
+    assert np.array_equal(fuse_frame("anchor", voters, weights, [1], "region", 0.5, 2), BODY)  # nothing added
+    assert np.array_equal(fuse_frame("anchor", voters, weights, [1], "region", 0.5, 2, add=True), whole)
+    # one strong voter is not a majority against the anchor (0.7 / 2.2), nor are two weak ones (0.2 / 1.2)
+    alone = {"anchor": frame(BODY), "s1": frame(whole), "s2": frame(BODY)}
+    assert np.array_equal(fuse_frame("anchor", alone, weights, [1], "region", 0.5, 2, add=True), BODY)
+    weak = fuse_frame("anchor", voters, {"anchor": 0.8, "s1": 0.1, "s2": 0.1}, [1], "region", 0.5, 2, add=True)
+    assert np.array_equal(weak, BODY)
+    # a region of its own far from the anchor's object is never added, however many voters see it
+    far = {"anchor": frame(BODY), "s1": frame(WITH_DISTRACTOR), "s2": frame(WITH_DISTRACTOR)}
+    assert np.array_equal(fuse_frame("anchor", far, weights, [1], "region", 0.5, 2, add=True), BODY)
+
+
+def test_a_region_the_voters_see_as_another_object_is_left_to_the_anchor():
+    # the anchor calls a region object 1 that both voters call object 2: they dispute the label, not that it is an
+    # object, so it stays; a region they see as nothing is removed
+    other = square(SHAPE, 5, 75, 10, value=2)
+    anchor = WITH_DISTRACTOR.copy()
+    anchor[40:50, 70:80] = 1  # and a region nobody sees
+    voters = {"anchor": frame(anchor), "b": frame(BODY | other), "c": frame(BODY | other)}
+    out = fuse_frame("anchor", voters, {"anchor": 1.0, "b": 1.0, "c": 1.0}, [1, 2], "region", 0.5, 2)
+    assert np.array_equal(out, WITH_DISTRACTOR)
+
+
+def test_the_fusion_counts_what_it_kept_removed_and_added(tmp_path):
+    from stseg.mask_fusion import FusionChanges
+
+    changes = FusionChanges([1])
+    anchor = BODY.copy()
+    anchor[0:2, 0:3] = 1  # 6 pixels nobody sees, removed
+    fused = BODY | square(SHAPE, 24, 36, 2)  # 4 pixels added
+    changes.count(anchor, fused)
+    assert changes.of(1) == (int(BODY.sum()), 6, 4)

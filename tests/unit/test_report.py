@@ -52,6 +52,17 @@ def test_the_first_page_holds_the_pooled_table_with_the_share_recovered(tmp_path
     assert f'<td data-v="{share!r}"' in page and ">0.6667</td>" in page  # sortable by its value, shown rounded
 
 
+def test_without_ground_truth_the_first_page_gives_the_estimate_labelled_so(tmp_path):
+    nan = np.nan
+    overall = pd.DataFrame([("flow", 2, nan, nan, nan, 0.8), ("selection:fuse", 2, nan, nan, nan, 0.83)],
+                           columns=["method", "objects", "J", "F", "JF", "pseudo_JF"])
+    per_video = pd.DataFrame([("v", "flow", 0.8, nan, 1, "1")], columns=["video", "model", "pseudo_JF", "gt_JF",
+                                                                        "chosen_video", "chosen_objects"])
+    summary_page(per_video, overall, None, tmp_path / "page.html", "fuse")
+    page = (tmp_path / "page.html").read_text()
+    assert "No ground truth" in page and "estimated J&amp;F <b>0.8300</b>" in page and "an estimate, not a score" in page
+
+
 # ------------------------------------------------------------------ report figures
 def test_kendall_tau_by_hand():
     from stseg.report import kendall_tau

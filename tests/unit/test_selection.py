@@ -196,3 +196,88 @@ def test_fuse_removes_a_distractor_and_every_strategy_is_measured(tmp_path):
     assert by.loc["fuse", "gt_JF"] > by.loc["video", "gt_JF"]
     strategies = table[table.level == "strategy"]
     assert set(strategies["model"]) == {"fuse", "video", "object"} and strategies["chosen"].sum() == 1
+
+
+# ------------------------------------------------------------------ tiers: one trained model beside the built-ins
+def test_one_trained_model_beside_weak_ones_that_agree_on_a_distractor_is_the_answer(tmp_path):
+    # three weight-free models follow a distractor from frame 4 on (they agree with each other, and the distractor's
+    # outline is as sharp as the object's); one trained model stays on the object.  By agreement the weak ones win
+    # the video; set apart as baselines they are neither the answer nor voters of the fusion.
+    positions = [(30, 10 + 9 * t) for t in range(T)]
+    frames, annotation, truth = write_video(tmp_path / "data", positions)
+    for t in range(4, T):  # a second bright square (the distractor) the weak models jump to
+        image = cv2.imread(str(frames / f"{t:05d}.jpg"))
+        image[60:84, 120:144] = (40, 200, 230)
+        cv2.imwrite(str(frames / f"{t:05d}.jpg"), image, [cv2.IMWRITE_JPEG_QUALITY, 95])
+    jumped = [m if t < 4 else square_at((60, 120)) for t, m in enumerate(truth)]
+    weak = {name: [m.copy() for m in jumped] for name in ("flow", "global", "appearance")}
+    models = {**weak, "trained": truth}
+    dirs = {name: write_model(tmp_path / "stseg", name, maps) for name, maps in models.items()}
+    fuse = defaults(FuseSettings)
+    fused = fuse_boxes({m: video_boxes(d, (1,)) for m, d in dirs.items()}, fuse.min_votes, fuse.box_weighting)
+    pseudo = tmp_path / "stseg" / "pseudo" / "v"
+    build_pseudo_labels(dirs, annotation, fused, pseudo, defaults(PseudoLabelSettings))
+    scores = score_models("v", dirs, pseudo, defaults(ScoreSettings), None, list_frames(frames)).assign(video="v")
+
+    def answer(**changes) -> tuple[str, list[np.ndarray]]:
+        settings = defaults(SelectSettings, **changes)
+        prior = dataset_prior([scores], list(dirs), settings.edge_power)
+        final = tmp_path / "final" / str(sorted(changes.items()))
+        table, _ = run_selection("v", scores, list(dirs), dirs, final, settings, pseudo, None, prior, list(dirs),
+                                 list_frames(frames), baselines=list(weak))
+        from stseg.masks import read_label_map
+
+        chosen = table[(table.level == "video") & (table.chosen == 1)]["model"].item()
+        return chosen, [read_label_map(final / f"{t:05d}.png") for t in range(T)]
+
+    chosen, masks = answer(baselines="equal")
+    assert chosen in weak  # the weak models' agreement outvotes the trained one
+    chosen, masks = answer()  # the default: baselines are a fallback
+    assert chosen == "trained" and all(np.array_equal(m, truth[t]) for t, m in enumerate(masks))
+    for strategy in ("video", "object", "auto"):
+        chosen, masks = answer(strategy=strategy)
+        assert chosen == "trained" and all(np.array_equal(m, truth[t]) for t, m in enumerate(masks)), strategy
+
+
+def square_at(position: tuple[int, int]) -> np.ndarray:
+    labels = np.zeros((H, W), np.uint8)
+    y, x = position
+    labels[y:y + 24, x:x + 24] = 1
+    return labels
+
+
+def test_the_answer_candidates_and_the_priors_model_among_them():
+    from stseg.selection import answer_candidates, prior_model
+
+    assert answer_candidates(["copy", "flow", "sam2", "osvos"], ["copy", "flow"], "fallback") == ["sam2", "osvos"]
+    assert answer_candidates(["copy", "flow"], ["copy", "flow"], "fallback") == ["copy", "flow"]  # no trained model
+    assert answer_candidates(["copy", "sam2"], ["copy"], "equal") == ["copy", "sam2"]
+    with pytest.raises(ValueError, match="pgmr.baselines"):
+        answer_candidates(["a"], [], "first")
+    prior = pd.DataFrame({"model": ["appearance", "flow", "dino"], "score": [0.5, 0.4, 0.3], "rank": [1, 2, 3]})
+    assert prior_model(prior, ["dino"]) == "dino" and prior_model(prior, ["flow", "dino"]) == "flow"
+    ranked = rank_candidates(scores_table([("a", 1, 0.9, 0.9, 0.9), ("b", 1, 0.5, 0.5, 0.5)]), ["a", "b"], 0.0, ["b"])
+    assert ranked["model"].tolist() == ["a", "b"] and ranked["chosen"].tolist() == [0, 1]  # ranked, b chosen
+
+
+def test_the_paper_config_is_stsegs_rule_and_the_mose_config_the_same_setup():
+    import yaml
+    from snakemake.utils import validate
+
+    from stseg.settings import from_config
+    from stseg.workflow import load_schema
+
+    configs = {}
+    for name in ("stseg-paper", "stseg-mose"):
+        config = yaml.safe_load((Path(__file__).parents[2] / "configs" / f"{name}.yaml").read_text())
+        validate(config, schema=str(load_schema()))
+        configs[name] = config
+    paper, mose = (from_config(SelectSettings, configs[n]) for n in ("stseg-paper", "stseg-mose"))
+    assert (paper.strategy, paper.edge_power, paper.prior_margin, paper.absent, paper.baselines) == \
+        ("video", 0.0, None, "score", "equal")
+    assert from_config(ScoreSettings, configs["stseg-paper"]).absent == "score"  # every frame scored
+    assert mose == defaults(SelectSettings, variant="mose")  # stseg's default answer
+    changed = {k for k in configs["stseg-paper"]["pgmr"] if configs["stseg-paper"]["pgmr"][k] != configs["stseg-mose"]["pgmr"].get(k)}
+    assert changed == {"strategy", "edge_power", "prior_margin", "absent", "baselines"}
+    assert {k: v for k, v in configs["stseg-paper"].items() if k != "pgmr"} == \
+        {k: v for k, v in configs["stseg-mose"].items() if k != "pgmr"}

@@ -27,11 +27,12 @@ def test_the_selection_reads_the_prior_when_it_needs_it(small_demo, tmp_path):
     commands = commands_of(small_demo, tmp_path)
     args = commands.select_args("twins")
     assert args[:2] == ["--prior", str(tmp_path / "results" / "prior.csv")] and commands.prior_input == args[1:2]
-    assert args[args.index("--voters") + 1:args.index("--frames")] == ["flow", "appearance", "fg"]
+    assert args[args.index("--voters") + 1:args.index("--baselines")] == ["flow", "appearance", "fg"]
+    assert args[args.index("--baselines") + 1:args.index("--frames")] == ["copy", "flow", "global", "appearance", "fg"]
     assert commands.foreground_args == ["--foreground-model", "fg"]
-    alone = commands_of(small_demo, tmp_path, prior_margin=None, fuse_reliability="uniform")
+    alone = commands_of(small_demo, tmp_path, prior_margin=None)  # the fusion's reliabilities: the video's own scores
     assert not alone.uses_prior and "--prior" not in alone.select_args("twins") and alone.prior_input == []
-    assert commands_of(small_demo, tmp_path, prior_margin=None).uses_prior  # the fusion's reliabilities
+    assert commands_of(small_demo, tmp_path, prior_margin=None, fuse_reliability="prior").uses_prior
 
 
 def test_a_videos_steps_are_the_rules_commands(small_demo, tmp_path):

@@ -33,7 +33,7 @@ def outcomes():
         ("v1", "object", 1, "a", 1, 0.9, 0.8, 1.0, 0.9), ("v1", "object", 2, "b", 1, 0.8, 0.9, 0.9, 0.9),
         ("v2", "object", 1, "b", 1, 0.6, 0.7, 0.9, 0.8),
     ]
-    return pd.DataFrame(rows, columns=OUTCOME_COLUMNS)
+    return pd.DataFrame(rows, columns=OUTCOME_COLUMNS[:9]).reindex(columns=OUTCOME_COLUMNS)
 
 
 def test_per_video_and_pooled_values():
@@ -63,6 +63,39 @@ def test_without_ground_truth_the_pooled_table_has_no_oracle():
     assert not overall["method"].str.startswith("oracle").any()
     text = format_summary(per_video, overall)
     assert "*a 0.800" in text and "      -" in text  # chosen marked, missing values as dashes
+    pooled = overall.set_index("method")
+    assert pooled.loc["a", "objects"] == 3 and pooled.loc["selection:video", "objects"] == 3  # the objects scored
+
+
+def test_without_ground_truth_the_summary_says_what_is_known():
+    # a split without ground truth (MOSE valid, test): the pseudo-label J&F of every model and strategy, the choice
+    # per video, what the fusion changed, and the final answer's estimate, labelled so
+    scores = score_rows()
+    scores = scores[scores["reference"] == "pseudo"]
+    fuse = pd.DataFrame([("v1", "fuse", 1, "a", 1, 0.85, *[float("nan")] * 3, 900, 100, 20),
+                         ("v1", "fuse", 2, "a", 1, 0.75, *[float("nan")] * 3, 400, 0, 0),
+                         ("v2", "fuse", 1, "b", 1, 0.65, *[float("nan")] * 3, 500, 0, 5)], columns=OUTCOME_COLUMNS)
+    plain = pd.concat([outcomes().assign(gt_J=float("nan"), gt_F=float("nan"), gt_JF=float("nan")), fuse],
+                      ignore_index=True)
+    per_video, overall = summarize(scores, plain, ["a", "b"])
+    pooled = overall.set_index("method")
+    assert pooled.loc["selection:fuse", "pseudo_JF"] == pytest.approx((0.85 + 0.75 + 0.65) / 3)
+    assert pooled.loc["selection:fuse", "objects"] == 3 and pd.isna(pooled.loc["selection:fuse", "JF"])
+    text = format_summary(per_video, overall, plain, "fuse")
+    assert "no ground truth" in text
+    assert "v1                   a; the fusion kept 1300 px of its masks, removed 100 (7.1%), added 20" in text
+    assert "v2                   b; the fusion kept 500 px of its masks, removed 0 (0.0%), added 5" in text
+    assert "selection:fuse" in text and "<- final answer" in text
+    assert "estimated by its J&F against the pseudo-labels, 0.7500 (an estimate, not a score)" in text
+
+
+def test_the_summary_names_where_to_look(tmp_path):
+    from stseg.summary import where_to_look
+
+    text = where_to_look(tmp_path / "results", ["my config.yaml"])
+    assert f"{tmp_path / 'results' / 'report' / 'summary.html'}" in text
+    assert f"{tmp_path / 'results' / 'submission.zip'}" in text
+    assert f"snakemake --configfile 'my config.yaml' --report {tmp_path / 'results' / 'report.html'}" in text
 
 
 def test_failed_job_logs_are_read_from_snakemakes_own_log(tmp_path):

@@ -73,9 +73,13 @@ def test_bench_stages():
 
 def test_bench_selection_on_the_demo(tmp_path):
     out = bench("bench_selection.py", "--work", str(tmp_path / "work"), "--shared", str(tmp_path / "none"),
-                "--demo-frames", "6",
-                "--demo-videos", "crossing", "fast-ball", "twins", "--variants", "video", "fuse (default)", "auto, margin 0.25")
-    assert "== demo (per-object J&F)" in out and "sorted by the worst case over sets" in out
+                "--demo-frames", "6", "--demo-videos", "crossing", "fast-ball", "twins",
+                "--variants", "pick per video", "fuse (default)", "auto, margin 0.25")
+    assert "== pooled J&F per set and voter configuration" in out and "sorted by the worst case" in out
+    row = next(line for line in out.splitlines() if line.startswith("demo builtins"))
+    values = [float(x) for x in row.split()[2:] if x.replace(".", "").isdigit()]  # the best model's name left out
+    best, oracle_video, oracle_frame, *strategies = values
+    assert len(strategies) == 3 and all(0 < x <= 1 for x in values) and oracle_frame >= oracle_video >= best
 
 
 def test_bench_sam2_memory_and_batching():

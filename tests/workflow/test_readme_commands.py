@@ -36,7 +36,7 @@ def test_one_video_target_after_another_option(my_config):
     counts = job_counts(result.stdout)
     # one selection; the dataset prior needs every video's scores, so a fresh run computes them all
     assert counts["select"] == 1 and counts["prior"] == 1 and counts["score"] == 3 and counts["infer"] == 6
-    (my_config / "overrides.yaml").write_text("pgmr: {prior_margin: null, fuse_reliability: uniform}\n")
+    (my_config / "overrides.yaml").write_text("pgmr: {prior_margin: null}\n")
     alone = run(my_config, "--configfile", "my-config.yaml", "overrides.yaml", "--cores", "2",
                 f"{my_config}/out/final/twins", "--dry-run")
     assert alone.returncode == 0, alone.stderr[-2000:]
