@@ -15,7 +15,8 @@ report: "report/workflow.rst"
 
 # A config given with --configfile replaces config.yaml instead of being merged into it
 # (a merge would keep config.yaml's models in a config that lists others); --config still overrides.
-if workflow.overwrite_configfiles:
+# As a module of another workflow (README), the config is the one the module statement hands over.
+if workflow.overwrite_configfiles and not workflow.modifier.is_module:
     config.clear()
     config.update(copy.deepcopy(workflow.config_settings.overwrite_config))
 

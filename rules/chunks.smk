@@ -5,18 +5,28 @@
 # the job's parameter, so that a changed step reruns the chunk.
 
 
+# what a chunk job reads and makes of its videos (the workflow outputs a user may edit, or that may lose a frame)
+chunk_masks = over_job_videos(PLAN.job_videos, lambda v: [PLAN.raw_masks(m, v) for m in MODELS])
+chunk_refined = over_job_videos(PLAN.job_videos, lambda v: [str(p) for p, _ in OUTPUTS.chunk_outputs("refine", v)])
+chunk_selected = over_job_videos(PLAN.job_videos, lambda v: [str(p) for p, _ in OUTPUTS.chunk_outputs("select", v)])
+REFINE_CHUNK = dict(
+    steps=per_chunk(PATHS.steps_file, "refine"),
+    annotations=annotation_stamps(truth=True),
+    digest=per_chunk(COMMANDS.chunk_steps_digest, "refine"),
+)
+
+
 rule refine_chunk:
     input:
         masks=over_job_videos(PLAN.job_videos, PLAN.mask_sources, unique=True),
         frames=over_job_videos(PLAN.job_videos, DATA.frames_dir),
         annotation=over_job_videos(PLAN.job_videos, DATA.given_annotations),
         gt=over_job_videos(PLAN.job_videos, DATA.truth_files),
+        stamp=stamp_of("refine_chunk", REFINE_CHUNK, reads=[chunk_masks], makes=[chunk_refined]),
     output:
         f"{RESULTS}/chunks/refine/{{chunk}}.json",
     params:
-        steps=per_chunk(PATHS.steps_file, "refine"),
-        annotations=annotation_stamps(truth=True),
-        digest=per_chunk(COMMANDS.chunk_steps_digest, "refine"),
+        **REFINE_CHUNK,
     log:
         f"{RESULTS}/logs/chunks/refine/{{chunk}}.log",
     benchmark:
@@ -29,6 +39,13 @@ rule refine_chunk:
         "stseg run-chunk --steps {params.steps:q} --digest {params.digest} --record {output:q} > {log:q} 2>&1"
 
 
+SELECT_CHUNK = dict(
+    steps=per_chunk(PATHS.steps_file, "select"),
+    annotations=annotation_stamps(truth=True),
+    digest=per_chunk(COMMANDS.chunk_steps_digest, "select"),
+)
+
+
 rule select_chunk:
     input:
         refined=f"{RESULTS}/chunks/refine/{{chunk}}.json",
@@ -36,12 +53,11 @@ rule select_chunk:
         frames=over_job_videos(PLAN.job_videos, DATA.frames_dir),
         gt=over_job_videos(PLAN.job_videos, DATA.truth_files),
         prior=COMMANDS.prior_input,
+        stamp=stamp_of("select_chunk", SELECT_CHUNK, reads=[chunk_masks, chunk_refined], makes=[chunk_selected]),
     output:
         f"{RESULTS}/chunks/select/{{chunk}}.json",
     params:
-        steps=per_chunk(PATHS.steps_file, "select"),
-        annotations=annotation_stamps(truth=True),
-        digest=per_chunk(COMMANDS.chunk_steps_digest, "select"),
+        **SELECT_CHUNK,
     log:
         f"{RESULTS}/logs/chunks/select/{{chunk}}.log",
     benchmark:

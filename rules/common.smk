@@ -3,6 +3,7 @@
 # f(wildcards.video) for each job, per_model_video(f) is f(wildcards.model, wildcards.video), and so on.
 import os
 import re
+import time
 import shlex
 import shutil
 import sys
@@ -10,7 +11,7 @@ import sys
 from snakemake.utils import validate
 
 from stseg.chunks import CHUNK_STAGES
-from stseg.freshness import prepare_last_good, refresh_output_stamps, refresh_records
+from stseg.lifecycle import RunLifecycle, settings_in_force
 from stseg.rule_inputs import (
     over_job_videos,
     per_batch,
@@ -22,8 +23,9 @@ from stseg.rule_inputs import (
     times_attempt,
 )
 from stseg.stage_commands import StageCommands
+from stseg.stamps import Stamps, canonical_paths
 from stseg.video_outputs import VideoOutputs
-from stseg.workflow import Plan, ensure_demo, load_schema, lock_results
+from stseg.workflow import Plan, ensure_demo, load_schema
 
 
 envvars:
@@ -36,38 +38,57 @@ os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.g
 
 validate(config, schema=str(load_schema()))
 ensure_demo(config)  # the embedded demo dataset, generated when dataset.demo is set and the folder is absent
-PLAN = Plan.from_config(config)
+# a dry run and a cluster job's parse write nothing (the validation caches are read only)
+PLAN = Plan.from_config(config, read_only=not workflow.is_main_process or workflow.output_settings.dryrun)
 OUTPUTS, COMMANDS = VideoOutputs(PLAN), StageCommands(PLAN)
 PATHS, DATA, MODEL = PLAN.layout, PLAN.inputs, PLAN.models
 RESULTS = str(PLAN.results)
 VIDEOS = list(PLAN.videos)
 MODELS = MODEL.names
-# a folder output edited in place after a run (a mask rewritten) reruns what reads it, one that lost a
-# frame is made again; the main process does this once, not every cluster job's re-parse (stseg.freshness)
-if workflow.is_main_process:
+# The run's lifecycle (stseg.lifecycle): the main process of a run takes the results lock now, before anything
+# can change, then keeps what its jobs read (the job groups, the chunk steps); a dry run and a cluster job's parse
+# take none and write nothing in the results folder. Every job's rerun decision is its stamp (stseg.stamps),
+# written when the run's jobs are worked out.
+RUN = RunLifecycle(PLAN, OUTPUTS)
+if not workflow.is_main_process:
+    STAMPS = Stamps(PLAN.results, "read")
+elif workflow.output_settings.dryrun:
+    STAMPS = Stamps(PLAN.results, "dry")
+else:
+    RUN.take_lock()
+    STAMPS = Stamps(PLAN.results, "write")
     PLAN.keep_groups()  # job steps re-parse with the same groups
     COMMANDS.keep_steps()  # and the chunk jobs read their steps from these files
-    refresh_output_stamps(OUTPUTS.folders())
-    refresh_records(OUTPUTS.records())  # the chunked layout: through the records that own them
-    prepare_last_good(RESULTS)
-# the outputs this run is about to replace, kept until it ends, and per video the outputs of the jobs it has
-# to run (filled in onstart; read by onsuccess and onerror)
-LAST_GOOD = []
-PENDING = {}
 
 
-def left_undone(video, before_selection=False):
-    """Whether this run had jobs of the video to do that did not finish (an output missing or older than the run);
-    with before_selection, only the jobs before its selection count."""
-    started = PENDING.get("", 0.0)
-    early = tuple(os.path.join(RESULTS, stage, "") for stage in ("masks", "foreground", "boxes", "fused", "pseudo",
-                                                                  "weights", "scores", "batches", "chunks/refine"))
-    pending = [p for p in PENDING.get(video, ()) if not before_selection or p.startswith(early)]
-    return any(not os.path.exists(p) or os.path.getmtime(p) < started for p in pending)
+def stamp_of(rule_name, params, reads=(), makes=()):
+    """The job's stamp (stseg.stamps) as an input function: what the job depends on (`params`: the rule's own, each
+    a value or a function of the wildcards), the workflow outputs it reads that a user edited in place (`reads`:
+    functions of the wildcards giving paths), the folders it makes that lost a frame (`makes`: the same)."""
+
+    def job_stamp(wildcards):
+        steady = {name: value(wildcards) if callable(value) else value for name, value in params.items()}
+        steady = canonical_paths(steady, PLACES)
+        volatile = [OUTPUTS.edited(path) for read in reads for path in as_list(read(wildcards))]
+        volatile += [OUTPUTS.incomplete(path) for make in makes for path in as_list(make(wildcards))]
+        return STAMPS.path(rule_name, wildcards, steady, volatile)
+
+    return job_stamp
 
 
-# the folder holding this workflow's `stseg` package: models in their own environment import it from here
-STSEG_SOURCE = workflow.basedir
+# the results folder and the dataset as configured and as absolute paths: a stamp does not depend on the spelling
+PLACES = {str(p): name for name, place in (("<results>", PLAN.results), ("<dataset>", DATA.root))
+          for p in dict.fromkeys([str(place), os.path.abspath(place), os.path.realpath(place)])}
+
+
+def as_list(value):
+    return value if isinstance(value, list) else [value]
+
+
+# the folder holding this workflow (its Snakefile, envs/ and the `stseg` package: models in their own environment
+# import it from here), also when the Snakefile is used as a module of another workflow (workflow.basedir is then
+# the other workflow's folder)
+STSEG_SOURCE = os.path.dirname(workflow.current_basedir)
 
 
 def name_pattern(names):
@@ -95,7 +116,7 @@ wildcard_constraints:
 model_threads = per_model(lambda m: MODEL[m].threads)
 model_gpus = per_model(lambda m: MODEL[m].gpus)
 model_mem_mb = times_attempt(per_model(lambda m: MODEL[m].mem_mb))
-model_environment = per_model(lambda m: MODEL[m].environment(workflow.basedir))
+model_environment = per_model(lambda m: MODEL[m].environment(STSEG_SOURCE))
 model_command = per_model(lambda m: MODEL[m].command(STSEG_SOURCE))
 batch_members = per_batch(lambda m, b: PLAN.batches[m].videos(b))
 # the annotation files a job reads, and their stamps (a parameter: a restored annotation reruns it)

@@ -1,10 +1,19 @@
 # Dataset-level outputs: the summary tables and the MOSE submission zip.
 
 
+SUMMARIZE = dict(
+    scores=video_files("scores"),
+    outcomes=video_files("outcome"),
+    models=MODELS,
+    strategy=PLAN.stages["select"].strategy,
+)
+
+
 rule summarize:
     input:
         scores=OUTPUTS.made_by("scores", "refine"),
         outcomes=OUTPUTS.made_by("outcome", "select"),
+        stamp=stamp_of("summarize", SUMMARIZE),
     output:
         per_video=report(
             f"{RESULTS}/summary.csv",
@@ -15,10 +24,7 @@ rule summarize:
         overall=f"{RESULTS}/summary_overall.csv",
         text=f"{RESULTS}/summary.txt",
     params:
-        scores=video_files("scores"),
-        outcomes=video_files("outcome"),
-        models=MODELS,
-        strategy=PLAN.stages["select"].strategy,
+        **SUMMARIZE,
     log:
         f"{RESULTS}/logs/summarize.log",
     benchmark:
@@ -30,14 +36,17 @@ rule summarize:
         " --strategy {params.strategy:q} --out {output.per_video:q} --overall {output.overall:q} --text {output.text:q} > {log:q} 2>&1"
 
 
+SUBMISSION = dict(root=lambda wildcards: PATHS.path("final"), videos=VIDEOS)
+
+
 rule submission:
     input:
         final=OUTPUTS.made_by("final", "select"),
+        stamp=stamp_of("submission", SUBMISSION, reads=[lambda wildcards: video_files("final", "")]),
     output:
         f"{RESULTS}/submission.zip",
     params:
-        root=lambda wildcards: PATHS.path("final"),
-        videos=VIDEOS,
+        **SUBMISSION,
     log:
         f"{RESULTS}/logs/submission.log",
     benchmark:
@@ -48,81 +57,38 @@ rule submission:
         "stseg submission --final-root {params.root:q} --videos {params.videos:q} --out {output:q} > {log:q} 2>&1"
 
 
+# The run's lifecycle (stseg.lifecycle): the lock, the last good outputs, the failure report.
 onstart:
-    # one run at a time per results folder, whichever directory Snakemake starts in (dry runs only read)
-    RESULTS_LOCK = lock_results(PLAN.results)
-    # Snakemake removes a job's outputs before it runs: keep the last good ones until the run ends
-    from stseg.freshness import keep_last_good, rescue_last_good
-
-    import time
-
-    rescued = rescue_last_good(PLAN.results)  # a killed run's, whose jobs never finished: not lost
-    if rescued:
-        print(f"stseg: a killed run left the last good outputs of {len(rescued)} job output(s) that did not finish; "
-              f"they are kept in {PLAN.results / 'stale'}/ under their own paths (e.g. {rescued[0]}).", file=sys.stderr)
-
-    PENDING[""] = time.time()
-    outputs = []
-    for job in workflow.dag.needrun_jobs():
-        outputs += job.output
-        for video in PLAN.job_videos(job.wildcards):
-            PENDING.setdefault(video, []).extend(str(f) for f in job.output)
-    LAST_GOOD.extend(keep_last_good(PLAN.results, outputs))
+    RUN.start(workflow.dag.needrun_jobs(), settings_in_force(workflow))
 
 
 onsuccess:
-    from stseg.freshness import settle_last_good
-    from stseg.summary import failure_report
-
-    settle_last_good(PLAN.results, LAST_GOOD, failed=False)
-
-    if not len(failure_report(RESULTS, VIDEOS, [])):  # every video complete: an earlier run's failures are fixed
-        Path(f"{RESULTS}/failed.csv").unlink(missing_ok=True)
-        shutil.rmtree(f"{RESULTS}/stale", ignore_errors=True)  # what an earlier failing run set aside is rewritten
-    summary = Path(f"{RESULTS}/summary.txt")
-    if summary.exists():
-        from stseg.summary import where_to_look
-
-        print(f"{summary.read_text()}\n{where_to_look(RESULTS, workflow.overwrite_configfiles or ())}", end="")
+    RUN.succeeded(workflow.overwrite_configfiles or ())
 
 
 onerror:
-    # Say which videos failed in this run (from Snakemake's own log), where and why, and which did not finish.
-    from stseg.summary import failed_job_logs, failure_report, format_failures
-    from stseg.tables import write_table
+    RUN.failed(log)
 
-    from stseg.freshness import described_videos, set_aside_stale, settle_last_good
 
-    failures = failure_report(RESULTS, VIDEOS, failed_job_logs(log), OUTPUTS.selection_inputs, left_undone, OUTPUTS.shared_logs)
-    if len(failures):
-        print(format_failures(failures, len(VIDEOS)), end="", file=sys.stderr)
-        try:
-            write_table(failures, f"{RESULTS}/failed.csv")
-        except OSError as error:  # a full disk: the report above is all there is
-            print(f"stseg: could not write {RESULTS}/failed.csv ({error}); the report above is complete.", file=sys.stderr)
-    # the last good outputs of the jobs that did not finish: in stale/ with their paths, not lost
-    restored = settle_last_good(PLAN.results, LAST_GOOD, failed=True)
-    if restored:
-        print(f"stseg: the last good outputs of {len(restored)} job output(s) that did not finish are kept in "
-              f"{PLAN.results / 'stale'}/ under their own paths (e.g. {max(restored, key=lambda p: len(p.parts))}).", file=sys.stderr)
-    # the summary, zip and report must not describe masks this run removed or replaced: moved aside, not deleted
-    described = described_videos(PLAN.results / "summary.csv", PLAN.results / "submission.zip")
-    stale = set_aside_stale(PATHS.dataset_outputs, described, OUTPUTS.of_video, PLAN.results / "stale")
-    if stale:
-        print(f"stseg: moved {len(stale)} output(s) that described earlier masks to {PLAN.results / 'stale'}/ "
-              f"({', '.join(p.name for p in stale)}); a complete run writes them again.", file=sys.stderr)
+OVERLAY = dict(
+    annotations=annotation_stamps(truth=True),
+    masks=per_video(COMMANDS.pairs_of, MODELS),
+    strategy=PLAN.stages["select"].strategy,
+    gt=truth_args,
+)
 
 
 rule overlay:
     input:
         frames=per_video(DATA.frames_dir),
-        masks=per_video(COMMANDS.masks_of, MODELS),
+        masks=every_mask,
         pseudo=f"{RESULTS}/pseudo/{{video}}",
         final=f"{RESULTS}/final/{{video}}",
         fused=f"{RESULTS}/fused/{{video}}.csv",
         scores=f"{RESULTS}/scores/{{video}}.csv",
         selection=f"{RESULTS}/selection/{{video}}.csv",
         gt=truth_files,
+        stamp=stamp_of("overlay", OVERLAY, reads=[every_mask, pseudo_folder, final_folder]),
     output:
         full=f"{RESULTS}/report/overlays/{{video}}.png",
         small=report(
@@ -132,10 +98,7 @@ rule overlay:
             labels={"video": "{video}"},
         ),
     params:
-        annotations=annotation_stamps(truth=True),
-        masks=per_video(COMMANDS.pairs_of, MODELS),
-        strategy=PLAN.stages["select"].strategy,
-        gt=truth_args,
+        **OVERLAY,
     log:
         f"{RESULTS}/logs/overlay/{{video}}.log",
     benchmark:
@@ -151,7 +114,8 @@ rule overlay:
 
 rule scores_plot:
     input:
-        f"{RESULTS}/summary.csv",
+        summary=f"{RESULTS}/summary.csv",
+        stamp=stamp_of("scores_plot", dict(models=MODELS)),
     output:
         report(
             f"{RESULTS}/report/scores.png",
@@ -168,12 +132,13 @@ rule scores_plot:
     conda:
         "../envs/stseg.yaml"
     shell:
-        "stseg scores-plot --summary {input:q} --models {params.models:q} --out {output:q} > {log:q} 2>&1"
+        "stseg scores-plot --summary {input.summary:q} --models {params.models:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule calibration:
     input:
-        f"{RESULTS}/summary.csv",
+        summary=f"{RESULTS}/summary.csv",
+        stamp=stamp_of("calibration", dict(models=MODELS)),
     output:
         plot=report(
             f"{RESULTS}/report/calibration.png",
@@ -191,7 +156,7 @@ rule calibration:
     conda:
         "../envs/stseg.yaml"
     shell:
-        "stseg calibration --summary {input:q} --models {params.models:q} --out {output.plot:q}"
+        "stseg calibration --summary {input.summary:q} --models {params.models:q} --out {output.plot:q}"
         " --table {output.table:q} > {log:q} 2>&1"
 
 
@@ -201,6 +166,8 @@ rule report_summary:
         summary=f"{RESULTS}/summary.csv",
         overall=f"{RESULTS}/summary_overall.csv",
         calibration=calibration_figure,
+        resources=OUTPUTS.resource_records(),
+        stamp=stamp_of("report_summary", dict(calibration=calibration_args, strategy=PLAN.stages["select"].strategy)),
     output:
         report(
             f"{RESULTS}/report/summary.html",
@@ -219,4 +186,28 @@ rule report_summary:
         "../envs/stseg.yaml"
     shell:
         "stseg report-summary --summary {input.summary:q} --overall {input.overall:q} {params.calibration:q}"
-        " --strategy {params.strategy:q} --out {output:q} > {log:q} 2>&1"
+        " --strategy {params.strategy:q} --resources {input.resources:q} --out {output:q} > {log:q} 2>&1"
+
+
+# The preflight (stseg.preflight): every problem of the config, the data, the weights, the models' environments and
+# GPUs, and one frame through each model, before the run's jobs are queued. Asked for by name, it runs each time
+# (`snakemake --profile profiles/slurm preflight`: one job where the GPU models' jobs run; docs/scale.md).
+rule preflight:
+    input:
+        stamp=stamp_of("preflight", {"asked at": time.time_ns()}),
+    output:
+        f"{RESULTS}/preflight.txt",
+    params:
+        configs=[os.path.abspath(f) for f in (workflow.overwrite_configfiles or workflow.configfiles)],
+    log:
+        f"{RESULTS}/logs/preflight.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/preflight.tsv"
+    resources:
+        gpu=max([MODEL[m].gpus for m in MODELS] + [0]),
+        mem_mb=max([MODEL[m].mem_mb for m in MODELS] + [2000]),
+        runtime=60,
+    conda:
+        "../envs/stseg.yaml"
+    shell:
+        "stseg preflight --configfile {params.configs:q} --out {output:q} > {log:q} 2>&1"

@@ -140,8 +140,13 @@ def run_batch(model_type: str, options: Mapping, videos: Sequence[BatchVideo], s
     if failed:
         raise BatchError(f"{len(failed)} of {len(videos)} video(s) of the batch failed (the others are kept and "
                          "are not computed again):\n" + "\n".join(failed))
-    result = {"model_type": model_type, "videos": rows, "seconds": time.perf_counter() - started,
-              "model_seconds": model_seconds, "written_ns": time.time_ns()}  # never the bytes of an earlier record
+    from .job_record import job_record
+
+    seconds = time.perf_counter() - started
+    computed = sum(int(row["frames"]) for row in rows if row["computed"])
+    result = {"model_type": model_type, "videos": rows, "seconds": seconds, "model_seconds": model_seconds,
+              "resources": job_record(model_type, computed, seconds, {"videos": sum(r["computed"] for r in rows)}),
+              "written_ns": time.time_ns()}  # never the bytes of an earlier record
     with atomic_path(record) as tmp:
         tmp.write_text(json.dumps(result, indent=1))
     return result

@@ -34,8 +34,11 @@ def cmd_demo(args: argparse.Namespace) -> None:
 
 
 def cmd_validate(args: argparse.Namespace) -> None:
-    from .dataset import list_videos, validate_dataset
+    from .dataset import DatasetError, list_videos, validate_dataset
 
+    if not Path(args.root).is_dir():  # named on the command line, not in a config
+        raise DatasetError(f"{args.root}: no such dataset folder. Give `stseg validate` the folder that holds "
+                           "JPEGImages/ and Annotations/ (e.g. stseg validate data/demo).")
     videos = list_videos(args.root, args.videos or None, args.video_list)
     valid, invalid = validate_dataset(args.root, videos)
     for name, info in valid.items():
@@ -48,6 +51,39 @@ def cmd_validate(args: argparse.Namespace) -> None:
         raise SystemExit(1)
 
 
+def cmd_preflight(args: argparse.Namespace) -> None:
+    from .files import atomic_path
+    from .preflight import format_checks, preflight
+
+    checks = preflight(args.configfile, args.timeout)
+    text = format_checks(checks)
+    print(text, end="")
+    if args.out:
+        with atomic_path(args.out) as tmp:
+            tmp.write_text(text)
+    if any(not c.ok for c in checks):
+        raise SystemExit(1)
+
+
+def cmd_weights(args: argparse.Namespace) -> None:
+    from .config_checks import read_configs
+    from .weights import WeightsError, fetch, listing, needed_weights
+
+    needed = needed_weights(read_configs(args.configfile))
+    if args.action == "list":
+        print(listing(needed), end="")
+        return
+    problems = []
+    for item in needed:
+        try:
+            print(fetch(item, args.mirror), flush=True)
+        except WeightsError as error:
+            problems.append(str(error))
+            print(f"PROBLEM  {error}", flush=True)
+    if problems:
+        raise SystemExit(1)
+
+
 def cmd_models(args: argparse.Namespace) -> None:
     from .models import REGISTRY, readiness
 
@@ -56,27 +92,38 @@ def cmd_models(args: argparse.Namespace) -> None:
 
 
 def cmd_infer(args: argparse.Namespace) -> None:
+    from .files import atomic_path
     from .gpus import claim_gpus
     from .inference import run_model
+    from .job_record import check_gpu_job, job_record
+    from .models import model_class
 
     options = json.loads(args.options) if args.options else {}
     print(f"stseg infer: {args.model_type} with {sys.executable}", file=sys.stderr, flush=True)
     if args.gpus:
         claim_gpus(args.gpus, args.gpu_locks)
+    check_gpu_job(args.model_type, options, args.gpus, model_class(args.model_type).defaults)
     stats = run_model(args.model_type, options, args.frames, args.annotation, args.out, progress=not args.quiet,
                       mem_mb=args.mem_mb)
     print(f"{args.model_type}: {stats['frames']} frames in {stats['seconds']:.2f} s ({stats['fps']:.1f} frames/s; "
           f"building the model: {stats['load_seconds']:.2f} s)")
+    if args.record:
+        with atomic_path(args.record) as tmp:
+            tmp.write_text(json.dumps(job_record(args.model_type, int(stats["frames"]), stats["seconds"],
+                                                 {"load_seconds": round(stats["load_seconds"], 3)}), indent=1))
 
 
 def cmd_infer_batch(args: argparse.Namespace) -> None:
     from .batching import BatchVideo, run_batch
     from .gpus import claim_gpus
+    from .job_record import check_gpu_job
+    from .models import model_class
 
     options = json.loads(args.options) if args.options else {}
     videos = BatchVideo.from_json(args.videos)
     if args.gpus:
         claim_gpus(args.gpus, args.gpu_locks)
+    check_gpu_job(args.model_type, options, args.gpus, model_class(args.model_type).defaults)
     print(f"stseg infer-batch: {args.model_type} with {sys.executable}, {len(videos)} video(s)", file=sys.stderr, flush=True)
     record = run_batch(args.model_type, options, videos, args.staging, args.record, mem_mb=args.mem_mb,
                        progress=not args.quiet)
@@ -223,7 +270,8 @@ def cmd_finetune(args: argparse.Namespace) -> None:
     from .finetune import FinetuneSettings, finetune
 
     settings = json.loads(args.settings)
-    losses = finetune(FinetuneSettings(**settings, out_checkpoint=args.out, workdir=args.workdir))
+    # the GPUs the job was given (its rule's resource `gpu`, which Snakemake lowers to what --resources allows)
+    losses = finetune(FinetuneSettings(**settings, gpus=args.gpus, out_checkpoint=args.out, workdir=args.workdir))
     rows = losses.read_text().splitlines()[1:]
     values = [float(r.split(",")[2]) for r in rows]
     if args.losses:
@@ -266,10 +314,12 @@ def cmd_overlay(args: argparse.Namespace) -> None:
 
 
 def cmd_report_summary(args: argparse.Namespace) -> None:
+    from .job_record import read_records, resources_table
     from .report import summary_page
     from .tables import read_table
 
-    summary_page(read_table(args.summary), read_table(args.overall), args.calibration, args.out, args.strategy)
+    summary_page(read_table(args.summary), read_table(args.overall), args.calibration, args.out, args.strategy,
+                 resources_table(read_records(args.resources or [])))
 
 
 def cmd_scores_plot(args: argparse.Namespace) -> None:
@@ -354,6 +404,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--video-list")
     p.set_defaults(func=cmd_validate)
 
+    p = command("preflight", "check a config before a run: the data, every model's weights, environment and GPU, one "
+                "frame through each model")
+    p.add_argument("--configfile", nargs="+", required=True, metavar="FILE",
+                   help="the run's config file(s), as given to snakemake (later files override earlier ones); "
+                   "e.g. --configfile configs/stseg-mose.yaml")
+    p.add_argument("--timeout", type=float, default=600.0, help="seconds one model may take for its frame (default 600)")
+    p.add_argument("--out", help="also write the report here (the workflow's preflight target)")
+    p.set_defaults(func=cmd_preflight)
+
+    p = command("weights", "the weights a config needs: where each comes from, whether it is here and verified; "
+                "`fetch` downloads what is missing")
+    p.add_argument("action", nargs="?", choices=["list", "fetch"], default="list", help="list (default) or fetch")
+    p.add_argument("--configfile", nargs="+", required=True, metavar="FILE",
+                   help="the run's config file(s), as given to snakemake; e.g. --configfile configs/stseg-mose.yaml")
+    p.add_argument("--mirror", help="fetch from this server instead of each file's published address (the same "
+                   "file names; a FILE.sha256 there is checked), e.g. http://mirror.lab/weights/")
+    p.set_defaults(func=cmd_weights)
+
     p = command("models", "list the registered models")
     p.set_defaults(func=cmd_models)
 
@@ -363,6 +431,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--annotation", required=True, nargs="+",
                    help="first-frame annotation (palette PNG), then any later PNGs that introduce objects")
     p.add_argument("--out", required=True, help="output folder of per-frame PNGs")
+    p.add_argument("--record", help="write what the job ran on and used here (JSON; stseg.job_record)")
     p.set_defaults(func=cmd_infer)
 
     p = step("infer-batch", "run one model on several videos with one model load (inference.videos_per_job)")
@@ -476,6 +545,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workdir", required=True, help="trainer folder (logs, resumable checkpoints)")
     p.add_argument("--out", required=True, help="the fine-tuned checkpoint ({'model': state_dict})")
     p.add_argument("--losses", help="copy of the per-step training losses (CSV)")
+    p.add_argument("--gpus", type=int, default=1, help="the GPUs the job was given, one process each (default 1)")
     p.set_defaults(func=cmd_finetune)
 
     p = step("finetune-tmo", "fine-tune TMO with its own Trainer on a DAVIS/MOSE-layout split")
@@ -509,6 +579,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overall", required=True)
     p.add_argument("--calibration", help="the calibration figure (PNG), when there is ground truth")
     p.add_argument("--strategy", help="the configured strategy (pgmr.strategy): its row is the final answer")
+    p.add_argument("--resources", nargs="*", help="the models' jobs' records (resources/<model>/<video>.json, batch records)")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_report_summary)
 

@@ -25,7 +25,7 @@ from .errors import StsegError
 from .names import RULE, name_problem
 
 __all__ = ["ConfigError", "Problems", "check_config_files", "check_finite", "check_locations", "check_names",
-           "check_voters", "check_writable", "config_path", "ensure_demo", "load_schema", "validated_videos"]
+           "check_voters", "check_writable", "config_path", "ensure_demo", "load_schema", "read_configs", "validated_videos"]
 
 SCHEMA = Path(__file__).with_name("schemas") / "config.schema.yaml"
 T = TypeVar("T")
@@ -96,18 +96,43 @@ def check_finite(config: Any, key: str = "") -> None:
         raise ConfigError(f"{key}: {config} is not a finite number. Give a number; nothing was run.")
 
 
+def read_configs(paths: Sequence[str | os.PathLike[str]]) -> dict[str, Any]:
+    """A config as the workflow reads it from ``--configfile`` files (each merged into the ones before), validated
+    against the schema with its defaults filled in (Snakemake's ``validate``)."""
+    from snakemake.utils import validate
+
+    config: dict[str, Any] = {}
+    for path in paths:
+        check_config_files([path])
+        loaded = yaml.safe_load(Path(path).read_text()) or {}
+        if not isinstance(loaded, Mapping):
+            raise ConfigError(f"{path}: a config is a mapping of keys (dataset:, results:, models:, ...), not a "
+                              f"{type(loaded).__name__}.")
+        config = _merged(config, loaded)
+    validate(config, schema=str(load_schema()))
+    return config
+
+
+def _merged(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in update.items():
+        out[key] = _merged(out[key], value) if isinstance(value, Mapping) and isinstance(out.get(key), Mapping) else value
+    return out
+
+
 def load_schema() -> Path:
     """Path of the config's JSON schema (YAML), for ``snakemake.utils.validate``."""
     return SCHEMA
 
 
-def check_writable(results: Path) -> None:
-    """Refuse a results folder this user cannot write, before any job runs (nothing is lost)."""
+def check_writable(results: Path, try_it: bool = True) -> None:
+    """Refuse a results folder this user cannot write, before any job runs (nothing is lost).  ``try_it``: a file made
+    and removed there; without, the permission bits alone (a dry run writes nothing)."""
     existing = results.absolute()
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
-    writable = existing.is_dir()
-    if writable:  # try it: permission bits say nothing for root, nor for read-only mounts
+    writable = existing.is_dir() and os.access(existing, os.W_OK)
+    if writable and try_it:  # try it: permission bits say nothing for root, nor for read-only mounts
         try:
             handle, probe = tempfile.mkstemp(prefix=".stseg-write-test-", dir=existing)
         except OSError:
@@ -141,14 +166,14 @@ def ensure_demo(config: Mapping[str, Any]) -> None:
         write_demo(root)
 
 
-def check_locations(root: Path, results: Path) -> None:
-    """The results folder lies outside the dataset and can be written."""
+def check_locations(root: Path, results: Path, try_it: bool = True) -> None:
+    """The results folder lies outside the dataset and can be written (``try_it``: :func:`check_writable`)."""
     if results.resolve() == root.resolve() or root.resolve() in results.resolve().parents:
         raise ConfigError(
             f"results: {results} lies inside the dataset folder {root}; the next run would read the results as "
             "part of the dataset. Choose a 'results:' folder outside dataset.root; nothing was run."
         )
-    check_writable(results)
+    check_writable(results, try_it)
 
 
 def check_names(models: Mapping[str, Any], finetune_runs: Mapping[str, Any]) -> None:
@@ -182,10 +207,12 @@ def check_voters(pgmr: Mapping[str, Any], foreground_only: Mapping[str, bool]) -
         )
 
 
-def validated_videos(dataset: Mapping[str, Any], root: Path, cache: Path) -> tuple[dict[str, VideoInfo], dict[str, str]]:
-    """The dataset's videos, validated (cached in ``cache``); invalid ones refused or skipped."""
+def validated_videos(dataset: Mapping[str, Any], root: Path, cache: Path,
+                     write_cache: bool = True) -> tuple[dict[str, VideoInfo], dict[str, str]]:
+    """The dataset's videos, validated (cached in ``cache``, written with ``write_cache``); invalid ones refused or
+    skipped."""
     names = list_videos(root, dataset.get("videos") or None, dataset.get("video_list"))
-    valid, invalid = validate_dataset(root, names, cache)
+    valid, invalid = validate_dataset(root, names, cache, write_cache)
     if invalid and dataset["on_invalid"] == "error":
         details = "\n".join(f"[{video}]\n{problem}" for video, problem in invalid.items())
         raise DatasetError(

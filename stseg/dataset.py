@@ -139,16 +139,22 @@ def _scan(folder: Path, suffixes: tuple[str, ...]) -> dict[str, os.DirEntry[str]
     writer's partial) are not counted.  A link whose target is gone is an error naming it."""
     if not folder.is_dir():
         return {}
-    found = {}
+    found: dict[str, os.DirEntry[str]] = {}
     broken = []
-    for entry in os.scandir(folder):
+    twins = []
+    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
         stem, dot, suffix = entry.name.rpartition(".")
         if entry.name.startswith(".") or not dot or ("." + suffix.lower()) not in suffixes:
             continue
-        if entry.is_file():
+        if stem in found:  # 00003.jpg and 00003.jpeg: the models would read both, every later frame shifted
+            twins.append(f"{found[stem].name} and {entry.name}")
+        elif entry.is_file():
             found[stem] = entry
         elif entry.is_symlink():
             broken.append(f"{entry.path} -> {os.readlink(entry.path)}")
+    if twins:
+        raise DatasetError(f"{folder}: two files name one frame ({'; '.join(twins[:5])}). Keep one file per frame: "
+                           "remove or rename the others.")
     if broken:
         raise DatasetError(f"{folder}: broken symbolic link(s) (the file each points to does not exist): "
                            f"{'; '.join(sorted(broken)[:5])}{' ...' if len(broken) > 5 else ''}. Restore the files "
@@ -157,7 +163,7 @@ def _scan(folder: Path, suffixes: tuple[str, ...]) -> dict[str, os.DirEntry[str]
 
 
 #: bumped whenever the checks change, so a cached "valid" from older checks is not trusted
-VALIDATION_VERSION = "4"
+VALIDATION_VERSION = "5"
 
 
 def _fingerprint(entries: list[os.DirEntry[str]]) -> str:
@@ -166,7 +172,8 @@ def _fingerprint(entries: list[os.DirEntry[str]]) -> str:
     digest = hashlib.sha256(VALIDATION_VERSION.encode())  # new checks invalidate older caches
     for entry in sorted(entries, key=lambda e: e.path):
         stat = entry.stat()
-        digest.update(f"{entry.path}\0{stat.st_size}\0{stat.st_mtime_ns}\0{stat.st_ctime_ns}\n".encode())
+        where = f"{Path(entry.path).parent.name}/{entry.name}"  # JPEGImages/..., Annotations/...: not the root's spelling
+        digest.update(f"{where}\0{stat.st_size}\0{stat.st_mtime_ns}\0{stat.st_ctime_ns}\n".encode())
     return digest.hexdigest()
 
 
@@ -186,8 +193,10 @@ def _decode_problem(path: str) -> str | None:
     return None
 
 
-def inspect_video(root: str | os.PathLike[str], video: str, cache_dir: str | os.PathLike[str] | None = None) -> VideoInfo:
-    """Validate one video and describe it; raise :class:`DatasetError` listing every problem."""
+def inspect_video(root: str | os.PathLike[str], video: str, cache_dir: str | os.PathLike[str] | None = None,
+                  write_cache: bool = True) -> VideoInfo:
+    """Validate one video and describe it; raise :class:`DatasetError` listing every problem.  The result is cached
+    in ``cache_dir`` (read, and with ``write_cache`` written: a dry run only reads it)."""
     frame_dir, ann_dir = video_paths(root, video)
     if not frame_dir.is_dir():
         raise DatasetError(f"{frame_dir}: no such frame folder for video {video!r}. Check the video name or list.")
@@ -205,7 +214,7 @@ def inspect_video(root: str | os.PathLike[str], video: str, cache_dir: str | os.
         except (ValueError, KeyError, TypeError):
             pass
     info = _inspect(frame_dir, ann_dir, video, jpegs, pngs)
-    if cache_file is not None:
+    if cache_file is not None and write_cache:
         with atomic_path(cache_file) as tmp:
             tmp.write_text(json.dumps({"fingerprint": fingerprint, "info": asdict(info)}))
     return info
@@ -417,13 +426,14 @@ def validate_dataset(
     root: str | os.PathLike[str],
     videos: list[str],
     cache_dir: str | os.PathLike[str] | None = None,
+    write_cache: bool = True,
 ) -> tuple[dict[str, VideoInfo], dict[str, str]]:
     """Inspect every video; return the valid ones and, per invalid video, its problems."""
     valid: dict[str, VideoInfo] = {}
     invalid: dict[str, str] = {}
     for video in videos:
         try:
-            valid[video] = inspect_video(root, video, cache_dir)
+            valid[video] = inspect_video(root, video, cache_dir, write_cache)
         except DatasetError as error:
             invalid[video] = str(error)
     return valid, invalid

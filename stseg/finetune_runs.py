@@ -28,7 +28,8 @@ def flow_id(root: str | os.PathLike[str]) -> str:
     return "root-" + hashlib.sha1(str(Path(root).expanduser().resolve()).encode()).hexdigest()[:10]
 
 
-def check_finetune_runs(runs: Mapping[str, Mapping[str, Any]], cache: Path) -> dict[str, tuple[str, ...]]:
+def check_finetune_runs(runs: Mapping[str, Mapping[str, Any]], cache: Path,
+                        write_cache: bool = True) -> dict[str, tuple[str, ...]]:
     """Each fine-tune run checked before any job runs; the training videos of each TMO run.
 
     SAM2: its initial checkpoint.  TMO: the checkout (``repo`` or ``$STSEG_TMO_REPO``), an initial checkpoint or
@@ -38,14 +39,14 @@ def check_finetune_runs(runs: Mapping[str, Mapping[str, Any]], cache: Path) -> d
     videos: dict[str, tuple[str, ...]] = {}
     problems = Problems()
     for run, entry in runs.items():
-        found = problems.check(_check_finetune_run, run, entry, cache / run)
+        found = problems.check(_check_finetune_run, run, entry, cache / run, write_cache)
         if found is not None:
             videos[run] = found
     problems.raise_all()
     return videos
 
 
-def _check_finetune_run(run: str, entry: Mapping[str, Any], cache: Path) -> tuple[str, ...]:
+def _check_finetune_run(run: str, entry: Mapping[str, Any], cache: Path, write_cache: bool = True) -> tuple[str, ...]:
     """One fine-tune run (:func:`check_finetune_runs`; ``cache``: its validation cache); its training videos (TMO)
     or ()."""
     where = f"finetune.{run}"
@@ -61,7 +62,7 @@ def _check_finetune_run(run: str, entry: Mapping[str, Any], cache: Path) -> tupl
         list_videos(root, list(entry.get("videos") or []) or None, key=f"{where}.train_root")
         return ()
     names = list_videos(root, list(entry.get("videos") or []) or None, key=f"{where}.train_root")
-    valid, invalid = validate_dataset(root, names, cache)
+    valid, invalid = validate_dataset(root, names, cache, write_cache)
     if invalid:
         video, problem = next(iter(invalid.items()))
         raise ConfigError(f"{where}.train_root: training video {video!r} is invalid:\n{problem}")
@@ -133,7 +134,8 @@ class FinetuneRuns:
         model's keys stripped; a TMO run gets its flow folder)."""
         entry = self.runs[run]
         if self.model(run) == "sam2":
-            drop = {"model", "mem_mb", "runtime", "repo", "random_init", "backbone", "clip_n", "lr", "flow"}
+            # gpus: the job's resource, handed to `stseg finetune --gpus` (what Snakemake gives the job, not the config)
+            drop = {"model", "mem_mb", "runtime", "repo", "random_init", "backbone", "clip_n", "lr", "flow", "gpus"}
             settings = {k: v for k, v in entry.items() if k not in drop}
         else:
             drop = {"model", "mem_mb", "runtime", "gpus", "size", "num_frames", "max_num_objects", "base_lr",

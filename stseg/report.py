@@ -348,7 +348,7 @@ def pooled_table(overall: pd.DataFrame) -> pd.DataFrame:
 
 
 def summary_page(per_video: pd.DataFrame, overall: pd.DataFrame, calibration_png: str | os.PathLike[str] | None,
-                 out: str | os.PathLike[str], strategy: str | None = None) -> None:
+                 out: str | os.PathLike[str], strategy: str | None = None, resources: pd.DataFrame | None = None) -> None:
     """The report's first page: who won (the best single model, the final answer and its gain), the pooled table
     with the final answer's row highlighted, the per-(video, model) table (both sortable) and the calibration
     figure, as one self-contained HTML fragment as wide as the page.  ``strategy``: the configured one."""
@@ -382,6 +382,11 @@ def summary_page(per_video: pd.DataFrame, overall: pd.DataFrame, calibration_png
         data = base64.b64encode(Path(calibration_png).read_bytes()).decode()
         parts.append('<p><b>calibration</b>: pseudo-label J&amp;F against true J&amp;F, and the regret per video</p>'
                      f'<img style="width:100%;max-width:1400px" src="data:image/png;base64,{data}">')
-    parts += [_html_table(per_video, "per video and model (chosen_video: the per-video choice)"), "</div>"]
+    parts.append(_html_table(per_video, "per video and model (chosen_video: the per-video choice)"))
+    if resources is not None and len(resources):
+        parts += ["<p><b>resources</b> per model, over its jobs (what sizes the next run): the device and GPU they ran "
+                  "on, frames, wall seconds per frame, the largest peak host memory (MB) and peak GPU memory (MB, "
+                  "torch's own counter)</p>", _html_table(resources, "resources per model")]
+    parts.append("</div>")
     with atomic_path(out) as tmp:
         tmp.write_text("\n".join(parts) + "\n")

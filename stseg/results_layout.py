@@ -20,11 +20,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from .config_checks import ConfigError
-
-__all__ = ["ResultsInUseError", "ResultsLayout", "TABLES", "FOLDERS", "lock_results"]
+__all__ = ["ResultsLayout", "TABLES", "FOLDERS"]
 
 #: the per-video tables, ``<stage>/<video>.csv``
 TABLES = ("boxes", "fused", "weights", "scores", "selection", "outcome")
@@ -102,37 +99,3 @@ class ResultsLayout:
     def state(self, *parts: str) -> str:
         """The workflow's own state, ``.stseg/...``."""
         return self.path(".stseg", *parts)
-
-
-class ResultsInUseError(ConfigError):
-    """Another run holds the results folder's lock."""
-
-
-def lock_results(results: Path) -> Any:
-    """Hold an exclusive lock on the results folder for this process's life (``<results>/.stseg/lock``).
-
-    Snakemake locks its working directory, not the output folder: two runs started
-    from different directories on one results folder would run every job twice.
-    The lock is an advisory ``flock``; the file records who holds it.  Returns the
-    open file, which must stay referenced for as long as the run lasts.
-    """
-    import fcntl
-
-    path = results / ".stseg" / "lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle = open(path, "a+")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.seek(0)
-        holder = handle.read().strip() or "another process"
-        handle.close()
-        raise ResultsInUseError(
-            f"results: {results} is in use by another run ({holder}). Wait for it to finish, or give this run "
-            "another 'results:' folder; nothing was run."
-        ) from None
-    handle.seek(0)
-    handle.truncate()
-    handle.write(f"pid {os.getpid()}, started in {os.getcwd()}\n")
-    handle.flush()
-    return handle

@@ -58,7 +58,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Iterator, Mapping, Sequence
 
@@ -304,10 +303,12 @@ def run_selection(
     if pseudo_dir is not None:
         folders["vote"] = Path(pseudo_dir)
     final_dir = Path(final_dir)
-    final_dir.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=f".{final_dir.name}.", dir=final_dir.parent) as scratch:
+    # every candidate is made inside the answer's own partial folder (stseg.files.atomic_dir), so that a killed job
+    # leaves nothing but that partial, which the next writer of the answer (or the next run) removes
+    with atomic_dir(final_dir) as answer:
+        scratch = answer / ".candidates"
         if strategy in ("object", "auto") or measure:
-            folders["object"] = Path(scratch) / "object"
+            folders["object"] = scratch / "object"
             _write_frames(folders["object"], per_object_frames(per_object, mask_dirs, frames), palette)
         changes = None
         if (strategy in ("fuse", "auto") or measure) and can_fuse and voters:
@@ -315,7 +316,7 @@ def run_selection(
                                                               or (m in baselines) == (video_model in baselines))]
             weights = reliabilities([video_model, *tier], prior, settings.fuse_reliability,
                                     pseudo.groupby("model")["JF"].mean().to_dict())
-            folders["fuse"] = Path(scratch) / "fuse"
+            folders["fuse"] = scratch / "fuse"
             changes = FusionChanges(objects)
             fused = fuse_video(video_model, mask_dirs, weights, objects, frames, settings.fuse_level,
                                settings.fuse_support, settings.fuse_tolerance, settings.fuse_add, changes)
@@ -332,11 +333,11 @@ def run_selection(
                 auto_choice = str(auto[auto["chosen"] == 1]["model"].iloc[0])
                 table = pd.concat([table, auto.assign(level="strategy", object=0, video=video)[SELECTION_COLUMNS]],
                                   ignore_index=True)
-        answer = auto_choice if strategy == "auto" else strategy
-        assert answer is not None
-        with atomic_dir(final_dir) as tmp:
-            for frame in frames:
-                shutil.copyfile(folders[answer] / f"{frame}.png", tmp / f"{frame}.png")
+        chosen = auto_choice if strategy == "auto" else strategy
+        assert chosen is not None
+        for frame in frames:
+            shutil.copyfile(folders[chosen] / f"{frame}.png", answer / f"{frame}.png")
+        shutil.rmtree(scratch, ignore_errors=True)
         return table, _outcome(video, strategy, auto_choice, objects, video_model, per_object, pseudo, scores, evidence,
                                pseudo_dir is not None, changes)
 

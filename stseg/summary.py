@@ -16,29 +16,19 @@ Files (in the results folder):
   removed from and added to that model's masks), printed at the end of a run.  Without ground truth the pooled
   table shows what is known: each model's and each strategy's J&F against the pseudo-labels, and the final
   answer's, labelled as an estimate of its J&F.
-* ``failed.csv``: written when a run ends with failed jobs (``--keep-going``
-  lets the other videos finish): one row per video without final masks,
-  ``video, stage, log, reason``, the reason being the error line of the
-  failed job's log; printed with the videos that did finish.  With the dataset
-  prior on, a video whose own jobs all succeeded waits for every video's scores:
-  its row says so (stage ``select``, reason :data:`WAITING`).
 """
 
 from __future__ import annotations
 
 import os
 import shlex
-import shutil
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
-from .files import glob_escape
-
-__all__ = ["summarize", "format_summary", "where_to_look", "failed_job_logs", "failure_report", "format_failures",
-           "NOT_FINISHED", "WAITING"]
+__all__ = ["summarize", "format_summary", "where_to_look"]
 
 
 def summarize(scores: pd.DataFrame, outcomes: pd.DataFrame, model_order: Sequence[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -142,123 +132,3 @@ def where_to_look(results: str | os.PathLike[str], config_files: Sequence[str | 
             f"  the report's first page: {results / 'report' / 'summary.html'} (overlays: {results / 'report' / 'overlays'}/)\n"
             f"  the submission zip:      {results / 'submission.zip'}\n"
             f"  the full report:         snakemake{configs} --report {results / 'report.html'}\n")
-
-
-#: below this much free space an empty log is blamed on a full disk
-FULL_DISK_BYTES = 1 << 20
-
-
-def _reason(text: str, results: Path | None = None) -> str:
-    """The error line of a job's log: stseg's ``... error: ...`` line, else the last line; for an empty log on a
-    full file system, that."""
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    for line in reversed(lines):
-        if ": error:" in line or line.startswith(("Error", "MemoryError", "RuntimeError", "OSError")):
-            return line
-    if lines:
-        return lines[-1]
-    if results is not None and shutil.disk_usage(results).free < FULL_DISK_BYTES:
-        free = shutil.disk_usage(results).free
-        return (f"(empty log) the file system of {results} is full ({free // 1024} KiB free): the job could not "
-                "write its outputs or its log. Free some space and rerun; the finished jobs are kept.")
-    return "(empty log: the job was killed or never started)"
-
-
-#: the reason given for a video whose own jobs all succeeded but whose selection waits for the dataset prior
-WAITING = ("not selected yet: its masks, pseudo-labels and scores are complete, but the dataset prior "
-           "(pgmr.prior_margin) needs every video's scores; fix or leave out the failed video(s) and rerun, or set "
-           "pgmr.prior_margin: null")
-
-
-#: the reason given for a video whose jobs did not fail but did not all run (the run stopped at another's failure)
-NOT_FINISHED = "not finished: the run stopped at another video's failure (--keep-going lets the others finish)"
-
-
-def failed_job_logs(snakemake_logs: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None) -> list[Path]:
-    """The job logs named by the ``Error in rule ...`` blocks of a Snakemake run's own log file(s) (the ``log`` of
-    an ``onerror`` handler): this run's failures."""
-    if snakemake_logs is None:
-        return []
-    if isinstance(snakemake_logs, (str, os.PathLike)):
-        snakemake_logs = [snakemake_logs]
-    lines = [line for path in snakemake_logs if Path(path).is_file()
-             for line in Path(path).read_text(errors="replace").splitlines()]
-    logs: list[Path] = []
-    in_error = False
-    for line in lines:
-        if line.startswith("Error in rule") or line.startswith("Error in group"):
-            in_error = True
-        elif in_error and line.strip().startswith("log:"):
-            names = line.strip()[len("log:"):].split(" (check log file")[0]
-            logs.extend(Path(name.strip()) for name in names.split(",") if name.strip())
-        elif in_error and not line.startswith(" "):
-            in_error = False
-    return logs
-
-
-def _current(outcome: Path, inputs: Sequence[Path]) -> bool:
-    """Whether a selection ``outcome`` exists and is newer than every input it was made from (all present)."""
-    if not outcome.is_file():
-        return False
-    made = outcome.stat().st_mtime_ns
-    for path in inputs:
-        stamp = path / ".snakemake_timestamp" if path.is_dir() else path
-        if not stamp.exists() or stamp.stat().st_mtime_ns > made:
-            return False
-    return True
-
-
-def failure_report(results: str | os.PathLike[str], videos: Sequence[str],
-                   failed_logs: Sequence[str | os.PathLike[str]] = (),
-                   selection_inputs: Callable[[str], Sequence[Path]] | None = None,
-                   left_undone: Callable[[str, bool], bool] | None = None,
-                   shared_logs: Callable[[str], Sequence[Path]] | None = None) -> pd.DataFrame:
-    """Every video whose job failed in this run (``failed_logs``: from :func:`failed_job_logs`), with the stage, log
-    and reason, and every other video without a current selection outcome, saying why (waiting for the dataset
-    prior, or not finished).  ``selection_inputs(video)`` lists what a video's outcome is made from: an outcome
-    older than one of them, or with one missing, is from an earlier run and does not count; nor does a video for
-    which ``left_undone(video, before_selection)`` says this run had jobs to do that it did not finish (all its
-    jobs, or only those before the selection: a video whose selection alone is left waits for the prior).
-    ``shared_logs(video)``: the logs of the jobs that do the video together with others (the batch jobs that
-    segment it, stseg.batching; its chunk's jobs, stseg.chunks)."""
-    results = Path(results)
-    failed = {Path(p).resolve() for p in failed_logs}
-    rows = []
-    for video in videos:
-        own = list((results / "logs").rglob(f"{glob_escape(video)}.log"))
-        logs = {p: p.read_text(errors="replace") for p in [*own, *(shared_logs(video) if shared_logs else [])]
-                if p.is_file()}
-        failing = [p for p in logs if p.resolve() in failed]
-        inputs = selection_inputs(video) if selection_inputs is not None else []
-        undone = left_undone is not None and left_undone(video, False)
-        if not failing and not undone and _current(results / "outcome" / f"{video}.csv", inputs):
-            continue  # complete, and none of its jobs failed in this run
-        failing = failing or [p for p, text in logs.items() if ": error:" in text or "Traceback" in text]
-        if failing:
-            chosen = max(failing, key=lambda p: p.stat().st_mtime)
-            stage = "/".join(chosen.relative_to(results / "logs").parts[:-1])
-            rows.append((video, stage, str(chosen), _reason(logs[chosen], results)))
-        elif (not (left_undone is not None and left_undone(video, True)) and all(p.exists() for p in inputs)
-              and (results / "scores" / f"{video}.csv").is_file()):
-            rows.append((video, "select", "", WAITING))
-        else:
-            rows.append((video, "", "", NOT_FINISHED))
-    return pd.DataFrame(rows, columns=["video", "stage", "log", "reason"])
-
-
-def format_failures(failures: pd.DataFrame, total: int) -> str:
-    waiting = int((failures["reason"] == WAITING).sum())
-    unfinished = int((failures["reason"] == NOT_FINISHED).sum())
-    failed = len(failures) - waiting - unfinished
-    if unfinished:
-        head = f"{failed} of {total} video(s) failed; {unfinished} did not finish"
-        head += f"; {waiting} wait for the dataset prior" if waiting else ""
-    else:
-        head = f"{failed} of {total} video(s) failed; the others' results are complete"
-        head += f" up to their scores ({waiting} wait for the dataset prior)" if waiting else ""
-    lines = [head + ":"]
-    for row in failures.itertuples(index=False):
-        lines.append(f"  {row.video}: {row.stage or '-'}: {row.reason}")
-        if row.log:
-            lines.append(f"      log: {row.log}")
-    return "\n".join(lines) + "\n"

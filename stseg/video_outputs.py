@@ -2,8 +2,10 @@
 
 What the workflow's bookkeeping asks of a plan (:class:`~stseg.workflow.Plan`):
 the targets of ``rule all`` (every per-video intermediate too, so that one deleted
-after a run is made again), the folders whose frames :mod:`stseg.freshness`
-checks, the records that own per-video files in the chunked layout, what a video's
+after a run is made again), what a user changed in the workflow's own outputs
+since their jobs made them (the jobs' stamps, :mod:`stseg.stamps`: a folder
+edited in place, one that lost a frame), the records that own per-video files in
+the chunked layout, what a video's
 selection is made from and every output of a video (for the failure report and
 the outputs set aside after a failing run), and the logs of the jobs a video
 shares with others.
@@ -16,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from .chunks import CHUNK_STAGES
 from .results_layout import FOLDERS
+from .stamps import folder_state
 
 if TYPE_CHECKING:  # (the plan is passed in; nothing of it is imported at run time)
     from .workflow import Plan
@@ -33,6 +36,48 @@ class VideoOutputs:
 
     def __init__(self, plan: "Plan") -> None:
         self.plan = plan
+        self._owners: dict[Path, Path] | None = None
+        self._frames: dict[Path, tuple[str, ...]] | None = None
+
+    # --- what a user changed in the workflow's own outputs (the jobs' stamps, stseg.stamps) -------------------
+    def edited(self, path: str | Path) -> str | None:
+        """``"edited <ns>"`` when a workflow output a job reads was changed in place after the job that made it
+        (a folder's file rewritten, added or deleted; in the chunked layout, a file or folder its record owns);
+        else None."""
+        path = Path(path)
+        owner = self.owners().get(path)
+        if owner is None and not path.is_dir():
+            return None  # a plain file output: Snakemake compares its time itself
+        state = folder_state(path, None, owner) if path.is_dir() else _file_state(path, owner)
+        return state if state is not None and state.startswith("edited") else None
+
+    def incomplete(self, path: str | Path) -> str | None:
+        """``"missing ..."`` when an output a job makes lost a frame's PNG, or, in the chunked layout, when an output its
+        record owns is gone (Snakemake sees the record, not the output): the job makes it again.  Else None (an output
+        Snakemake sees itself is remade when it is missing)."""
+        path = Path(path)
+        owner = self.owners().get(path)
+        if owner is not None and owner.exists() and not path.exists():
+            return "missing (gone)"
+        frames = self.frames_of().get(path)
+        if frames is None:
+            return None
+        state = folder_state(path, frames, owner)
+        return state if state is not None and state.startswith("missing") else None
+
+    def owners(self) -> dict[Path, Path]:
+        """In the chunked layout, each per-video output owned by a record -> the record."""
+        if self._owners is None:
+            self._owners = {output: record for record, owned in self.records() for output, _ in owned}
+        return self._owners
+
+    def frames_of(self) -> dict[Path, tuple[str, ...]]:
+        """Every per-video folder output -> the frames it holds a PNG for."""
+        if self._frames is None:
+            self._frames = {folder: tuple(frames) for folder, frames in self.folders()}
+            for _, owned in self.records():
+                self._frames.update({path: tuple(frames) for path, frames in owned if frames is not None})
+        return self._frames
 
     def targets(self) -> list[str]:
         """What ``rule all`` asks for: the dataset-level outputs, and every per-video output (or, in the chunked
@@ -59,6 +104,17 @@ class VideoOutputs:
         if any(plan.inputs.has_ground_truth(video) for video in plan.videos):
             return [plan.layout.path("report", "calibration.png")]
         return []
+
+    def resource_records(self) -> list[str]:
+        """What every model's jobs ran on and used (:mod:`stseg.job_record`): a per-video job's record, or its batch
+        job's record (the report's resources table)."""
+        plan, records = self.plan, []
+        for model in plan.models.names:
+            if model in plan.batches:
+                records += sorted({plan.batch_record(model, video) for video in plan.videos})
+            else:
+                records += [plan.layout.path("resources", model, f"{video}.json") for video in plan.videos]
+        return records
 
     def made_by(self, stage: str, chunk_stage: str) -> list[str]:
         """What a dataset-level job waits for before reading every video's files of a stage: the files, or in the
@@ -93,8 +149,8 @@ class VideoOutputs:
         return [(Path(f), None) for f in files] + [(Path(f), frames) for f in folders]
 
     def records(self) -> list[tuple[Path, Owned]]:
-        """In the chunked layout, every record with the per-video outputs it owns (stseg.freshness.refresh_records):
-        the batched models' batch records and the chunk records."""
+        """In the chunked layout, every record with the per-video outputs it owns: the batched models' batch records
+        and the chunk records."""
         plan = self.plan
         if not plan.chunks:
             return []
@@ -146,3 +202,13 @@ class VideoOutputs:
                      for stage in CHUNK_STAGES]
         return logs
 
+
+
+def _file_state(path: Path, made: Path | None) -> str | None:
+    """``"edited <ns>"`` when a file output changed after ``made`` (the record that owns it)."""
+    try:
+        changed = path.stat().st_mtime_ns
+        finished = made.stat().st_mtime_ns if made is not None else None
+    except FileNotFoundError:
+        return None
+    return f"edited {changed}" if finished is not None and changed > finished else None

@@ -44,12 +44,12 @@ from .config_checks import (
 from .finetune_runs import FinetuneRuns, check_finetune_runs, flow_id
 from .freshness import file_stamp
 from .job_groups import JobGroups, read_kept, write_kept
+from .lifecycle import check_results_folder
 from .model_entries import ModelEntry, ModelRoster, model_entry
-from .results_layout import ResultsLayout, lock_results
+from .results_layout import ResultsLayout
 from .video_inputs import VideoInputs
 
-__all__ = ["ConfigError", "ModelEntry", "Plan", "check_config_files", "ensure_demo", "flow_id", "load_schema",
-           "lock_results"]
+__all__ = ["ConfigError", "ModelEntry", "Plan", "check_config_files", "ensure_demo", "flow_id", "load_schema"]
 
 #: the key of the light stages' chunks in ``groups.json`` (:mod:`stseg.job_groups`)
 STAGES_GROUPS = "stages"
@@ -76,28 +76,31 @@ class Plan:
     invalid: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> "Plan":
+    def from_config(cls, config: Mapping[str, Any], read_only: bool = False) -> "Plan":
         """The plan of a validated config; every problem is found before any job runs and reported at once.
 
-        The demo dataset is not generated here: :func:`ensure_demo` is its own step, called first by the workflow.
+        ``read_only``: write nothing (a dry run, a cluster job's parse): the validation caches are read, not written,
+        and the results folder's permissions are read, not tried.  The demo dataset is not generated here:
+        :func:`ensure_demo` is its own step, called first by the workflow.
         """
         # what every later check builds paths from: refused at once
         root = config_path(config["dataset"]["root"], "dataset.root")
         layout = ResultsLayout(config_path(config["results"], "results"))
-        check_locations(root, layout.root)
+        check_results_folder(layout.root)  # a folder stseg did not make: refused before anything is tried there
+        check_locations(root, layout.root, try_it=not read_only)
         runs = dict(config.get("finetune", {}) or {})
         check_names(config["models"], runs)
         # the rest: every problem found, then reported together
         problems = Problems()
         problems.check(check_finite, config)
-        train_videos = problems.check(check_finetune_runs, runs, Path(layout.state("validated-train"))) or {}
+        train_videos = problems.check(check_finetune_runs, runs, Path(layout.state("validated-train")), not read_only) or {}
         inference = {**config.get("inference", {}), "profile_gpu_videos_per_job": config.get("profile_gpu_videos_per_job")}
         entries = {name: problems.check(model_entry, name, entry, runs, layout, root, inference)
                    for name, entry in config["models"].items()}
         pgmr = dict(config.get("pgmr", {}) or {})
         if all(entry is not None for entry in entries.values()):
             problems.check(check_voters, pgmr, {m: e.foreground_only for m, e in entries.items() if e is not None})
-        videos = problems.check(validated_videos, config["dataset"], root, Path(layout.state("validated")))
+        videos = problems.check(validated_videos, config["dataset"], root, Path(layout.state("validated")), not read_only)
         problems.raise_all()
         assert videos is not None
         valid, invalid = videos
@@ -153,7 +156,8 @@ class Plan:
         frames, the annotations (what a staged video is checked against; :mod:`stseg.batching`)."""
         entry = self.models[model]
         parts = [entry.type, entry.options_json, self.input_stamps(model, video)]
-        parts += [file_stamp(path) for path in [*self.inputs.given_annotations(video), *entry.weights(video)]]
+        parts += [file_stamp(path, Path(path).name) for path in self.inputs.given_annotations(video)]
+        parts += [file_stamp(path) for path in entry.weights(video)]
         return hashlib.sha1("\n".join(parts).encode()).hexdigest()[:20]
 
     def model_flow_dirs(self, model: str, video: str) -> list[str]:

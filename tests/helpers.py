@@ -206,3 +206,33 @@ def plant(path, marker):
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "wb") as handle:
         pickle.dump(Planted(str(marker)), handle)
+
+
+STAND_IN = """#!/bin/sh
+# stands in for stseg on PATH: its select step hangs (to be killed) or fails, as the test asks (for every video, or
+# for $STSEG_TEST_VIDEO's only)
+if [ "$1" = "select" ] && {{ [ -z "$STSEG_TEST_VIDEO" ] || [ "$3" = "$STSEG_TEST_VIDEO" ]; }}; then
+  case "$STSEG_TEST_SELECT" in
+    hang) touch "$STSEG_TEST_MARKER"; sleep 600;;
+    fail) echo "stseg select: error: a failure the test made" >&2; exit 1;;
+  esac
+fi
+exec {real} "$@"
+"""
+
+
+def stand_in_stseg(venv: Path) -> str:
+    """A Python whose bin folder holds a stand-in ``stseg`` (the workflow puts its interpreter's bin folder first on
+    PATH): its ``select`` step hangs (``STSEG_TEST_SELECT=hang``, touching ``$STSEG_TEST_MARKER``) or fails
+    (``fail``), for every video or for ``$STSEG_TEST_VIDEO``'s only; every other step is the real one.  Returns the
+    Python to run Snakemake with."""
+    import site
+    import sysconfig
+
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    purelib = Path(sysconfig.get_path("purelib", vars={"base": str(venv), "platbase": str(venv)}))
+    (purelib / "stseg-test.pth").write_text("\n".join([*site.getsitepackages(), str(REPO)]) + "\n")
+    wrapper = venv / "bin" / "stseg"
+    wrapper.write_text(STAND_IN.format(real=Path(sys.executable).parent / "stseg"))
+    wrapper.chmod(0o755)
+    return str(venv / "bin" / "python")

@@ -103,6 +103,17 @@ def build_predictor(size: str, checkpoint: str | None, device: str, image_size: 
             f"{CHECKPOINT_NAMES[size]} ({WEIGHTS_TABLE}) or one written by the fine-tune rule; "
             "set models.<name>.options.checkpoint in the config to its path."
         )
+    if checkpoint is not None:
+        import torch
+
+        try:  # (memory-mapped: the builder reads it again) a file that is not one is named, not a pickle traceback
+            torch.load(checkpoint, map_location="cpu", weights_only=True, mmap=True)
+        except Exception as error:  # not a checkpoint, truncated, or a pickle with code in it
+            first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            raise CheckpointError(
+                f"{checkpoint}: not a loadable SAM 2.1 checkpoint ({type(error).__name__}: {first}). Download it again "
+                f"({WEIGHTS_TABLE}) or fix models.<name>.options.checkpoint."
+            ) from error
     return build_sam2_video_predictor(
         SIZES[size], ckpt_path=checkpoint, device=device, apply_postprocessing=apply_postprocessing,
         hydra_overrides_extra=["++model.non_overlap_masks=true", *config_overrides(image_size)],

@@ -58,8 +58,19 @@ def test_help_lists_the_users_commands_apart_from_the_workflow_steps():
     parser = build_parser()
     text = parser.format_help()
     commands = text.split("commands:")[1].split("workflow steps")[0]
-    assert all(name in commands for name in ("demo", "validate", "models", "evaluate"))
+    users = {"demo", "validate", "preflight", "weights", "models", "evaluate"}
+    assert all(name in commands for name in users)
     assert not any(f"    {step} " in commands for step in WORKFLOW_STEPS)
     subparsers = next(a for a in parser._actions if a.dest == "command")
-    assert set(subparsers.choices) == set(WORKFLOW_STEPS) | {"demo", "validate", "models", "evaluate"}
+    assert set(subparsers.choices) == set(WORKFLOW_STEPS) | users
     assert all(step in text.split("workflow steps")[1].replace("\n", " ").replace("- ", "-") for step in WORKFLOW_STEPS)
+
+
+def test_validate_names_the_folder_it_was_given_not_a_config_key(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "stseg.cli", "validate", str(tmp_path / "nowhere")],
+                            capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (f"stseg validate: error: {tmp_path / 'nowhere'}: no such dataset folder. Give "
+                                     "`stseg validate` the folder that holds JPEGImages/ and Annotations/ (e.g. stseg "
+                                     "validate data/demo).")
+    assert "dataset.root" not in result.stderr

@@ -35,8 +35,8 @@ def test_what_the_rules_ask_of_a_run(tmp_path):
                          "t": {"model": "tmo", "train_root": "/data/train", "lr": 1e-5}}, layout, {"t": ("v1", "v2")})
     assert runs.of_model("sam2") == ["s"] and runs.of_model("tmo") == ["t"]
     assert runs.resources("s") == (8, 64000, 1440) and runs.resources("t").gpus == 1
-    assert json.loads(runs.settings_json("s")) == {"gpus": 8, "init_checkpoint": "~/a.pt", "size": "tiny",
-                                                   "train_root": "/data/train"}
+    # the GPUs are the job's resource (stseg finetune --gpus {resources.gpu}: what Snakemake gives it), not a setting
+    assert json.loads(runs.settings_json("s")) == {"init_checkpoint": "~/a.pt", "size": "tiny", "train_root": "/data/train"}
     settings = json.loads(runs.settings_json("t"))
     assert settings["flow_root"] == layout.flow(flow_id("/data/train")) and settings["videos"] == ["v1", "v2"]
     assert runs.flow_dirs("t") == [layout.flow(flow_id("/data/train"), v) for v in ("v1", "v2")]

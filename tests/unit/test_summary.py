@@ -1,4 +1,4 @@
-"""stseg.summary: the pooled table, the per-video table, and the failure report of a run."""
+"""stseg.summary: the pooled table, the per-video table, the final answers and where to look."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from stseg.selection import OUTCOME_COLUMNS
-from stseg.summary import NOT_FINISHED, failed_job_logs, failure_report, format_summary, summarize
+from stseg.summary import format_summary, summarize
 
 
 def score_rows():
@@ -96,24 +96,3 @@ def test_the_summary_names_where_to_look(tmp_path):
     assert f"{tmp_path / 'results' / 'report' / 'summary.html'}" in text
     assert f"{tmp_path / 'results' / 'submission.zip'}" in text
     assert f"snakemake --configfile 'my config.yaml' --report {tmp_path / 'results' / 'report.html'}" in text
-
-
-def test_failed_job_logs_are_read_from_snakemakes_own_log(tmp_path):
-    log = tmp_path / "snakemake.log"
-    log.write_text("Building DAG of jobs...\nError in rule infer:\n    jobid: 3\n"
-                   "    log: results/logs/infer/flow/v1.log (check log file(s) for error details)\n"
-                   "    shell:\n        stseg infer ...\nShutting down\n")
-    assert [str(p) for p in failed_job_logs(log)] == ["results/logs/infer/flow/v1.log"]
-    assert failed_job_logs(None) == [] and failed_job_logs(tmp_path / "absent.log") == []
-
-
-def test_failure_report_names_the_stage_and_the_error_line(tmp_path):
-    results = tmp_path / "results"
-    log = results / "logs" / "infer" / "flow" / "v1.log"
-    log.parent.mkdir(parents=True)
-    log.write_text("reading frames\nstseg infer: error: v1/00003.jpg: cannot decode this JPEG\n")
-    report = failure_report(results, ["v1", "v2"], failed_logs=[log])
-    rows = report.set_index("video")
-    assert rows.loc["v1", "stage"] == "infer/flow"
-    assert rows.loc["v1", "reason"] == "stseg infer: error: v1/00003.jpg: cannot decode this JPEG"
-    assert rows.loc["v2", "reason"] == NOT_FINISHED

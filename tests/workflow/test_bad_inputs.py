@@ -220,6 +220,13 @@ def case_two_names_for_one_frame(data, config):
     return ["broken: two files name one frame (00003.jpg and 3.jpg are both frame 3)", "remove the other"]
 
 
+def case_one_frame_under_two_suffixes(data, config):
+    """00003.jpg and 00003.jpeg: before, one frame was counted and the models read both (J&F 0.98 -> 0.42)."""
+    frames, _ = copy_broken_video(data)
+    shutil.copy(frames / "00004.jpg", frames / "00003.jpeg")
+    return ["broken: two files name one frame (00003.jpeg and 00003.jpg)", "Keep one file per frame"]
+
+
 def case_one_frame_video(data, config):
     frames, annotations = copy_broken_video(data)
     for path in [*sorted(frames.glob("*.jpg"))[1:], *sorted(annotations.glob("*.png"))[1:]]:

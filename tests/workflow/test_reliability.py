@@ -18,6 +18,7 @@ from helpers import (
     REPO,
     results_digest,
     snakemake,
+    stand_in_stseg,
     tree_digest,
 )
 
@@ -61,8 +62,7 @@ def test_killed_run_resumes_to_the_same_bytes_as_an_uninterrupted_one(small_demo
     for folder in finished:  # whatever carries its final name is complete
         assert len(list(folder.glob("*.png"))) == 10
 
-    snakemake(killed, config_for(killed, data), "--unlock")
-    snakemake(killed, config_for(killed, data), "--cores", "2")
+    snakemake(killed, config_for(killed, data), "--cores", "2")  # no --unlock: the lock went with the killed process
     assert results_digest(killed / "results") == results_digest(clean / "results")
     leftovers = [p for p in (killed / "results").rglob("*.partial")]
     assert leftovers == []
@@ -87,18 +87,6 @@ def test_hostile_video_names_run_and_are_never_executed(small_demo, tmp_path):
         assert not (where / "pwned").exists() and not (where / "pwned2").exists()
 
 
-WRAPPER = """#!/bin/sh
-# stands in for stseg on PATH: its select step hangs (to be killed) or fails, as the test asks
-if [ "$1" = "select" ]; then
-  case "$STSEG_TEST_SELECT" in
-    hang) touch "$STSEG_TEST_MARKER"; sleep 600;;
-    fail) echo "stseg select: error: a failure the test made" >&2; exit 1;;
-  esac
-fi
-exec {real} "$@"
-"""
-
-
 def test_a_killed_run_then_a_failing_one_keep_the_last_good_selection(small_demo, tmp_path):
     """SIGKILL during a select job (its old outputs already removed by Snakemake), then a rerun that fails: the
     last good final masks, outcome and selection tables of every video are in place or under stale/, byte for
@@ -114,23 +102,13 @@ def test_a_killed_run_then_a_failing_one_keep_the_last_good_selection(small_demo
     good = {v: (tree_digest(results / "final" / v), (results / "outcome" / f"{v}.csv").read_bytes(),
                 (results / "selection" / f"{v}.csv").read_bytes()) for v in videos}
 
-    # a Python whose bin folder holds the stand-in: the workflow puts its interpreter's bin folder first on PATH
-    import site
-    import sysconfig
-
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    purelib = Path(sysconfig.get_path("purelib", vars={"base": str(venv), "platbase": str(venv)}))
-    (purelib / "stseg-test.pth").write_text("\n".join([*site.getsitepackages(), str(REPO)]) + "\n")
-    wrapper = venv / "bin" / "stseg"
-    wrapper.write_text(WRAPPER.format(real=Path(sys.executable).parent / "stseg"))
-    wrapper.chmod(0o755)
+    python = stand_in_stseg(tmp_path / "venv")
     marker = tmp_path / "select-started"
     env = {**os.environ, "STSEG_TEST_MARKER": str(marker)}
     config["pgmr"] = {"auto_margin": 0.5}  # a select setting: every video's selection reruns, nothing before it
     config_file = work / "test-config.yaml"
     config_file.write_text(yaml.safe_dump(config))
-    command = [str(venv / "bin" / "python"), "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory",
+    command = [python, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory",
                str(work), "--configfile", str(config_file), "--cores", "1"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
                                env={**env, "STSEG_TEST_SELECT": "hang"})
@@ -144,7 +122,6 @@ def test_a_killed_run_then_a_failing_one_keep_the_last_good_selection(small_demo
     assert len(gone) == 1, "Snakemake removes the outputs of the job it starts"
     assert (results / ".stseg" / "last-good").is_dir()
 
-    subprocess.run([*command[:-2], "--unlock"], env=env, check=True, capture_output=True)
     failed = subprocess.run(command, env={**env, "STSEG_TEST_SELECT": "fail"}, capture_output=True, text=True)
     assert failed.returncode != 0
     assert "a killed run left the last good outputs" in failed.stderr
