@@ -98,7 +98,8 @@ def read_annotation(paths: str | os.PathLike[str] | Sequence[str | os.PathLike[s
     seen = set(object_ids(labels))
     previous = files[0]
     for path in files[1:]:
-        if not (path.stem.isdigit() and previous.stem.isdigit() and int(path.stem) > int(previous.stem)):
+        numbered = all(p.stem.isascii() and p.stem.isdigit() for p in (path, previous))  # (not '00001²')
+        if not (numbered and int(path.stem) > int(previous.stem)):
             raise AnnotationError(f"{path}: later annotations must follow the first one in frame order "
                                   f"(after {previous.name}).")
         more = without_void(read_label_map(path))

@@ -25,6 +25,7 @@ from .errors import StsegError
 from .names import RULE, name_problem
 
 __all__ = ["ConfigError", "Problems", "check_config_files", "check_finite", "check_locations", "check_names",
+           "check_precomputed_videos",
            "check_voters", "check_writable", "config_path", "ensure_demo", "load_schema", "read_configs", "validated_videos"]
 
 SCHEMA = Path(__file__).with_name("schemas") / "config.schema.yaml"
@@ -153,7 +154,20 @@ def config_path(value: str, key: str) -> Path:
     empty value refused."""
     if not str(value).strip():
         raise ConfigError(f"{key}: the path is empty. Give a folder (e.g. {key}: results); nothing was run.")
+    if "{" in str(value) or "}" in str(value):
+        raise ConfigError(f"{key}: {value} contains '{{' or '}}', which Snakemake reads as a wildcard in every path "
+                          "built from it. Rename the folder (or link to it from a path without braces); nothing was run.")
     return Path(value).expanduser()
+
+
+def check_precomputed_videos(name: str, path: str, videos: Sequence[str]) -> None:
+    """A precomputed model's folder holds every video's masks."""
+    folder = Path(path).expanduser()
+    missing = [video for video in videos if not (folder / video).is_dir()]
+    if missing:
+        shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
+        raise ConfigError(f"models.{name}.options.path: {folder} has no masks of {len(missing)} video(s) ({shown}). "
+                          "Add <path>/<video>/<frame>.png for each, or leave those videos out (dataset.videos).")
 
 
 def ensure_demo(config: Mapping[str, Any]) -> None:

@@ -163,7 +163,7 @@ def _scan(folder: Path, suffixes: tuple[str, ...]) -> dict[str, os.DirEntry[str]
 
 
 #: bumped whenever the checks change, so a cached "valid" from older checks is not trusted
-VALIDATION_VERSION = "5"
+VALIDATION_VERSION = "6"
 
 
 def _fingerprint(entries: list[os.DirEntry[str]]) -> str:
@@ -263,7 +263,7 @@ def _inspect(frame_dir: Path, ann_dir: Path, video: str, jpegs: dict, pngs: dict
     problems: list[str] = []
     if not jpegs:
         raise DatasetError(f"{frame_dir}: no .jpg frames in this folder. Put the video's frames there as <frame>.jpg.")
-    non_integer = sorted(stem for stem in jpegs if not stem.isdigit())
+    non_integer = sorted(stem for stem in jpegs if not (stem.isascii() and stem.isdigit()))  # not '00001²'
     if non_integer:
         raise DatasetError(
             f"{frame_dir}: frame names must be integers (00000.jpg, 00001.jpg, ...); found "
@@ -341,11 +341,15 @@ def _inspect(frame_dir: Path, ann_dir: Path, video: str, jpegs: dict, pngs: dict
                     f"{path}: the first-frame annotation has no object (every pixel is background). "
                     "Give each object to segment its own id (1, 2, ...)."
                 )
-    for stem in frames[1:]:  # every later annotation (ground truth): its size, from the header
-        if stem in pngs and size is not None:
-            problem = _png_size_problem(pngs[stem].path, size)
-            if problem:
-                problems.append(problem)
+    fully = all(stem in pngs for stem in frames)
+    if fully and first in pngs and not problems:  # ground truth on every frame: each read as the scorer reads it
+        problems += _truth_problems([pngs[stem].path for stem in frames[1:]], pngs[first].path, size)
+    else:
+        for stem in frames[1:]:  # every later annotation: its size, from the header
+            if stem in pngs and size is not None:
+                problem = _png_size_problem(pngs[stem].path, size)
+                if problem:
+                    problems.append(problem)
     extra = sorted(set(pngs) - set(jpegs))
     if extra:
         problems.append(
@@ -368,6 +372,38 @@ def _inspect(frame_dir: Path, ann_dir: Path, video: str, jpegs: dict, pngs: dict
         fully_annotated=fully_annotated,
         appearing=tuple(appearing),
     )
+
+
+def _truth_problems(paths: list[str], first: str, size: tuple[int, int] | None) -> list[str]:
+    """Every later ground-truth PNG decoded as the scorer decodes it (a palette PNG, the frames' size), its
+    background at index 0, and each id it uses in the first frame's colour: a PNG whose ids and colours were swapped
+    (it looks the same) or re-saved with another palette would be scored as it is."""
+    palette = read_palette(first)
+    colour = {i: tuple(palette[3 * i : 3 * i + 3]) for i in range(256)}
+
+    def check(path: str) -> str | None:
+        if size is not None:
+            problem = _png_size_problem(path, size)
+            if problem:
+                return problem
+        try:
+            labels = read_label_map(path)
+        except MaskFormatError as error:
+            return str(error)
+        background = background_index_problem(path, labels)
+        if background:
+            return background
+        theirs = read_palette(path)
+        moved = [i for i in object_ids(labels) if tuple(theirs[3 * i : 3 * i + 3]) != colour[i]]
+        if moved:
+            i = moved[0]
+            return (f"{path}: object id {i} has the colour {tuple(theirs[3 * i : 3 * i + 3])} here but {colour[i]} in "
+                    f"{Path(first).name}: the ids and colours of the ground truth changed between frames (two objects "
+                    "swapped, or a re-saved palette). Re-export it with the first frame's ids and palette.")
+        return None
+
+    with ThreadPoolExecutor(max_workers=4) as pool:  # PNG decoding releases the GIL
+        return [p for p in pool.map(check, paths) if p]
 
 
 def _png_size_problem(path: str, size: tuple[int, int]) -> str | None:
@@ -443,7 +479,7 @@ def list_frames(frame_dir: str | os.PathLike[str]) -> list[Path]:
     """The video's frame files in frame order (integer names; hidden files are not frames)."""
     frame_dir = Path(frame_dir)
     files = [p for p in frame_dir.iterdir() if p.suffix.lower() in FRAME_SUFFIXES and not p.name.startswith(".")]
-    bad = [p.name for p in files if not p.stem.isdigit()]
+    bad = [p.name for p in files if not (p.stem.isascii() and p.stem.isdigit())]
     if bad:
         raise DatasetError(f"{frame_dir}: frame names must be integers; found {bad[:5]}")
     if not files:

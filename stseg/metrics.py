@@ -515,7 +515,7 @@ def score_video_pairs(
         if not files:
             raise EvaluationError(f"{references[name]}: no ground-truth PNGs for video {video!r}.")
     gt_files = ref_files[next(iter(references))]
-    frames = sorted(gt_files, key=lambda s: (int(s) if s.isdigit() else math.inf, s))
+    frames = sorted(gt_files, key=lambda s: (int(s) if s.isascii() and s.isdigit() else math.inf, s))
     if len(frames) < 3:
         raise EvaluationError(
             f"{first_ref}: {len(frames)} ground-truth frame(s) for video {video!r}; J&F scores the frames between the "

@@ -49,6 +49,9 @@ def model_entry(name: str, entry: Mapping[str, Any], finetune_runs: Mapping[str,
         )
     if spec.name == "precomputed":
         folder = options.get("path")
+        if folder and ("{" in str(folder) or "}" in str(folder)):
+            raise ConfigError(f"models.{name}.options.path: {folder} contains '{{' or '}}', which Snakemake reads as a "
+                              "wildcard. Rename the folder (or link to it from a path without braces).")
         if not folder or not Path(folder).expanduser().is_dir():
             raise ConfigError(
                 f"models.{name}.options.path: {folder!r} is not a folder. A precomputed model needs the "

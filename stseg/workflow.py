@@ -35,6 +35,7 @@ from .config_checks import (
     check_finite,
     check_locations,
     check_names,
+    check_precomputed_videos,
     check_voters,
     config_path,
     ensure_demo,
@@ -101,6 +102,9 @@ class Plan:
         if all(entry is not None for entry in entries.values()):
             problems.check(check_voters, pgmr, {m: e.foreground_only for m, e in entries.items() if e is not None})
         videos = problems.check(validated_videos, config["dataset"], root, Path(layout.state("validated")), not read_only)
+        for name, entry in entries.items():  # a precomputed model's masks of every video, before any job runs
+            if videos is not None and entry is not None and entry.type == "precomputed":
+                problems.check(check_precomputed_videos, name, entry.options["path"], list(videos[0]))
         problems.raise_all()
         assert videos is not None
         valid, invalid = videos

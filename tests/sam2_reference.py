@@ -11,14 +11,15 @@ Everything else runs at the script's defaults: first-frame masks only,
 ``score_thresh`` 0, no ``--apply_postprocessing``, DAVIS-format PNGs; and, for
 the sparse case (an object first annotated on a later frame, :func:`sparse_dataset`),
 with ``--track_object_appearing_later_in_video``.
-``python tests/sam2_reference.py SAM2_CHECKOUT`` stores a digest of its masks
-for the test video (per frame: sha256 of the label map and each object's pixel
-count) in ``tests/data/sam2_vos_inference.json``, which CI compares with when no
-checkout is present.  The script's masks on the CPU depend on the CPU's kernels
-(two machines of this project's pool gave different masks, each machine's job
-equal to each machine's script), so a file holds one run per machine the script
-was run on (``runs``, with ``torch.backends.cpu.get_cpu_capability()`` and the
-CPU's name), and stseg's masks must equal one of them on every frame.
+
+Beside a checkout the tests compare stseg's masks with the script's, pixel for
+pixel.  Without one they compare with the script's masks stored by
+``python tests/sam2_reference.py SAM2_CHECKOUT`` (``tests/data/sam2_vos_inference_masks.npz``,
+``..._later_masks.npz``), within a tolerance (:func:`close_to`): the script's
+masks on the CPU depend on the CPU's float kernels (two machines of this
+project's pool gave masks that differ on every frame, each machine's stseg job
+equal to its own script's, pixel for pixel), so a stored digest holds only on
+the machine it was made on.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-STORED = HERE / "data" / "sam2_vos_inference.json"
+#: the script's masks of VIDEO (frame -> label map), and of the sparse case
+STORED = HERE / "data" / "sam2_vos_inference_masks.npz"
 VIDEO = "horsejump-high"  # real DAVIS, 2 objects, 50 frames: longer than SAM2's memory window
 IMAGE_SIZE = 256
 #: one thread everywhere: CPU results move by a few pixels with the thread count
@@ -83,7 +85,7 @@ def run_vos_inference(checkout: Path, checkpoint: Path, dataset: Path, work: Pat
 
 #: the sparse case: object 2 of ``VIDEO`` is first annotated on this frame (YouTube-VOS style)
 LATER_FRAME = "00005"
-STORED_LATER = HERE / "data" / "sam2_vos_inference_later.json"
+STORED_LATER = HERE / "data" / "sam2_vos_inference_later_masks.npz"
 LATER_FLAG = "--track_object_appearing_later_in_video"
 
 
@@ -111,41 +113,35 @@ def sparse_dataset(dataset: Path, root: Path) -> Path:
     return root
 
 
-def digest(masks: dict[str, np.ndarray]) -> dict[str, dict]:
-    """Per frame: sha256 of the label map's bytes (with its shape) and each id's pixel count."""
-    import hashlib
-
-    out = {}
-    for name, labels in masks.items():
-        ids, counts = np.unique(labels, return_counts=True)
-        out[name] = {"sha256": hashlib.sha256(repr(labels.shape).encode() + labels.astype(np.uint8).tobytes()).hexdigest(),
-                     "pixels": {str(int(i)): int(c) for i, c in zip(ids, counts)}}
-    return out
+def stored_masks(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as archive:
+        return {name: archive[name] for name in archive.files}
 
 
-def stored_runs(path: Path) -> list[dict]:
-    """Every stored run of the script: ``{"machine": ..., "frames": per-frame digests}`` (the first run's machine
-    was not recorded)."""
-    import json
-
-    return json.loads(path.read_text())["runs"]
-
-
-def matching_run(path: Path, got: dict[str, dict]) -> tuple[bool, list[str]]:
-    """Whether ``got`` equals a stored run on every frame; else the frames that differ from the nearest run."""
-    runs = [run["frames"] for run in stored_runs(path)]
-    wrong = min(([f for f in run if got.get(f) != run[f]] + [f for f in got if f not in run] for run in runs), key=len)
-    return not wrong, wrong
+#: the least IoU of any (frame, object) between stseg's masks and the stored script's made on another machine, and
+#: the least mean over the video: a random-weight model's masks move by a few pixels at outlines with the CPU's float
+#: kernels (two machines' runs of the script differ on every frame, each object's pixel count by up to 237 pixels,
+#: 0.26%); an IoU of 0.98 allows about eight times that, while a wrong frame, a lost object or a shifted mask
+#: gives far less (tests/unit/models/test_sam2.py checks that it does)
+MIN_IOU, MIN_MEAN_IOU = 0.98, 0.995
 
 
-def machine() -> str:
-    import platform
-
-    import torch
-
-    name = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
-                platform.processor())
-    return f"{name}, {torch.backends.cpu.get_cpu_capability()}"
+def close_to(stored: dict[str, np.ndarray], got: dict[str, np.ndarray]) -> tuple[bool, str]:
+    """Whether ``got`` equals ``stored`` within :data:`MIN_IOU` per (frame, object) and :data:`MIN_MEAN_IOU` on
+    average; else what differs."""
+    if stored.keys() != got.keys():
+        return False, f"frames differ: {sorted(stored.keys() ^ got.keys())[:5]}"
+    ious = {}
+    for frame, theirs in stored.items():
+        ours = got[frame]
+        for obj in sorted(set(np.unique(theirs)) | set(np.unique(ours)) - {0}):
+            a, b = theirs == obj, ours == obj
+            union = np.count_nonzero(a | b)
+            ious[frame, int(obj)] = np.count_nonzero(a & b) / union if union else 1.0
+    worst = min(ious, key=ious.get)
+    mean = float(np.mean(list(ious.values())))
+    ok = ious[worst] >= MIN_IOU and mean >= MIN_MEAN_IOU
+    return ok, f"least IoU {ious[worst]:.4f} (frame {worst[0]}, object {worst[1]}), mean {mean:.5f}"
 
 
 def pack(folder: Path) -> dict[str, np.ndarray]:
@@ -160,8 +156,6 @@ if __name__ == "__main__":
 
     checkout = Path(sys.argv[1])
     dataset = Path(sys.argv[2]) if len(sys.argv) > 2 else HERE.parents[1] / "shared" / "data" / "davis-multiobj"
-    import json
-
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         checkpoint = make_checkpoint(work / "tiny.pt")
@@ -172,9 +166,5 @@ if __name__ == "__main__":
         later = pack(run_vos_inference(checkout, checkpoint, sparse, work / "later", LATER_FLAG))
     for path, found in ((STORED, masks), (STORED_LATER, later)):
         path.parent.mkdir(exist_ok=True)
-        runs = stored_runs(path) if path.is_file() else []
-        frames = digest(found)
-        if all(run["frames"] != frames for run in runs):
-            runs.append({"machine": machine(), "frames": frames})
-        path.write_text(json.dumps({"video": VIDEO, "image_size": IMAGE_SIZE, "runs": runs}, indent=1) + "\n")
-        print(f"{path}: {len(runs)} run(s), {len(found)} frames, {path.stat().st_size} bytes")
+        np.savez_compressed(path, **found)
+        print(f"{path}: {len(found)} frames, {path.stat().st_size} bytes")

@@ -90,6 +90,13 @@ class PrecomputedMasks(Propagator):
         out: dict[str, dict[int, float]] = {}
         if table.is_file():
             with open(table, newline="") as handle:
-                for row in csv.DictReader(handle):
-                    out.setdefault(row["frame"], {})[int(row["object"])] = float(row["score"])
+                for line, row in enumerate(csv.DictReader(handle), start=2):
+                    try:
+                        score = float(row["score"])
+                        out.setdefault(row["frame"], {})[int(row["object"])] = score
+                    except (KeyError, TypeError, ValueError):
+                        raise PrecomputedError(
+                            f"{table}, line {line}: {dict(row)} is not a row of frame, object (an integer id) and "
+                            "score (a number). Fix the file, or remove it: the masks alone are enough."
+                        ) from None
         return out

@@ -374,6 +374,66 @@ def case_empty_results_path(data, config):
     return ["results: the path is empty", "nothing was run"]
 
 
+def case_braces_in_the_results_path(data, config):
+    config["results"] = "results-{date}"
+    return ["results: results-{date} contains '{' or '}', which Snakemake reads as a wildcard", "Rename the folder"]
+
+
+def case_braces_in_a_precomputed_path(data, config):
+    brought = data.parent / "brought{1}"
+    shutil.copytree(data / "Annotations", brought)
+    config["models"]["mine"] = {"type": "precomputed", "options": {"path": str(brought)}}
+    return [f"models.mine.options.path: {brought} contains '{{' or '}}'"]
+
+
+def case_a_frame_numbered_with_a_superscript_digit(data, config):
+    frames, _ = copy_broken_video(data)
+    shutil.copy(frames / "00004.jpg", frames / "00001\u00b2.jpg")  # '00001²': str.isdigit() says yes, int() no
+    return ["broken: frame names must be integers (00000.jpg, 00001.jpg, ...); found 00001\u00b2.jpg"]
+
+
+def case_a_precomputed_folder_missing_a_video(data, config):
+    brought = data.parent / "brought"
+    shutil.copytree(data / "Annotations", brought)
+    shutil.rmtree(brought / "crossing")
+    config["models"]["mine"] = {"type": "precomputed", "options": {"path": str(brought)}}
+    return [f"models.mine.options.path: {brought} has no masks of 1 video(s) (crossing)", "leave those videos out"]
+
+
+def case_a_later_ground_truth_frame_in_rgb(data, config):
+    """Refused when the workflow is parsed, not by the scoring after every model ran."""
+    _, annotations = copy_broken_video(data)
+    Image.open(annotations / "00005.png").convert("RGB").save(annotations / "00005.png")
+    return ["broken/00005.png: PNG mode is 'RGB'"]
+
+
+def case_a_later_ground_truth_frame_with_two_objects_swapped(data, config):
+    """Ids 1 and 2 swapped in the pixels and in the palette: it looks identical, and would be scored swapped."""
+    _, annotations = copy_broken_video(data)
+    path = annotations / "00005.png"
+    image = Image.open(path)
+    labels = np.array(image)
+    palette = image.getpalette()
+    swapped = np.where(labels == 1, 2, np.where(labels == 2, 1, labels)).astype(np.uint8)
+    palette[3:6], palette[6:9] = palette[6:9], palette[3:6]
+    out = Image.fromarray(swapped, "P")
+    out.putpalette(palette)
+    out.save(path)
+    return ["broken/00005.png: object id 1 has the colour", "the ids and colours of the ground truth changed between frames"]
+
+
+def case_a_later_ground_truth_frame_with_the_background_at_another_index(data, config):
+    _, annotations = copy_broken_video(data)
+    path = annotations / "00005.png"
+    labels = np.array(Image.open(path))
+    swapped = np.where(labels == 0, 5, np.where(labels == 5, 0, labels)).astype(np.uint8)
+    image = Image.fromarray(swapped, "P")
+    palette = [128, 0, 0] + Image.open(annotations / "00000.png").getpalette()[3:15] + [0, 0, 0] + [255] * (768 - 18)
+    image.putpalette(palette[:768])
+    image.save(path)
+    return ["broken/00005.png: the background (black) is palette index 5"]
+
+
 CASES = {name[5:]: fn for name, fn in globals().items() if name.startswith("case_")}
 
 

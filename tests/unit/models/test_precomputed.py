@@ -82,3 +82,13 @@ def test_a_precomputed_perfect_model_runs_through_every_stage_and_is_chosen(smal
     overall = pd.read_csv(results / "summary_overall.csv").set_index("method")
     assert overall.loc["selection:video", "JF"] == overall.loc["perfect", "JF"] == 1.0
     assert (results / "prior.csv").read_text().splitlines()[1].startswith("perfect,")
+
+
+def test_a_score_that_is_not_a_number_names_the_file_and_line(small_demo, tmp_path):
+    video = small_demo / "JPEGImages" / "twins"
+    annotation = small_demo / "Annotations" / "twins" / "00000.png"
+    brought = tmp_path / "brought"
+    shutil.copytree(small_demo / "Annotations" / "twins", brought / "twins")
+    (brought / "twins" / "scores.csv").write_text("frame,object,score\n00003,1,0.9\n00004,1,high\n")
+    with pytest.raises(PrecomputedError, match=r"scores.csv, line 3: .*'high'.* is not a row of frame, object"):
+        run_model("precomputed", {"path": str(brought)}, video, annotation, tmp_path / "out", progress=False)

@@ -141,7 +141,7 @@ def test_defaults_give_the_masks_of_sam2s_vos_inference_script(upstream_checkpoi
     frame after the first of a real two-object DAVIS video longer than the memory window."""
     import os
 
-    from sam2_reference import STORED, VIDEO, digest, matching_run, pack, run_vos_inference
+    from sam2_reference import STORED, VIDEO, close_to, pack, run_vos_inference, stored_masks
 
     dataset = shared_dataset("davis-multiobj")
     ours = pack(stseg_sam2_job(upstream_checkpoint, dataset, VIDEO, tmp_path / "stseg", bounded_memory=bounded))
@@ -152,9 +152,9 @@ def test_defaults_give_the_masks_of_sam2s_vos_inference_script(upstream_checkpoi
         for frame in theirs:
             differ = int((theirs[frame] != ours[frame]).sum())
             assert differ == 0, f"frame {frame}: {differ} pixels differ from vos_inference.py"
-    # what the script wrote, on each machine it was run on (python tests/sam2_reference.py)
-    equal, wrong = matching_run(STORED, digest(ours))
-    assert equal, f"frames {wrong[:5]} differ from every stored output of vos_inference.py"
+    else:  # what the script wrote (python tests/sam2_reference.py), within the CPU kernels' tolerance
+        close, said = close_to(stored_masks(STORED), ours)
+        assert close, f"stseg's masks are not the stored output of vos_inference.py: {said}"
 
 
 @pytest.mark.slow
@@ -166,7 +166,7 @@ def test_an_object_first_annotated_later_as_vos_inference_tracks_it(upstream_che
     stored output) on every frame after the first."""
     import os
 
-    from sam2_reference import LATER_FLAG, LATER_FRAME, STORED_LATER, VIDEO, digest, matching_run, pack, run_vos_inference, sparse_dataset
+    from sam2_reference import LATER_FLAG, LATER_FRAME, STORED_LATER, VIDEO, close_to, pack, run_vos_inference, sparse_dataset, stored_masks
 
     sparse = sparse_dataset(shared_dataset("davis-multiobj"), tmp_path / "sparse")
     ours = pack(stseg_sam2_job(upstream_checkpoint, sparse, VIDEO, tmp_path / "stseg", ("00000", LATER_FRAME),
@@ -181,8 +181,32 @@ def test_an_object_first_annotated_later_as_vos_inference_tracks_it(upstream_che
         for frame in theirs:
             differ = int((theirs[frame] != ours[frame]).sum())
             assert differ == 0, f"frame {frame}: {differ} pixels differ from vos_inference.py {LATER_FLAG}"
-    equal, wrong = matching_run(STORED_LATER, digest(ours))
-    assert equal, f"frames {wrong[:5]} differ from every stored output of vos_inference.py"
+    else:
+        close, said = close_to(stored_masks(STORED_LATER), ours)
+        assert close, f"stseg's masks are not the stored output of vos_inference.py {LATER_FLAG}: {said}"
+
+
+def test_the_stored_masks_tolerance_tells_a_wrong_answer_from_a_cpus_pixels():
+    """The tolerance of the comparison without the script (tests/sam2_reference.py): the stored masks with a few
+    outline pixels flipped pass; shifted by three pixels, with an object lost, or with two frames swapped, they fail."""
+    from sam2_reference import STORED, close_to, stored_masks
+
+    stored = stored_masks(STORED)
+    assert close_to(stored, stored)[0]
+    rng = np.random.default_rng(0)
+    nudged = {}
+    for frame, labels in stored.items():  # a CPU's difference: a few pixels at the outlines change hands
+        out = labels.copy()
+        edge = np.argwhere(labels != np.roll(labels, 1, axis=1))
+        for y, x in edge[rng.choice(len(edge), size=min(20, len(edge)), replace=False)]:
+            out[y, x] = labels[y, x - 1]
+        nudged[frame] = out
+    assert close_to(stored, nudged)[0]
+    assert not close_to(stored, {f: np.roll(m, 3, axis=1) for f, m in stored.items()})[0]
+    assert not close_to(stored, {f: np.where(m == 2, 0, m).astype(m.dtype) for f, m in stored.items()})[0]
+    frames = sorted(stored)
+    swapped = {**stored, frames[10]: stored[frames[30]], frames[30]: stored[frames[10]]}
+    assert not close_to(stored, swapped)[0]
 
 
 def test_postprocessing_is_an_option_and_changes_the_masks(upstream_checkpoint, tmp_path):
