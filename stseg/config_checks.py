@@ -160,6 +160,19 @@ def config_path(value: str, key: str) -> Path:
     return Path(value).expanduser()
 
 
+def _lost_ground_truth(root: Path, video: str, frames: Sequence[str]) -> str | None:
+    """Why a video annotated on most of its frames (ground truth with a hole) is not scored against it."""
+    folder = root / "Annotations" / video
+    have = {p.stem for p in folder.glob("*.png") if not p.name.startswith(".")}
+    missing = [f for f in frames if f not in have]
+    if len(have) < 3 or len(missing) > len(frames) / 2:
+        return None  # sparse annotations (objects first given later), not ground truth with a hole
+    shown = ", ".join(f"{m}.png" for m in missing[:5]) + (" ..." if len(missing) > 5 else "")
+    return (f"ground truth on {len(frames) - len(missing)} of {len(frames)} frames (missing {shown}): it is not scored "
+            "against the ground truth, which needs every frame, and is left out of the summary's pooled rows. Restore "
+            "the missing PNG(s) to score it.")
+
+
 def check_precomputed_videos(name: str, path: str, videos: Sequence[str]) -> None:
     """A precomputed model's folder holds every video's masks."""
     folder = Path(path).expanduser()
@@ -235,6 +248,11 @@ def validated_videos(dataset: Mapping[str, Any], root: Path, cache: Path,
         )
     for video, problem in invalid.items():
         print(f"stseg: skipping invalid video {video!r}:\n  {problem}", file=sys.stderr)
+    if dataset.get("ground_truth", "auto") == "auto":
+        for video, info in valid.items():
+            lost = _lost_ground_truth(root, video, info.frames) if not info.fully_annotated else None
+            if lost:
+                print(f"stseg: {video}: {lost}", file=sys.stderr)
     if not valid:
         raise DatasetError(f"{root}: no valid video to process.")
     return valid, invalid

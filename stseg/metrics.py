@@ -515,14 +515,28 @@ def score_video_pairs(
         if not files:
             raise EvaluationError(f"{references[name]}: no ground-truth PNGs for video {video!r}.")
     gt_files = ref_files[next(iter(references))]
-    frames = sorted(gt_files, key=lambda s: (int(s) if s.isascii() and s.isdigit() else math.inf, s))
+    strays = sorted(s for s in gt_files if not (s.isascii() and s.isdigit()))
+    if strays:  # a readme.png would be sorted last and the real last frame scored
+        raise EvaluationError(f"{first_ref}: {', '.join(s + '.png' for s in strays[:5])} in the ground truth of video "
+                              f"{video!r} is not a frame (frame names are integers, 00000.png ...). Move it out.")
+    frames = sorted(gt_files, key=int)
+    pred_files = {name: _frame_files(Path(d)) for name, d in predictions.items()}
+    numbers = [int(f) for f in frames]
+    stride = math.gcd(*(b - a for a, b in zip(numbers, numbers[1:]))) if len(numbers) > 1 else 1
+    beyond = sorted({f for files in pred_files.values() for f in files if f.isascii() and f.isdigit() and numbers
+                     and int(f) > numbers[-1] and (int(f) - numbers[0]) % stride == 0}, key=int)
+    if beyond:  # the ground truth lacks its last frame(s): its own last would be left unscored, the rest shifted
+        raise EvaluationError(
+            f"{first_ref}: the ground truth of video {video!r} ends at {frames[-1]}.png but the predictions go on to "
+            f"{beyond[-1]}.png: its last frame(s) ({', '.join(b + '.png' for b in beyond[:5])}) are missing. J&F "
+            "scores every frame but the first and the last, so restore them (or score only --videos that are whole)."
+        )
     if len(frames) < 3:
         raise EvaluationError(
             f"{first_ref}: {len(frames)} ground-truth frame(s) for video {video!r}; J&F scores the frames between the "
             "first and the last, so a video needs at least 3. Leave it out (--videos) or complete its ground truth."
         )
     scored = frames[1:-1]
-    pred_files = {name: _frame_files(Path(d)) for name, d in predictions.items()}
     folders = [(references[n], files, "reference masks") for n, files in ref_files.items()]
     folders += [(predictions[n], files, "predictions") for n, files in pred_files.items()]
     for folder, files, what in folders:
@@ -533,7 +547,13 @@ def score_video_pairs(
                 f"{' ...' if len(missing) > 5 else ''} of video {video!r}. Every ground-truth frame needs a prediction."
             )
     if objects is None:
-        objects = object_ids(read_label_map(gt_files[frames[0]]))
+        first_labels = read_label_map(gt_files[frames[0]])
+        from .dataset import background_index_problem
+
+        background = background_index_problem(gt_files[frames[0]], first_labels)
+        if background:
+            raise EvaluationError(background)
+        objects = object_ids(first_labels)
         if count_to_max and objects:
             missing_ids = sorted(set(range(1, max(objects) + 1)) - set(objects))
             if missing_ids:
@@ -656,6 +676,9 @@ def evaluate(
             raise EvaluationError(f"{root}: no such folder ({name}); give a folder of <video>/<frame>.png.")
     if videos is None:
         videos = sorted(p.name for p in gt_root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not videos:
+        raise EvaluationError(f"{gt_root}: no video folders to score (--gt holds <video>/<frame>.png; is it the "
+                              "Annotations folder itself?)")
     tasks = [(gt_root / v, pred_root / v, v, variant) for v in videos]
     for _, pred_dir, video, _ in tasks:
         if not pred_dir.is_dir():

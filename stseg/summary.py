@@ -47,13 +47,17 @@ def summarize(scores: pd.DataFrame, outcomes: pd.DataFrame, model_order: Sequenc
     per_video = per_video.sort_values(["video", "model"], key=lambda c: c.map(order) if c.name == "model" else c, kind="stable")
 
     rows = []
+    # with ground truth on some videos only, every row pools the same objects: those of the videos scored against it
+    scored = set(gt["video"]) if not gt.empty else set(pseudo["video"])
+    pseudo_scored = pseudo[pseudo["video"].isin(scored)]
     for model in model_order:
         mine = gt[gt["model"] == model] if not gt.empty else pseudo[pseudo["model"] == model].assign(JF=np.nan)
-        rows.append(_pooled(model, mine, pseudo[pseudo["model"] == model]["JF"].mean()))
+        rows.append(_pooled(model, mine, pseudo_scored[pseudo_scored["model"] == model]["JF"].mean()))
     for strategy in ("video", "object", "vote", "fuse", "auto"):
         if strategy not in ("video", "object") and not (outcomes["strategy"] == strategy).any():
             continue
-        mine = outcomes[outcomes["strategy"] == strategy].rename(columns={"gt_J": "J", "gt_F": "F", "gt_JF": "JF"})
+        mine = outcomes[(outcomes["strategy"] == strategy) & outcomes["video"].isin(scored)]
+        mine = mine.rename(columns={"gt_J": "J", "gt_F": "F", "gt_JF": "JF"})
         rows.append(_pooled(f"selection:{strategy}", mine, mine["pseudo_JF"].mean()))
     if not gt.empty:
         video_means = gt.groupby(["video", "model"])["JF"].mean().reset_index()
@@ -95,6 +99,10 @@ def format_summary(per_video: pd.DataFrame, overall: pd.DataFrame, outcomes: pd.
         pseudo = "         -" if pd.isna(row.pseudo_JF) else f"{row.pseudo_JF:10.4f}"
         mark = "  <- final answer" if row.method == final else ""
         lines.append(f"  {row.method:<18} {row.objects:>7} {fmt(row.J)} {fmt(row.F)} {fmt(row.JF)} {pseudo}{mark}")
+    unscored = sorted(set(per_video["video"]) - set(per_video.loc[per_video["gt_JF"].notna(), "video"]))
+    if truth and unscored:
+        lines.append(f"  Pooled over the {int(overall['objects'].iloc[0])} objects of the videos with ground truth on "
+                     f"every frame; without it (not scored, left out of every row): {', '.join(unscored)}.")
     if not truth and final is not None and final in set(overall["method"]):
         estimate = overall.loc[overall["method"] == final, "pseudo_JF"].iloc[0]
         if pd.notna(estimate):

@@ -37,3 +37,18 @@ def test_voters_are_configured_models_that_can_reach_min_votes():
         check_voters({"models": ["tmo"], "min_votes": 1}, kinds)
     with pytest.raises(ConfigError, match="pgmr.min_votes is 3 but only 2 model"):
         check_voters({"models": [], "min_votes": 3}, kinds)
+
+
+def test_a_video_that_lost_a_ground_truth_frame_is_named_with_the_reason(small_demo, tmp_path, capsys):
+    import shutil
+
+    from stseg.config_checks import validated_videos
+
+    root = tmp_path / "data"
+    shutil.copytree(small_demo, root)
+    (root / "Annotations" / "twins" / "00004.png").unlink()  # a hole in the middle of the ground truth
+    valid, _ = validated_videos({"on_invalid": "error", "ground_truth": "auto"}, root, tmp_path / "cache")
+    assert not valid["twins"].fully_annotated and valid["crossing"].fully_annotated
+    said = capsys.readouterr().err
+    assert "stseg: twins: ground truth on 9 of 10 frames (missing 00004.png): it is not scored against the ground truth" in said
+    assert "crossing" not in said

@@ -329,3 +329,42 @@ def test_the_joint_histogram_counted_inside_the_objects_box_is_the_full_frames()
                     y, x = rng.integers(0, height), rng.integers(0, width)
                     labels[y:y + rng.integers(1, height + 1), x:x + rng.integers(1, width + 1)] = obj
         assert np.array_equal(BoundaryCache().joint_histogram(*maps), joint_histogram(*maps)), trial
+
+
+def test_evaluate_refuses_ground_truth_that_would_shift_the_scores(small_demo, tmp_path):
+    """`stseg evaluate` on ground truth missing its last frame, with a stray readme.png, with the background at
+    another palette index, or an empty root: one line naming the folder, exit 2, never shifted scores."""
+    import shutil
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    def evaluate(gt):
+        return subprocess.run([sys.executable, "-m", "stseg.cli", "evaluate", "--gt", str(gt), "--pred",
+                               str(small_demo / "Annotations")], capture_output=True, text=True)
+
+    def copy(name):
+        gt = tmp_path / name
+        shutil.copytree(small_demo / "Annotations" / "twins", gt / "twins")
+        return gt
+
+    short = copy("short")
+    (short / "twins" / "00009.png").unlink()
+    result = evaluate(short)
+    assert result.returncode == 2 and "ends at 00008.png but the predictions go on to 00009.png" in result.stderr
+    stray = copy("stray")
+    (stray / "twins" / "readme.png").write_bytes((stray / "twins" / "00001.png").read_bytes())
+    result = evaluate(stray)
+    assert result.returncode == 2 and "readme.png in the ground truth of video 'twins' is not a frame" in result.stderr
+    index = copy("index")
+    labels = np.array(Image.open(index / "twins" / "00000.png"))
+    image = Image.fromarray(np.where(labels == 0, 5, labels).astype(np.uint8), "P")
+    image.putpalette([128, 0, 0] + Image.open(small_demo / "Annotations" / "twins" / "00000.png").getpalette()[3:15]
+                     + [0, 0, 0] + [255] * (768 - 18))
+    image.save(index / "twins" / "00000.png")
+    result = evaluate(index)
+    assert result.returncode == 2 and "the background (black) is palette index 5" in result.stderr
+    (tmp_path / "empty").mkdir()
+    result = evaluate(tmp_path / "empty")
+    assert result.returncode == 2 and "no video folders to score" in result.stderr and "Traceback" not in result.stderr

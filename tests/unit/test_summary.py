@@ -96,3 +96,16 @@ def test_the_summary_names_where_to_look(tmp_path):
     assert f"{tmp_path / 'results' / 'report' / 'summary.html'}" in text
     assert f"{tmp_path / 'results' / 'submission.zip'}" in text
     assert f"snakemake --configfile 'my config.yaml' --report {tmp_path / 'results' / 'report.html'}" in text
+
+
+def test_a_video_without_ground_truth_is_left_out_of_every_pooled_row_and_named():
+    # v2 lost its ground truth (a PNG missing in the middle): every row pools v1's two objects, and the text says so
+    scores = score_rows()
+    scores = scores[~((scores["reference"] == "gt") & (scores["video"] == "v2"))]
+    plain = outcomes()
+    plain.loc[plain["video"] == "v2", ["gt_J", "gt_F", "gt_JF"]] = float("nan")
+    per_video, overall = summarize(scores, plain, ["a", "b"])
+    assert overall.set_index("method")["objects"].tolist() == [2] * len(overall)  # comparable rows
+    text = format_summary(per_video, overall)
+    assert "Pooled over the 2 objects of the videos with ground truth on every frame; without it (not scored, left out" in text
+    assert text.rstrip().endswith("every row): v2.")
