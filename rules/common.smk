@@ -25,6 +25,7 @@ from stseg.rule_inputs import (
 from stseg.stage_commands import StageCommands
 from stseg.stamps import Stamps, canonical_paths
 from stseg.video_outputs import VideoOutputs
+from stseg.config_checks import check_schema
 from stseg.workflow import Plan, ensure_demo, load_schema
 
 
@@ -36,6 +37,8 @@ envvars:
 # virtual environment is not activated.
 os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
 
+# every way the config breaks the schema, one line each with its file and line; then the schema's defaults filled in
+check_schema(config, workflow.overwrite_configfiles or workflow.configfiles)
 validate(config, schema=str(load_schema()))
 ensure_demo(config)  # the embedded demo dataset, generated when dataset.demo is set and the folder is absent
 # a dry run and a cluster job's parse write nothing (the validation caches are read only)

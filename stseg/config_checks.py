@@ -25,7 +25,7 @@ from .errors import StsegError
 from .names import RULE, name_problem
 
 __all__ = ["ConfigError", "Problems", "check_config_files", "check_finite", "check_locations", "check_names",
-           "check_precomputed_videos",
+           "check_precomputed_videos", "check_schema", "schema_problems",
            "check_voters", "check_writable", "config_path", "ensure_demo", "load_schema", "read_configs", "validated_videos"]
 
 SCHEMA = Path(__file__).with_name("schemas") / "config.schema.yaml"
@@ -97,6 +97,67 @@ def check_finite(config: Any, key: str = "") -> None:
         raise ConfigError(f"{key}: {config} is not a finite number. Give a number; nothing was run.")
 
 
+def _key_lines(paths: Sequence[str | os.PathLike[str]]) -> dict[tuple[str, ...], tuple[str, int]]:
+    """Where each key path of the config files is written: (file, line), the last file that writes it."""
+    where: dict[tuple[str, ...], tuple[str, int]] = {}
+
+    def walk(node: Any, path: tuple[str, ...], name: str) -> None:
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                inner = (*path, str(key.value))
+                where[inner] = (name, key.start_mark.line + 1)
+                walk(value, inner, name)
+
+    for path in paths:
+        try:
+            walk(yaml.compose(Path(path).read_text(), Loader=yaml.SafeLoader), (), str(path))
+        except (OSError, yaml.YAMLError):
+            continue
+    return where
+
+
+def schema_problems(config: Mapping[str, Any], paths: Sequence[str | os.PathLike[str]] = ()) -> list[str]:
+    """Every way ``config`` breaks the schema, one line each: the file and line that write it (``paths``: the config
+    files), the key, what is wrong and what is allowed, from the schema itself."""
+    import jsonschema
+
+    schema = yaml.safe_load(SCHEMA.read_text())
+    where = _key_lines(paths)
+    problems = []
+    for error in sorted(jsonschema.Draft202012Validator(schema).iter_errors(config), key=lambda e: list(e.path)):
+        keys = tuple(str(k) for k in error.path)
+        if error.validator == "additionalProperties":
+            extra = [k for k in (error.instance or {}) if k not in (error.schema.get("properties") or {})]
+            allowed = sorted(error.schema.get("properties") or {})
+            for key in extra:
+                place = where.get((*keys, key))
+                at = f"{place[0]}, line {place[1]}: " if place else ""
+                problems.append(f"{at}{'.'.join((*keys, key))}: unknown key; allowed here: {', '.join(allowed)}")
+            continue
+        place = where.get(keys)
+        at = f"{place[0]}, line {place[1]}: " if place else ""
+        if error.validator == "enum":
+            what = f"{error.instance!r} is not allowed; choose one of {', '.join(map(str, error.validator_value))}"
+        elif error.validator == "required":
+            what = error.message.replace("is a required property", "is required here")
+        else:
+            what = error.message
+        described = (error.schema or {}).get("description")
+        problems.append(f"{at}{'.'.join(keys) or 'the config'}: {what}" + (f" ({described})" if described and
+                                                                               error.validator != "enum" else ""))
+    return problems
+
+
+def check_schema(config: Mapping[str, Any], paths: Sequence[str | os.PathLike[str]] = ()) -> None:
+    """Refuse a config that breaks the schema, listing every problem at once (:func:`schema_problems`)."""
+    problems = schema_problems(config, paths)
+    if len(problems) == 1:
+        raise ConfigError(f"{problems[0]}; nothing was run.")
+    if problems:
+        listed = "\n".join(f"- {p}" for p in problems)
+        raise ConfigError(f"{len(problems)} problems in the config; nothing was run:\n{listed}")
+
+
 def read_configs(paths: Sequence[str | os.PathLike[str]]) -> dict[str, Any]:
     """A config as the workflow reads it from ``--configfile`` files (each merged into the ones before), validated
     against the schema with its defaults filled in (Snakemake's ``validate``)."""
@@ -104,13 +165,23 @@ def read_configs(paths: Sequence[str | os.PathLike[str]]) -> dict[str, Any]:
 
     config: dict[str, Any] = {}
     for path in paths:
-        check_config_files([path])
-        loaded = yaml.safe_load(Path(path).read_text()) or {}
+        try:
+            check_config_files([path])
+            loaded = yaml.safe_load(Path(path).read_text())
+        except yaml.YAMLError as error:  # a syntax error, a tab, a !!python tag: where, and what
+            mark = getattr(error, "problem_mark", None)
+            at = f", line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+            what = getattr(error, "problem", None) or str(error).splitlines()[0]
+            raise ConfigError(f"{path}{at}: not a YAML config ({what}). Fix the file (indent with spaces, no tabs; "
+                              "plain values only, no !! tags).") from None
+        if loaded is None:
+            raise ConfigError(f"{path}: the config file is empty. Give at least dataset:, results: and models:.")
         if not isinstance(loaded, Mapping):
             raise ConfigError(f"{path}: a config is a mapping of keys (dataset:, results:, models:, ...), not a "
                               f"{type(loaded).__name__}.")
         config = _merged(config, loaded)
-    validate(config, schema=str(load_schema()))
+    check_schema(config, paths)
+    validate(config, schema=str(load_schema()))  # (the schema's defaults filled in)
     return config
 
 

@@ -74,7 +74,7 @@ def preflight(config_files: Sequence[str | os.PathLike[str]], timeout: float = 6
         config = read_configs(config_files)
         plan = Plan.from_config(config, read_only=True)
     except (StsegError, WorkflowError, OSError) as error:  # the schema's, and every problem of the parse at once
-        return [Check("the config and the dataset", False, str(error).strip())]
+        return [Check("the config and the dataset", False, str(error).strip().replace("\n", " "))]
     checks.append(Check("the config and the dataset", True, f"{len(plan.videos)} valid video(s), "
                         f"{len(plan.models.names)} model(s)"))
     source = Path(source) if source is not None else Path(__file__).resolve().parents[1]

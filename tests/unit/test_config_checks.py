@@ -52,3 +52,37 @@ def test_a_video_that_lost_a_ground_truth_frame_is_named_with_the_reason(small_d
     said = capsys.readouterr().err
     assert "stseg: twins: ground truth on 9 of 10 frames (missing 00004.png): it is not scored against the ground truth" in said
     assert "crossing" not in said
+
+
+@pytest.mark.parametrize("text,said", [
+    ("dataset:\n  root: data\n models: [\n", "line 3, column 2: not a YAML config"),
+    ("dataset:\n\troot: data\n", "line 2, column 1: not a YAML config"),
+    ("a: !!python/object:os.system x\n", "line 1, column 4: not a YAML config"),
+    ("- a\n- b\n", "a config is a mapping of keys (dataset:, results:, models:, ...), not a list"),
+    ("", "the config file is empty"),
+])
+def test_a_config_file_that_is_not_a_yaml_mapping_names_its_line(tmp_path, text, said):
+    from stseg.config_checks import read_configs
+
+    path = tmp_path / "my-config.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as error:
+        read_configs([path])
+    assert str(error.value).startswith(str(path)) and said in str(error.value)
+
+
+def test_every_schema_problem_in_one_list_with_file_and_line(tmp_path):
+    import yaml
+
+    from stseg.config_checks import schema_problems
+
+    path = tmp_path / "my-config.yaml"
+    path.write_text("dataset: {root: data}\nresults: out\nmodels:\n  flow:\n    type: flow\n    option: {scale: 1}\n"
+                    "pgmr:\n  strategy: fusion\n  threshold: 2\n")
+    problems = schema_problems(yaml.safe_load(path.read_text()), [path])
+    assert problems == [
+        f"{path}, line 6: models.flow.option: unknown key; allowed here: baseline, finetuned, gpus, mem_mb, options, "
+        "python, runtime, threads, type, videos_per_job",
+        f"{path}, line 8: pgmr.strategy: 'fusion' is not allowed; choose one of video, object, vote, fuse, auto",
+        f"{path}, line 9: pgmr.threshold: 2 is greater than the maximum of 1",
+    ]

@@ -434,6 +434,15 @@ def case_a_later_ground_truth_frame_with_the_background_at_another_index(data, c
     return ["broken/00005.png: the background (black) is palette index 5"]
 
 
+def case_config_typos_each_named_with_its_line(data, config):
+    """`option:` for `options:` and `strategy: fusion`: every problem of the schema in one run, one line each."""
+    config["models"]["flow"] = {**config["models"]["flow"], "option": {"scale": 1.0}}
+    config["pgmr"] = {"strategy": "fusion"}
+    return ["2 problems in the config; nothing was run:",
+            "test-config.yaml, line ", "models.flow.option: unknown key; allowed here: baseline, finetuned, gpus,",
+            "pgmr.strategy: 'fusion' is not allowed; choose one of video, object, vote, fuse, auto"]
+
+
 CASES = {name[5:]: fn for name, fn in globals().items() if name.startswith("case_")}
 
 
