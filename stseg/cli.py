@@ -85,10 +85,15 @@ def cmd_weights(args: argparse.Namespace) -> None:
 
 
 def cmd_models(args: argparse.Namespace) -> None:
-    from .models import REGISTRY, readiness
+    from .models import REGISTRY, model_class, readiness
 
     for spec in REGISTRY.values():
         print(f"{spec.name:<16} {'gpu' if spec.gpu else 'cpu'}  {readiness(spec.name):<44} {spec.summary}")
+        if args.options:
+            kind = model_class(spec.name)
+            for name, default in kind.defaults.items():
+                allowed = f"; {kind.limits[name]}" if name in kind.limits else ""
+                print(f"    options.{name}: default {default!r}{allowed}")
 
 
 def cmd_infer(args: argparse.Namespace) -> None:
@@ -423,6 +428,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_weights)
 
     p = command("models", "list the registered models")
+    p.add_argument("--options", action="store_true", help="also each model's options: default and allowed values")
     p.set_defaults(func=cmd_models)
 
     p = step("infer", "run one model on one video")

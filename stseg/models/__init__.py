@@ -116,6 +116,7 @@ def check_options(model_type: str, options: Mapping[str, Any], where: str = "opt
     if unknown:
         raise OptionError(f"{where}: unknown option(s) {unknown} for model type {model_type!r}; "
                           f"known options: {sorted(defaults)}. Fix the option's name in the config.")
+    limits = model_class(model_type).limits
     for name, value in options.items():
         default = defaults[name]
         if default is None:
@@ -127,6 +128,10 @@ def check_options(model_type: str, options: Mapping[str, Any], where: str = "opt
             words = {"bool": "true or false", "number": "a number", "string": "a string"}
             want = "an integer" if integer else words.get(expected, expected)
             raise OptionError(f"{where}.{name}: {value!r} is not {want} (the default is {default!r}). "
+                              "Fix the option's value in the config.")
+        problem = limits[name].problem(value) if name in limits else None
+        if problem:
+            raise OptionError(f"{where}.{name}: {problem} (the default is {default!r}; allowed: {limits[name]}). "
                               "Fix the option's value in the config.")
 
 

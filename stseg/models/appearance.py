@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .base import StreamingPropagator
+from .base import Limit, StreamingPropagator
 
 H_RANGE = [0, 180, 0, 256]
 
@@ -37,6 +37,8 @@ class _Track:
 
 class ColourTracker(StreamingPropagator):
     defaults = {"bins": 24, "margin": 1.0, "threshold": 0.55, "min_area": 0.25, "context": 2.0}
+    limits = {"bins": Limit(2, 256), "margin": Limit(0.0, 10.0), "threshold": Limit(0.0, 1.0), "min_area": Limit(0.0, 1.0),
+              "context": Limit(0.0, 10.0)}
 
     def _start(self, frame: np.ndarray, labels: np.ndarray) -> None:
         hsv = cv2.cvtColor(frame, cv2.COLOR_BGR2HSV)

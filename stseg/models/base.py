@@ -18,6 +18,7 @@ maps are ``uint8`` arrays of shape ``(H, W)`` whose value is the object id.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence, TypeVar
 
@@ -35,11 +36,41 @@ class OptionError(StsegError, ValueError):
     """A model option that is unknown or out of range; the message names it."""
 
 
+@dataclass(frozen=True)
+class Limit:
+    """The values an option takes: a range (``minimum``/``maximum``, inclusive), or one of ``choices``."""
+
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[Any, ...] | None = None
+
+    def problem(self, value: Any) -> str | None:
+        """Why ``value`` is not allowed (None: it is)."""
+        if self.choices is not None and value not in self.choices:
+            return f"{value!r} is not one of {', '.join(map(repr, self.choices))}"
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return None
+        if self.minimum is not None and value < self.minimum:
+            return f"{value!r} is below its minimum {self.minimum!r}"
+        if self.maximum is not None and value > self.maximum:
+            return f"{value!r} is above its maximum {self.maximum!r}"
+        return None
+
+    def __str__(self) -> str:
+        if self.choices is not None:
+            return "one of " + ", ".join(map(str, self.choices))
+        low = "" if self.minimum is None else f"{self.minimum} <= "
+        high = "" if self.maximum is None else f" <= {self.maximum}"
+        return f"{low}value{high}"
+
+
 class Propagator(ABC):
     """Semi-supervised VOS model: first-frame masks in, one label map per later frame out."""
 
     #: option name -> default value; :meth:`from_options` rejects any other name.
     defaults: Mapping[str, Any] = {}
+    #: option name -> the values it takes (checked when the workflow is parsed, and listed by `stseg models --options`)
+    limits: Mapping[str, Limit] = {}
 
     def __init__(self, **options: Any) -> None:
         unknown = sorted(set(options) - set(self.defaults))
@@ -48,6 +79,10 @@ class Propagator(ABC):
                 f"{type(self).__name__}: unknown option(s) {unknown}; known options: {sorted(self.defaults)}"
             )
         self.options = {**self.defaults, **options}
+        for name, limit in self.limits.items():
+            problem = limit.problem(self.options[name])
+            if problem:
+                raise OptionError(f"{type(self).__name__}: option {name}: {problem} (allowed: {limit})")
         self.objects: tuple[int, ...] = ()
         #: per-object confidence of the last step (object id -> score in [0, 1]), when the model has one
         self.scores: dict[int, float] = {}

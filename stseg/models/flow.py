@@ -16,7 +16,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .base import OptionError, StreamingPropagator
+from .base import Limit, StreamingPropagator
 
 PRESETS = {
     "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
@@ -27,13 +27,10 @@ PRESETS = {
 
 class FlowPropagation(StreamingPropagator):
     defaults = {"scale": 1.0, "preset": "medium", "soft": True}
+    limits = {"scale": Limit(0.1, 1.0), "preset": Limit(choices=tuple(sorted(PRESETS)))}
 
     def _start(self, frame: np.ndarray, labels: np.ndarray) -> None:
-        scale = float(self.options["scale"])
-        if not 0.1 <= scale <= 1.0:
-            raise OptionError(f"flow: option scale={scale} must lie in [0.1, 1]")
-        if self.options["preset"] not in PRESETS:
-            raise OptionError(f"flow: option preset={self.options['preset']!r} must be one of {sorted(PRESETS)}")
+        scale = float(self.options["scale"])  # (its limits: checked by Propagator)
         self._dis = cv2.DISOpticalFlow_create(  # type: ignore[attr-defined]
             PRESETS[self.options["preset"]])
         self._scale = scale

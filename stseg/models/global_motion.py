@@ -18,15 +18,15 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .base import OptionError, StreamingPropagator
+from .base import Limit, StreamingPropagator
 
 
 class GlobalMotionWarp(StreamingPropagator):
     defaults = {"scale": 1.0, "features": 1500, "transform": "homography", "min_inliers": 12}
+    limits = {"scale": Limit(0.1, 1.0), "features": Limit(10, 100000), "transform": Limit(choices=("homography", "affine")),
+              "min_inliers": Limit(4, 100000)}
 
     def _start(self, frame: np.ndarray, labels: np.ndarray) -> None:
-        if self.options["transform"] not in ("homography", "affine"):
-            raise OptionError("global: option transform must be 'homography' or 'affine'")
         self._scale = float(self.options["scale"])
         self._orb = cv2.ORB_create(  # type: ignore[attr-defined]
            nfeatures=int(self.options["features"]), fastThreshold=10)

@@ -46,7 +46,7 @@ import numpy as np
 
 from ..errors import WEIGHTS_TABLE, StsegError
 from ..masks import object_ids
-from .base import OptionError, Propagator
+from .base import Limit, OptionError, Propagator
 from .device import autocast, resolve_device
 
 __all__ = ["SIZES", "CHECKPOINT_NAMES", "SAM2Propagator", "build_predictor", "config_overrides", "LazyFrames"]
@@ -187,6 +187,7 @@ class SAM2Propagator(Propagator):
         "random_init": False,
         "probabilities": False,
     }
+    limits = {"size": Limit(choices=tuple(SIZES)), "image_size": Limit(64, 4096)}
 
     def memory_estimate_mb(self, frames: int, height: int, width: int) -> float | None:
         """Weights (float32) plus the decoded frames the predictor holds: every frame when
