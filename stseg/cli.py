@@ -346,24 +346,43 @@ def cmd_calibration(args: argparse.Namespace) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
-    from .metrics import evaluate
-    from .tables import write_table
+    import numpy as np
 
-    table = evaluate(args.gt, args.pred, args.videos or None, args.variant, args.workers)
-    if args.out:
-        write_table(table, args.out)
-    per_video = table.groupby("video", sort=False)[["J", "F", "JF"]].mean()
+    from .metrics import evaluate_rows
+
+    rows = evaluate_rows(args.gt, args.pred, args.videos or None, args.variant, args.workers)
+    if args.out:  # (pandas only for the table a user asked for: the command stays light)
+        import pandas as pd
+
+        from .tables import write_table
+
+        write_table(pd.DataFrame(rows), args.out)
+
+    def mean(key: str, of: list[dict]) -> float:
+        values = [r[key] for r in of if r[key] == r[key]]  # NaN left out, as pandas' mean
+        return float(np.mean(values)) if values else float("nan")
+
     print(f"{'video':<24} {'objects':>7} {'J':>8} {'F':>8} {'J&F':>8}")
-    for video, row in per_video.iterrows():
-        count = int((table["video"] == video).sum())
-        print(f"{video:<24} {count:>7} {row.J:8.4f} {row.F:8.4f} {row.JF:8.4f}")
+    for video in dict.fromkeys(r["video"] for r in rows):
+        mine = [r for r in rows if r["video"] == video]
+        print(f"{video:<24} {len(mine):>7} {mean('J', mine):8.4f} {mean('F', mine):8.4f} {mean('JF', mine):8.4f}")
     label = "J&Ḟ (MOSE)" if args.variant == "mose" else "J&F"
-    print(f"{'all objects (pooled)':<24} {len(table):>7} {table.J.mean():8.4f} {table.F.mean():8.4f} {table.JF.mean():8.4f}   {label}")
+    print(f"{'all objects (pooled)':<24} {len(rows):>7} {mean('J', rows):8.4f} {mean('F', rows):8.4f} "
+          f"{mean('JF', rows):8.4f}   {label}")
     if args.variant == "mose":  # as MOSEv2's score.py: objects without such frames are left out of each mean
         for name in ("disappear", "reappear"):
-            counted = int(table[f"{name}_J"].notna().sum())
-            value = (table[f"{name}_J"].mean() + table[f"{name}_F"].mean()) / 2
+            counted = sum(1 for r in rows if r[f"{name}_J"] == r[f"{name}_J"])
+            value = (mean(f"{name}_J", rows) + mean(f"{name}_F", rows)) / 2
             print(f"{name}ance J&Ḟ {value:.4f} ({counted} object(s) with such frames)")
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("stseg")
+    except PackageNotFoundError:  # run from a checkout that is not installed
+        return "(not installed)"
 
 
 def _model_job_arguments(p: argparse.ArgumentParser) -> None:
@@ -386,6 +405,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="stseg", description=__doc__.splitlines()[0].replace("``", ""),
         epilog="workflow steps (run by the Snakemake rules; each has its own --help): " + ", ".join(WORKFLOW_STEPS))
+    parser.add_argument("--version", action="version", version=f"stseg {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", title="commands")
 
     def command(name: str, text: str) -> argparse.ArgumentParser:
@@ -397,16 +417,17 @@ def build_parser() -> argparse.ArgumentParser:
         return sub.add_parser(name, description=text)
 
     p = command("demo", "generate the demo dataset (DAVIS layout, ground truth on every frame)")
-    p.add_argument("root")
-    p.add_argument("--videos", nargs="*")
+    p.add_argument("root", help="the folder to write it in (JPEGImages/, Annotations/), e.g. data/demo")
+    p.add_argument("--videos", nargs="*", help="only these of the nine videos (default: all), e.g. --videos twins crossing")
     p.add_argument("--size", default="854x480", help="WIDTHxHEIGHT (default 854x480)")
     p.add_argument("--frames", type=int, default=None, help="at most this many frames per video")
     p.set_defaults(func=cmd_demo)
 
     p = command("validate", "check a dataset folder and list its videos")
-    p.add_argument("root")
-    p.add_argument("--videos", nargs="*")
-    p.add_argument("--video-list")
+    p.add_argument("root", help="the dataset folder, holding JPEGImages/ and Annotations/, e.g. data/demo")
+    p.add_argument("--videos", nargs="*", help="only these videos (default: every video), e.g. --videos twins")
+    p.add_argument("--video-list", help="a file with one video per line, relative to root or absolute "
+                   "(default: none), e.g. ImageSets/2017/val.txt")
     p.set_defaults(func=cmd_validate)
 
     p = command("preflight", "check a config before a run: the data, every model's weights, environment and GPU, one "
@@ -603,12 +624,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_calibration)
 
     p = command("evaluate", "J&F of predictions against ground truth (official DAVIS 2017 method)")
-    p.add_argument("--gt", required=True, help="annotation folder: <video>/<frame>.png")
-    p.add_argument("--pred", required=True, help="results folder: <video>/<frame>.png")
-    p.add_argument("--videos", nargs="*")
-    p.add_argument("--variant", default="davis", choices=["davis", "mose"], help="mose: MOSEv2's J&Ḟ")
-    p.add_argument("--workers", type=int, default=1)
-    p.add_argument("--out", help="CSV with one row per (video, object)")
+    p.add_argument("--gt", required=True, help="the ground truth: <video>/<frame>.png, e.g. data/demo/Annotations")
+    p.add_argument("--pred", required=True, help="the predictions: <video>/<frame>.png, e.g. results/final")
+    p.add_argument("--videos", nargs="*", help="only these videos (default: every video of --gt), e.g. --videos twins")
+    p.add_argument("--variant", default="davis", choices=["davis", "mose"],
+                   help="davis (default): the official DAVIS 2017 J&F; mose: MOSEv2's J&Ḟ")
+    p.add_argument("--workers", type=int, default=1, help="processes scoring videos at once (default 1), e.g. 4")
+    p.add_argument("--out", help="also write a CSV with one row per (video, object), e.g. jf.csv")
     p.set_defaults(func=cmd_evaluate)
     return parser
 

@@ -77,6 +77,7 @@ from .masks import object_ids, read_label_map
 from .morphology import dilate
 
 __all__ = [
+    "evaluate_rows",
     "VARIANTS",
     "EvaluationError",
     "disk",
@@ -662,14 +663,25 @@ def evaluate(
     variant: str = "davis",
     workers: int = 1,
 ):
-    """Score every video; return a pandas DataFrame with one row per (video, object).
+    """:func:`evaluate_rows` as a pandas DataFrame."""
+    import pandas as pd
+
+    return pd.DataFrame(evaluate_rows(gt_root, pred_root, videos, variant, workers))
+
+
+def evaluate_rows(
+    gt_root: str | os.PathLike[str],
+    pred_root: str | os.PathLike[str],
+    videos: Iterable[str] | None = None,
+    variant: str = "davis",
+    workers: int = 1,
+) -> list[dict]:
+    """Score every video; one row (a dict) per (video, object).
 
     ``davis`` counts each video's objects ``1..max id`` as the official DAVIS 2017
     evaluation does (module docstring); ``mose`` scores the first frame's ids and adds
     the disappearance / reappearance columns.
     """
-    import pandas as pd
-
     gt_root, pred_root = Path(gt_root), Path(pred_root)
     for name, root in (("--gt", gt_root), ("--pred", pred_root)):
         if not root.is_dir():
@@ -696,4 +708,4 @@ def evaluate(
             chunks = list(pool.map(_score_task, tasks))
     else:
         chunks = [_score_task(t) for t in tasks]
-    return pd.DataFrame([row for chunk in chunks for row in chunk])
+    return [row for chunk in chunks for row in chunk]

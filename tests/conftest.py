@@ -8,6 +8,31 @@ import numpy as np
 import pytest
 from helpers import HD_FRAMES, HD_VIDEO, MODELS, shared_dataset, snakemake, tree_digest
 
+#: unit-test modules that run a learned model or its upstream code (seconds to minutes each): the full tier
+HEAVY_MODULES = {"test_sam2", "test_sam3", "test_cutie", "test_xmem", "test_livos", "test_tmo", "test_edgetam",
+                 "test_upstream", "test_finetune", "test_tmo_finetune", "test_preflight"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Every test in one tier: ``quick`` (the unit tests of stseg's own code: the loop while editing, under two
+    minutes on two cores) or ``full`` (whole workflows, learned models, upstream code; CI runs both)."""
+    for item in items:
+        module = item.path.stem
+        heavy = item.get_closest_marker("slow") is not None or module in HEAVY_MODULES or "unit" not in item.path.parts
+        item.add_marker(pytest.mark.full if heavy else pytest.mark.quick)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Each tier's count and time, from the runner's own durations (a report, not an assertion)."""
+    spent: dict[str, list[float]] = {}
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            if getattr(report, "when", None) in ("setup", "call", "teardown"):
+                tier = "quick" if "quick" in getattr(report, "keywords", {}) else "full"
+                spent.setdefault(tier, []).append(report.duration)
+    for tier, durations in sorted(spent.items()):
+        terminalreporter.write_line(f"tier {tier}: {sum(durations):.1f} s of test time")
+
 
 @pytest.fixture(scope="session")
 def small_demo(tmp_path_factory) -> Path:

@@ -74,3 +74,18 @@ def test_validate_names_the_folder_it_was_given_not_a_config_key(tmp_path):
                                      "`stseg validate` the folder that holds JPEGImages/ and Annotations/ (e.g. stseg "
                                      "validate data/demo).")
     assert "dataset.root" not in result.stderr
+
+
+def test_version_and_every_user_argument_says_what_it_is():
+    from stseg.cli import WORKFLOW_STEPS, build_parser
+
+    result = subprocess.run([sys.executable, "-m", "stseg.cli", "--version"], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.startswith("stseg ")
+    parser = build_parser()
+    subparsers = next(a for a in parser._actions if a.dest == "command")
+    for name, sub in subparsers.choices.items():
+        if name in WORKFLOW_STEPS:
+            continue
+        for action in sub._actions:
+            if action.dest != "help":
+                assert action.help, f"stseg {name} {action.option_strings or action.dest}: no help"
