@@ -36,6 +36,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -215,8 +216,16 @@ def inspect_video(root: str | os.PathLike[str], video: str, cache_dir: str | os.
             pass
     info = _inspect(frame_dir, ann_dir, video, jpegs, pngs)
     if cache_file is not None and write_cache:
-        with atomic_path(cache_file) as tmp:
-            tmp.write_text(json.dumps({"fingerprint": fingerprint, "info": asdict(info)}))
+        try:
+            with atomic_path(cache_file) as tmp:
+                tmp.write_text(json.dumps({"fingerprint": fingerprint, "info": asdict(info)}))
+        except OSError as error:
+            free = shutil.disk_usage(cache_file.parent).free if cache_file.parent.is_dir() else 0
+            raise StsegError(
+                f"{cache_file}: could not write the dataset's validation cache ({error.strerror or error}; "
+                f"{free // 1024} KiB free on its file system): the results folder must be writable with room for "
+                "the run's outputs. Free some space (or set results to another folder) and rerun; nothing was run."
+            ) from None
     return info
 
 

@@ -17,8 +17,17 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
+from datetime import datetime, timezone
+from typing import Iterable
 
-__all__ = ["file_stamp", "folder_stamp"]
+from .errors import StsegError
+
+__all__ = ["ClockSkewError", "check_clock", "file_stamp", "folder_stamp"]
+
+
+class ClockSkewError(StsegError, ValueError):
+    """Inputs dated in the future."""
 
 
 def folder_stamp(folder: str | os.PathLike[str]) -> str:
@@ -50,3 +59,33 @@ def file_stamp(path: str, label: str | None = None) -> str:
     except FileNotFoundError:
         return f"{path}:absent"
     return f"{path if label is None else label}:{stat.st_size}:{stat.st_mtime_ns}"
+
+
+def check_clock(paths: Iterable[str], folder: str | os.PathLike[str], now: float | None = None) -> None:
+    """Refuse inputs dated in the future (a machine with a wrong clock wrote them, or an archive kept its dates).
+
+    Snakemake fails every job whose output ends up older than one of its inputs ("clock skew"), after the job has
+    run: every video would fail, each job at its end.  One line names the newest such input, how far ahead of this
+    machine's clock it is and how many others are, and the fix (re-dating ``folder``'s files).  A second of slack: a file written as the run
+    started is not ahead.
+    """
+    now = time.time() if now is None else now
+    ahead = []
+    for path in paths:
+        try:
+            mtime = os.stat(path).st_mtime
+        except FileNotFoundError:
+            continue
+        if mtime > now + 1.0:
+            ahead.append((mtime, path))
+    if not ahead:
+        return
+    mtime, path = max(ahead)
+    stamp = lambda t: datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")  # noqa: E731
+    hours = (mtime - now) / 3600
+    others = f" (and {len(ahead) - 1} other input(s))" if len(ahead) > 1 else ""
+    raise ClockSkewError(
+        f"{path} is dated {stamp(mtime)}, {hours:.1f} h ahead of this machine's clock ({stamp(now)}){others}: "
+        "Snakemake would fail every job reading it at its end (its outputs older than their input: 'clock skew'). "
+        f"Set this machine's clock right, or re-date the files: find {folder} -newermt now "
+        "-exec touch -h {} +")

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import shutil
 import sys
 import time
@@ -47,9 +48,10 @@ from .files import glob_escape, process_alive
 from .stamps import TIMESTAMP
 
 __all__ = [
-    "LAST_GOOD", "NOT_FINISHED", "WAITING", "ResultsFolderError", "ResultsInUseError", "RunLifecycle", "settings_in_force",
-    "check_results_folder", "described_videos", "failed_job_logs", "failure_report", "format_failures",
-    "keep_last_good", "lock_results", "rescue_last_good", "set_aside_stale", "settle_last_good", "sweep_partials",
+    "DATASET", "LAST_GOOD", "NOT_FINISHED", "WAITING", "WAITING_FOR_FAILED_PRIOR", "ResultsFolderError",
+    "ResultsInUseError", "RunLifecycle", "check_results_folder", "described_videos", "failed_job_logs",
+    "failure_report", "format_failures", "keep_last_good", "lock_results", "rescue_last_good", "set_aside_stale",
+    "settings_in_force", "settle_last_good", "snakemake_job_errors", "sweep_partials",
 ]
 
 
@@ -309,8 +311,15 @@ WAITING = ("not selected yet: its masks, pseudo-labels and scores are complete, 
            "pgmr.prior_margin: null")
 
 
+#: the reason given for a video waiting for the dataset prior when the prior's own job failed in this run
+WAITING_FOR_FAILED_PRIOR = ("not selected yet: its masks, pseudo-labels and scores are complete, but the dataset "
+                            "prior's job failed (its row above); fix that and rerun")
+
 #: the reason given for a video whose jobs did not fail but did not all run (the run stopped at another's failure)
-NOT_FINISHED = "not finished: the run stopped at another video's failure (--keep-going lets the others finish)"
+NOT_FINISHED = "not finished: the run stopped at another job's failure (--keep-going lets the others finish)"
+
+#: the stage of a row about a job of the whole dataset (the prior, the summary, a fine-tuning run), not of one video
+DATASET = "(dataset)"
 
 
 def failed_job_logs(snakemake_logs: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None) -> list[Path]:
@@ -335,6 +344,34 @@ def failed_job_logs(snakemake_logs: str | os.PathLike[str] | Sequence[str | os.P
     return logs
 
 
+def snakemake_job_errors(snakemake_logs: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None
+                         ) -> list[tuple[str, str]]:
+    """The jobs Snakemake itself failed after they ran, from its own log(s): ``(rule, message)`` of each
+    ``<Kind>Error in rule <rule> in file ...:`` or ``<Kind>Exception in rule ...`` block (an output older than an
+    input, "clock skew"; an output missing after ``latency-wait``), whose message names the job's files and is in
+    no job's log."""
+    if snakemake_logs is None:
+        return []
+    if isinstance(snakemake_logs, (str, os.PathLike)):
+        snakemake_logs = [snakemake_logs]
+    lines = [line for path in snakemake_logs if Path(path).is_file()
+             for line in Path(path).read_text(errors="replace").splitlines()]
+    found = []
+    for at, line in enumerate(lines):
+        match = re.match(r"(\w+(?:Error|Exception)) in rule (\S+) in file", line)
+        if match and at + 1 < len(lines) and lines[at + 1].strip():
+            message = lines[at + 1].strip()
+            if at + 2 < len(lines) and lines[at + 2].startswith("/"):  # the missing files, one a line
+                message += " " + lines[at + 2].strip()
+            found.append((match.group(2), message))
+    return found
+
+
+def _names_video(message: str, video: str) -> bool:
+    """Whether a Snakemake message names one of the video's files (a path component equal to the video's name)."""
+    return re.search(rf"/{re.escape(video)}(?:[/.:,\s]|$)", message) is not None
+
+
 def _current(outcome: Path, inputs: Sequence[Path]) -> bool:
     """Whether a selection ``outcome`` exists and is newer than every input it was made from (all present)."""
     if not outcome.is_file():
@@ -351,7 +388,8 @@ def failure_report(results: str | os.PathLike[str], videos: Sequence[str],
                    failed_logs: Sequence[str | os.PathLike[str]] = (),
                    selection_inputs: Callable[[str], Sequence[Path]] | None = None,
                    left_undone: Callable[[str, bool], bool] | None = None,
-                   shared_logs: Callable[[str], Sequence[Path]] | None = None) -> pd.DataFrame:
+                   shared_logs: Callable[[str], Sequence[Path]] | None = None,
+                   job_errors: Sequence[tuple[str, str]] = ()) -> pd.DataFrame:
     """Every video whose job failed in this run (``failed_logs``: from :func:`failed_job_logs`), with the stage, log
     and reason, and every other video without a current selection outcome, saying why (waiting for the dataset
     prior, or not finished).  ``selection_inputs(video)`` lists what a video's outcome is made from: an outcome
@@ -359,10 +397,24 @@ def failure_report(results: str | os.PathLike[str], videos: Sequence[str],
     which ``left_undone(video, before_selection)`` says this run had jobs to do that it did not finish (all its
     jobs, or only those before the selection: a video whose selection alone is left waits for the prior).
     ``shared_logs(video)``: the logs of the jobs that do the video together with others (the batch jobs that
-    segment it, stseg.batching; its chunk's jobs, stseg.chunks)."""
+    segment it, stseg.batching; its chunk's jobs, stseg.chunks).  ``job_errors``: the jobs Snakemake failed after
+    they ran (:func:`snakemake_job_errors`), each counted for the video whose files its message names.  A failed
+    job of the whole dataset (the prior, the summary, a fine-tuning run) is a row of its own, first, with the video
+    :data:`DATASET`."""
     results = Path(results)
     failed = {Path(p).resolve() for p in failed_logs}
     rows = []
+    of_videos = {p.resolve() for video in videos for p in (results / "logs").rglob(f"{glob_escape(video)}.log")}
+    of_videos |= {Path(p).resolve() for video in videos for p in (shared_logs(video) if shared_logs else [])}
+    for log in sorted(failed - of_videos):
+        text = log.read_text(errors="replace") if log.is_file() else ""
+        stage = "/".join(log.relative_to((results / "logs").resolve()).with_suffix("").parts) \
+            if log.is_relative_to((results / "logs").resolve()) else log.stem
+        rows.append((DATASET, stage, str(log), _reason(text, results)))
+    for rule, message in job_errors:
+        if not any(_names_video(message, video) for video in videos):
+            rows.append((DATASET, rule, "", message))
+    prior_failed = any(row[1] == "prior" for row in rows)
     for video in videos:
         own = list((results / "logs").rglob(f"{glob_escape(video)}.log"))
         logs = {p: p.read_text(errors="replace") for p in [*own, *(shared_logs(video) if shared_logs else [])]
@@ -372,30 +424,45 @@ def failure_report(results: str | os.PathLike[str], videos: Sequence[str],
         undone = left_undone is not None and left_undone(video, False)
         if not failing and not undone and _current(results / "outcome" / f"{video}.csv", inputs):
             continue  # complete, and none of its jobs failed in this run
+        snakemakes = [(rule, message) for rule, message in job_errors if _names_video(message, video)]
         failing = failing or [p for p, text in logs.items() if ": error:" in text or "Traceback" in text]
-        if failing:
+        if snakemakes and not failing:
+            rows.append((video, snakemakes[0][0], "", snakemakes[0][1]))
+        elif failing:
             chosen = max(failing, key=lambda p: p.stat().st_mtime)
             stage = "/".join(chosen.relative_to(results / "logs").parts[:-1])
             rows.append((video, stage, str(chosen), _reason(logs[chosen], results)))
         elif (not (left_undone is not None and left_undone(video, True)) and all(p.exists() for p in inputs)
               and (results / "scores" / f"{video}.csv").is_file()):
-            rows.append((video, "select", "", WAITING))
+            rows.append((video, "select", "", WAITING_FOR_FAILED_PRIOR if prior_failed else WAITING))
         else:
             rows.append((video, "", "", NOT_FINISHED))
     return pd.DataFrame(rows, columns=["video", "stage", "log", "reason"])
 
 
 def format_failures(failures: pd.DataFrame, total: int) -> str:
-    waiting = int((failures["reason"] == WAITING).sum())
+    waiting = int(failures["reason"].isin([WAITING, WAITING_FOR_FAILED_PRIOR]).sum())
     unfinished = int((failures["reason"] == NOT_FINISHED).sum())
-    failed = len(failures) - waiting - unfinished
+    dataset = int((failures["video"] == DATASET).sum())
+    failed = len(failures) - waiting - unfinished - dataset
+    lines = []
+    for row in failures[failures["video"] == DATASET].itertuples(index=False):
+        lines.append(f"the {row.stage} job (of the whole dataset) failed: {row.reason}")
+        if row.log:
+            lines.append(f"    log: {row.log}")
+    failures = failures[failures["video"] != DATASET]
     if unfinished:
         head = f"{failed} of {total} video(s) failed; {unfinished} did not finish"
         head += f"; {waiting} wait for the dataset prior" if waiting else ""
-    else:
+    elif failed == total:
+        head = f"{failed} of {total} video(s) failed"
+    elif failed:
         head = f"{failed} of {total} video(s) failed; the others' results are complete"
         head += f" up to their scores ({waiting} wait for the dataset prior)" if waiting else ""
-    lines = [head + ":"]
+    else:
+        head = f"no video's own job failed; {waiting} of {total} wait for the dataset prior" if waiting else \
+            f"no video's own job failed; the {total} video(s)' results are complete"
+    lines.append(head + (":" if len(failures) else ""))
     for row in failures.itertuples(index=False):
         lines.append(f"  {row.video}: {row.stage or '-'}: {row.reason}")
         if row.log:
@@ -496,7 +563,7 @@ class RunLifecycle:
 
         videos = list(self.plan.videos)
         failures = failure_report(self.results, videos, failed_job_logs(snakemake_log), self.outputs.selection_inputs,
-                                  self.left_undone, self.outputs.shared_logs)
+                                  self.left_undone, self.outputs.shared_logs, snakemake_job_errors(snakemake_log))
         if len(failures):
             print(format_failures(failures, len(videos)), end="", file=sys.stderr)
             try:

@@ -43,7 +43,7 @@ from .config_checks import (
     validated_videos,
 )
 from .finetune_runs import FinetuneRuns, check_finetune_runs, flow_id
-from .freshness import file_stamp
+from .freshness import check_clock, file_stamp
 from .job_groups import JobGroups, read_kept, write_kept
 from .lifecycle import check_results_folder
 from .model_entries import ModelEntry, ModelRoster, model_entry
@@ -54,6 +54,15 @@ __all__ = ["ConfigError", "ModelEntry", "Plan", "check_config_files", "ensure_de
 
 #: the key of the light stages' chunks in ``groups.json`` (:mod:`stseg.job_groups`)
 STAGES_GROUPS = "stages"
+
+
+def _user_inputs(inputs: VideoInputs, models: ModelRoster) -> list[str]:
+    """The files and folders of the user's that the jobs name as inputs: each video's frames folder, annotations and
+    ground truth, each model's weights (a precomputed model's folders)."""
+    paths = {path for video in inputs.videos
+             for path in (inputs.frames_dir(video), *inputs.given_annotations(video), *inputs.truth_files(video))}
+    paths.update(path for entry in models.entries.values() for video in inputs.videos for path in entry.weights(video))
+    return sorted(paths)
 
 
 def _batch_key(model: str) -> str:
@@ -115,8 +124,9 @@ class Plan:
         per_job = int((config.get("stages") or {}).get("videos_per_job", 1))
         chunks = JobGroups.cut(STAGES_GROUPS, per_job, list(valid), kept.get(STAGES_GROUPS))
         stages: dict[str, Any] = {name: settings.from_config(kind, config) for name, kind in settings.STAGES.items()}
-        return cls(config=config, layout=layout,
-                   inputs=VideoInputs(root, valid, config["dataset"].get("ground_truth", "auto")), models=models,
+        inputs = VideoInputs(root, valid, config["dataset"].get("ground_truth", "auto"))
+        check_clock(_user_inputs(inputs, models), root)  # before any job: Snakemake would fail each at its end
+        return cls(config=config, layout=layout, inputs=inputs, models=models,
                    finetune=FinetuneRuns(runs, layout, train_videos), stages=stages, batches=batches, chunks=chunks,
                    invalid=invalid)
 

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
-from stseg.freshness import file_stamp, folder_stamp
+import pytest
+
+from stseg.freshness import ClockSkewError, check_clock, file_stamp, folder_stamp
 
 
 def folder_with(tmp_path: Path, names: list[str]) -> Path:
@@ -55,3 +58,19 @@ def test_folder_stamp_sees_files_at_any_depth(tmp_path):
     (folder / "probs" / ".00001.npz.123.partial").write_bytes(b"x")  # a writer's partial: hidden, not counted
     edited = folder_stamp(folder)
     assert folder_stamp(folder) == edited
+
+
+def test_inputs_dated_in_the_future_are_refused_with_the_newest_named(tmp_path):
+    now = time.time()
+    files = [tmp_path / name for name in ("a.jpg", "b.png", "c.png")]
+    for path in files:
+        path.write_bytes(b"x")
+    check_clock([str(p) for p in files], tmp_path, now=now + 5)  # all in the past: nothing to say
+    os.utime(files[1], (now + 3600, now + 3600))
+    os.utime(files[2], (now + 7200, now + 7200))
+    with pytest.raises(ClockSkewError) as error:
+        check_clock([str(p) for p in files] + [str(tmp_path / "absent.png")], tmp_path, now=now)
+    message = str(error.value)
+    assert message.startswith(f"{files[2]} is dated ") and "2.0 h ahead of this machine's clock" in message
+    assert "(and 1 other input(s))" in message and f"find {tmp_path} -newermt now -exec touch -h {{}} +" in message
+    check_clock([str(files[2])], tmp_path, now=now + 7200 - 0.5)  # within the second of slack

@@ -9,18 +9,22 @@ from pathlib import Path
 import pytest
 
 from stseg.lifecycle import (
+    DATASET,
     NOT_FINISHED,
+    WAITING_FOR_FAILED_PRIOR,
     ResultsFolderError,
     ResultsInUseError,
     check_results_folder,
     described_videos,
     failed_job_logs,
     failure_report,
+    format_failures,
     keep_last_good,
     lock_results,
     rescue_last_good,
     set_aside_stale,
     settle_last_good,
+    snakemake_job_errors,
     sweep_partials,
 )
 from stseg.stamps import TIMESTAMP
@@ -169,3 +173,59 @@ def test_failure_report_names_the_stage_and_the_error_line(tmp_path):
     assert rows.loc["v1", "stage"] == "infer/flow"
     assert rows.loc["v1", "reason"] == "stseg infer: error: v1/00003.jpg: cannot decode this JPEG"
     assert rows.loc["v2", "reason"] == NOT_FINISHED
+
+
+#: Snakemake's own words when it fails a job after it ran (copied from a run whose frames were dated a day ahead)
+SKEW_LOG = "\n".join([
+    'Select jobs to execute...',
+    'WorkflowError in rule infer in file "/work/main/rules/inference.smk", line 21:',
+    'Output results/masks/flow/v1 has older modification time (2026-12-07 21:47:22.037031) than inpu'
+    't data/JPEGImages/v1 (2026-12-08 21:47:14.283211). This could indicate a clock skew problem in '
+    'your network and would trigger a rerun of this job in the next execution and should therefore b'
+    'e fixed on system level. System time: 2026-12-07 21:47:22.037212 (rule infer, line 21, /work/ma'
+    'in/rules/inference.smk)',
+    'Removing output files of failed job infer since they might be corrupted:',
+    'results/masks/flow/v1, results/resources/flow/v1.json',
+    'MissingOutputException in rule prior in file "/work/main/rules/pgmr.smk", line 148:',
+    'Job 17 completed successfully, but some output files are missing. Missing files after 60 second'
+    's. This might be due to filesystem latency. If that is the case, consider to increase the wait '
+    'time with --latency-wait:',
+    '/scratch/results/prior.csv',
+    'Shutting down, this might take some time.',
+    '',
+])
+
+
+def test_jobs_snakemake_failed_after_they_ran_are_named_for_their_video(tmp_path):
+    log = tmp_path / "snakemake.log"
+    log.write_text(SKEW_LOG)
+    errors = snakemake_job_errors(log)
+    assert [rule for rule, _ in errors] == ["infer", "prior"]
+    assert errors[0][1].startswith("Output results/masks/flow/v1 has older modification time")
+    assert errors[1][1].endswith("--latency-wait: /scratch/results/prior.csv")
+    results = tmp_path / "results"
+    (results / "logs" / "infer" / "flow").mkdir(parents=True)
+    (results / "logs" / "infer" / "flow" / "v1.log").write_text("flow: 10 frames in 1.00 s\n")  # the job's own log: fine
+    report = failure_report(results, ["v1", "v10"], [], job_errors=errors).set_index("video")
+    assert report.loc["v1", "stage"] == "infer" and "clock skew" in report.loc["v1", "reason"]
+    assert report.loc["v10", "reason"] == NOT_FINISHED  # 'v1' in a path does not name v10
+    assert report.loc[DATASET, "stage"] == "prior" and "Missing files after 60 seconds" in report.loc[DATASET, "reason"]
+    text = format_failures(report.reset_index(), 2)
+    assert text.splitlines()[0].startswith("the prior job (of the whole dataset) failed: Job 17 completed")
+    assert "1 of 2 video(s) failed; 1 did not finish:" in text
+
+
+def test_a_failed_prior_is_named_and_the_videos_wait_for_it(tmp_path):
+    results = tmp_path / "results"
+    log = results / "logs" / "prior.log"
+    log.parent.mkdir(parents=True)
+    log.write_text("stseg prior: error: results/scores/v1.csv: not a scores table\n")
+    for video in ("v1", "v2"):
+        (results / "scores").mkdir(exist_ok=True)
+        (results / "scores" / f"{video}.csv").write_text("model,j\n")
+    report = failure_report(results, ["v1", "v2"], [log])
+    assert list(report["video"]) == [DATASET, "v1", "v2"]
+    assert report.iloc[0]["stage"] == "prior" and report.iloc[0]["reason"].endswith("not a scores table")
+    assert set(report.iloc[1:]["reason"]) == {WAITING_FOR_FAILED_PRIOR}
+    text = format_failures(report, 2)
+    assert "no video's own job failed; 2 of 2 wait for the dataset prior:" in text

@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 
@@ -443,6 +444,16 @@ def case_config_typos_each_named_with_its_line(data, config):
             "pgmr.strategy: 'fusion' is not allowed; choose one of video, object, vote, fuse, auto"]
 
 
+def case_frames_dated_a_day_ahead(data, config):
+    """Copied from a machine whose clock was a day ahead: refused at parse, not failed by Snakemake after each job."""
+    frames, annotations = copy_broken_video(data)
+    ahead = time.time() + 86400
+    for path in (*frames.iterdir(), frames, *annotations.iterdir()):
+        os.utime(path, (ahead, ahead))
+    return [f"{frames} is dated ", "h ahead of this machine's clock", "(and 10 other input(s))",
+            f"re-date the files: find {data} -newermt now -exec touch -h {{}} +"]
+
+
 CASES = {name[5:]: fn for name, fn in globals().items() if name.startswith("case_")}
 
 
@@ -550,7 +561,7 @@ def test_a_video_short_of_memory_from_the_failure_to_the_retry(small_demo, tmp_p
     assert report.loc["long", "stage"] == "infer/sam" and "sam2 needs about 201 MB" in report.loc["long", "reason"]
     unfinished = report.drop(index="long")
     assert len(unfinished) == 3 and not unfinished["reason"].str.contains("sam2 needs").any()
-    assert all(r.startswith(("not finished: the run stopped at another video's failure", "not selected yet"))
+    assert all(r.startswith(("not finished: the run stopped at another job's failure", "not selected yet"))
                for r in unfinished["reason"])
 
     waiting = snakemake(work, config, "--cores", "2", "--keep-going", check=False)
@@ -838,6 +849,33 @@ def test_a_disk_full_rerun_reports_and_keeps_what_it_can(small_demo, tmp_path, f
     (full_disk / "filler").unlink()
     snakemake(tmp_path / "work", bigger, "--cores", "2")
     assert not (full_disk / "results" / "stale").exists() and (full_disk / "results" / "submission.zip").is_file()
+
+
+def test_a_full_disk_at_the_prior_and_at_the_validation_cache_is_named(small_demo, tmp_path, full_disk):
+    """The dataset prior's job on a full disk: the report names that job and its cause (not videos 'waiting'
+    for nothing); a parse that cannot write the validation cache: one line naming the file and the full disk."""
+    (tmp_path / "work").mkdir()
+    config = {**BASE_CONFIG, "dataset": {"root": str(small_demo)}, "results": str(full_disk / "results")}
+    snakemake(tmp_path / "work", config, "--cores", "2")
+    with open(full_disk / "filler", "wb") as filler:  # fill the disk to the last byte
+        with contextlib.suppress(OSError):
+            while True:
+                filler.write(b"\0" * 4096)
+                filler.flush()
+    other_prior = {**config, "pgmr": {**config.get("pgmr", {}), "prior_margin": 0.02}}  # only the prior and after
+    result = snakemake(tmp_path / "work", other_prior, "--cores", "1", check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "the prior job (of the whole dataset) failed: (empty log) the file system of" in output, output[-3000:]
+    assert "no video's own job failed; 4 of 4 wait for the dataset prior:" in output, output[-3000:]
+    assert "the dataset prior's job failed (its row above)" in output
+
+    shutil.rmtree(full_disk / "results" / ".stseg" / "validated")
+    result = snakemake(tmp_path / "work", config, "--cores", "1", check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0 and "Traceback" not in output
+    assert ": could not write the dataset's validation cache (No space left on device; 0 KiB free" in output, output
+    assert "Free some space (or set results to another folder) and rerun; nothing was run." in output
 
 
 def sparse_copy(data: Path, name: str, new_object: int, frame: str) -> None:
