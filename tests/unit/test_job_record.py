@@ -46,7 +46,8 @@ def test_records_are_read_and_summed_per_model(tmp_path):
     assert record["device"] == "cpu" and record["frames"] == 10 and record["peak_host_mb"] > 0
     assert record["peak_gpu_mb"] is None and record["host"] == socket.gethostname()
     (tmp_path / "resources" / "flow").mkdir(parents=True)
-    (tmp_path / "resources" / "flow" / "a.json").write_text(json.dumps({**record, "frames": 10, "seconds": 2.0}))
+    (tmp_path / "resources" / "flow" / "a.json").write_text(json.dumps({**record, "frames": 10, "seconds": 2.0,
+                                                                        "peak_host_mb": 100.0}))
     (tmp_path / "resources" / "flow" / "b.json").write_text(json.dumps({**record, "frames": 30, "seconds": 2.0,
                                                                         "peak_host_mb": 900.0}))
     (tmp_path / "batches" / "sam2").mkdir(parents=True)  # a batch job's record holds it under "resources"
