@@ -81,6 +81,7 @@ def check_clock(paths: Iterable[str], folder: str | os.PathLike[str], now: float
     if not ahead:
         return
     mtime, path = max(ahead)
+    path, folder = os.path.abspath(path), os.path.abspath(folder)
     stamp = lambda t: datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")  # noqa: E731
     hours = (mtime - now) / 3600
     others = f" (and {len(ahead) - 1} other input(s))" if len(ahead) > 1 else ""

@@ -296,9 +296,25 @@ _SORT = (
 )
 
 
-def _html_table(table: pd.DataFrame, caption: str, highlight: str | None = None) -> str:
+#: the report's first page (Snakemake's "Workflow" view) shows ``report/workflow.rst``, which includes the summary,
+#: beside the workflow diagram.  Snakemake centres that view in a box as high as the window, so a page taller than
+#: the window is cut at its top, out of reach of the scroll bar, and it narrows the text to a column that wide tables
+#: spill out of, under the diagram.  This style (inside the summary, so it applies while the page is shown) sets the
+#: view from the top, gives the text the width beside the diagram, and scrolls a wide table within it.
+FIRST_PAGE_STYLE = """<style>
+div.h-screen.items-center.justify-center { align-items: flex-start !important; justify-content: flex-start !important; }
+div.grow.flex.gap-3 > div.py-2 { flex: 1 1 0 !important; min-width: 0 !important; }
+div.prose.max-w-lg { max-width: none !important; }
+#rulegraph { flex: none !important; }
+.stseg-table { overflow-x: auto; max-width: 100%; }
+#stseg-summary code::before, #stseg-summary code::after { content: none !important; }
+</style>"""
+
+
+def _html_table(table: pd.DataFrame, caption: str, highlight: str | None = None, anchor: str | None = None) -> str:
     """An HTML table as wide as the page whose columns sort on a click (inline handlers: they work inside the
-    Snakemake report); the row whose first cell is ``highlight`` is set in bold on a tinted background."""
+    Snakemake report), in a box that scrolls it sideways where the page is narrower; the row whose first cell is
+    ``highlight`` is set in bold on a tinted background; ``anchor``: the box's id."""
     import html
 
     head = "".join(f'<th onclick="{_SORT}" style="cursor:pointer;padding:3px 10px;border-bottom:1px solid #888">'
@@ -316,9 +332,10 @@ def _html_table(table: pd.DataFrame, caption: str, highlight: str | None = None)
         marked = highlight is not None and str(row[0]) == highlight
         style = ' style="font-weight:bold;background:#fff3c4"' if marked else ""
         body.append(f"<tr{style}>" + "".join(cells) + "</tr>")
-    return (f'<table style="border-collapse:collapse;font-family:sans-serif;font-size:14px;margin:8px 0;width:100%">'
+    box = f'<div class="stseg-table" id="{anchor}">' if anchor else '<div class="stseg-table">'
+    return (f'{box}<table style="border-collapse:collapse;font-family:sans-serif;font-size:14px;margin:8px 0;width:100%">'
             f'<caption style="text-align:left;font-weight:bold">{html.escape(caption)}</caption>'
-            f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>")
+            f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>")
 
 
 def best_single(overall: pd.DataFrame) -> tuple[str, float] | None:
@@ -358,26 +375,26 @@ def summary_page(per_video: pd.DataFrame, overall: pd.DataFrame, calibration_png
     final = f"selection:{strategy}" if strategy else None
     table = pooled_table(overall)
     best = best_single(overall)
-    parts = ['<div style="font-family:sans-serif;width:100%;max-width:none">']
+    parts = [FIRST_PAGE_STYLE, '<div id="stseg-summary" style="font-family:sans-serif;width:100%;max-width:none">']
     if best is not None and final is not None and final in set(table["method"]):
         row = table[table["method"] == final].iloc[0]
-        parts.append(f'<p style="font-size:16px">Best single model: <b>{html.escape(best[0])}</b> (J&amp;F '
+        parts.append(f'<p id="stseg-headline" style="font-size:16px">Best single model: <b>{html.escape(best[0])}</b> (J&amp;F '
                      f"{best[1]:.4f}). Final answer (<code>{html.escape(strategy or '')}</code>): <b>J&amp;F "
                      f"{row['JF']:.4f}</b>, {row['gain']:+.4f} over the best single model.</p>")
     elif final is not None:
         estimate = table.loc[table["method"] == final, "pseudo_JF"]
         said = (f": estimated J&amp;F <b>{float(estimate.iloc[0]):.4f}</b>, its J&amp;F against the pseudo-labels (an "
                 "estimate, not a score)") if len(estimate) and pd.notna(estimate.iloc[0]) else ""
-        parts.append(f'<p style="font-size:16px">No ground truth: the final answer (<code>{html.escape(strategy or "")}'
+        parts.append(f'<p id="stseg-headline" style="font-size:16px">No ground truth: the final answer (<code>{html.escape(strategy or "")}'
                      f"</code>) cannot be scored here{said}. Every model's and strategy's J&amp;F against the "
                      "pseudo-labels is shown; summary.txt says per video what the fusion removed and added.</p>")
-    parts += ["<p>J, F and J&amp;F of each model, each final-answer strategy and the oracles, pooled over every "
+    parts += [_html_table(table, "pooled over all objects", final, "stseg-pooled"),
+              "<p>J, F and J&amp;F of each model, each final-answer strategy and the oracles, pooled over every "
               "object of every video (against the ground truth where there is some; the pseudo-label J&amp;F "
               "always). <i>gain</i>: J&amp;F minus the best single model's. <i>recovered</i>: that gain as a share "
               "of the per-video oracle's (1 = all of it; above 1 = better than picking the truly best model of "
               "each video, which the per-object oracle and the fusion can be; below 0 = below the best single "
-              "model). The final answer's row is highlighted. Click a column to sort.</p>",
-              _html_table(table, "pooled over all objects", final)]
+              "model). The final answer's row is highlighted. Click a column to sort.</p>"]
     if calibration_png is not None and Path(calibration_png).is_file():
         data = base64.b64encode(Path(calibration_png).read_bytes()).decode()
         parts.append('<p><b>calibration</b>: pseudo-label J&amp;F against true J&amp;F, and the regret per video</p>'

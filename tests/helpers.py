@@ -47,6 +47,16 @@ def tree_digest(root: Path) -> dict[str, str]:
 HD_VIDEO, HD_FRAMES = "horsejump-high", 8
 
 
+def damage_png(png: Path) -> bytes:
+    """The PNG with bytes of its image data flipped: its header reads, decoding it fails."""
+    good = png.read_bytes()
+    bad = bytearray(good)
+    at = bad.index(b"IDAT") + 8
+    bad[at:at + 4] = bytes(b ^ 0xFF for b in bad[at:at + 4])
+    png.write_bytes(bytes(bad))
+    return good
+
+
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 
 
@@ -58,11 +68,15 @@ MODELS = {
 }
 
 
-def snakemake(workdir: Path, config: dict, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+def snakemake(workdir: Path, config: dict, *args: str, check: bool = True, python: str | None = None,
+              env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Snakemake on the workflow with ``config`` in ``workdir`` (run by ``python``, e.g. :func:`stand_in_stseg`'s,
+    with ``env`` added to the environment)."""
     config_file = workdir / "test-config.yaml"
     config_file.write_text(yaml.safe_dump(config))
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    command = [*SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
+    python = python or sys.executable
+    env = {**os.environ, **(env or {}), "PATH": f"{Path(python).parent}{os.pathsep}{os.environ['PATH']}"}
+    command = [python, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
                "--configfile", str(config_file), *args]
     result = subprocess.run(command, capture_output=True, text=True, env=env)
     if check and result.returncode != 0:
@@ -209,12 +223,14 @@ def plant(path, marker):
 
 
 STAND_IN = """#!/bin/sh
-# stands in for stseg on PATH: its select step hangs (to be killed) or fails, as the test asks (for every video, or
-# for $STSEG_TEST_VIDEO's only)
-if [ "$1" = "select" ] && {{ [ -z "$STSEG_TEST_VIDEO" ] || [ "$3" = "$STSEG_TEST_VIDEO" ]; }}; then
-  case "$STSEG_TEST_SELECT" in
+# stands in for stseg on PATH: one step (select unless $STSEG_TEST_STEP names another whose video is its second
+# argument) hangs (to be killed), fails, or waits for the test's word, as the test asks (for every video, or for
+# $STSEG_TEST_VIDEO's only)
+if [ "$1" = "${{STSEG_TEST_STEP:-select}}" ] && {{ [ -z "$STSEG_TEST_VIDEO" ] || [ "$3" = "$STSEG_TEST_VIDEO" ]; }}; then
+  case "$STSEG_TEST_MODE" in
     hang) touch "$STSEG_TEST_MARKER"; sleep 600;;
-    fail) echo "stseg select: error: a failure the test made" >&2; exit 1;;
+    fail) echo "stseg $1: error: a failure the test made" >&2; exit 1;;
+    wait) touch "$STSEG_TEST_MARKER"; while [ ! -e "$STSEG_TEST_RELEASE" ]; do sleep 0.1; done;;
   esac
 fi
 exec {real} "$@"
@@ -223,8 +239,9 @@ exec {real} "$@"
 
 def stand_in_stseg(venv: Path) -> str:
     """A Python whose bin folder holds a stand-in ``stseg`` (the workflow puts its interpreter's bin folder first on
-    PATH): its ``select`` step hangs (``STSEG_TEST_SELECT=hang``, touching ``$STSEG_TEST_MARKER``) or fails
-    (``fail``), for every video or for ``$STSEG_TEST_VIDEO``'s only; every other step is the real one.  Returns the
+    PATH): its ``select`` step (or ``$STSEG_TEST_STEP``: ``score``) hangs (``STSEG_TEST_MODE=hang``, touching
+    ``$STSEG_TEST_MARKER``), fails (``fail``) or waits, marker touched, until ``$STSEG_TEST_RELEASE`` exists and
+    then runs (``wait``), for every video or for ``$STSEG_TEST_VIDEO``'s only; every other step is the real one.  Returns the
     Python to run Snakemake with."""
     import site
     import sysconfig

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Iterator
 
 from ..errors import StsegError
+from .base import Limit
 from .device import resolve_device
 from .sam2 import CheckpointError, SAM2Propagator
 
@@ -132,6 +133,7 @@ class EdgeTAMPropagator(SAM2Propagator):
         "apply_postprocessing": False,
         "random_init": False,
     }
+    limits: dict[str, Limit] = {}  # SAM2's size and image_size are not EdgeTAM's options (one size)
 
     def __init__(self, **options) -> None:
         super().__init__(**options)

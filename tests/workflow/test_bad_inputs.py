@@ -27,6 +27,7 @@ from helpers import (
     SNAKEMAKE,
     job_counts,
     snakemake,
+    stand_in_stseg,
     tree_digest,
 )
 from PIL import Image
@@ -709,15 +710,14 @@ def test_a_failing_rerun_after_a_complete_run_is_reported(finished, tmp_path):
     before = results_digest(base / "work")
     annotation = base / "data" / "Annotations" / "twins" / "00005.png"
     good = annotation.read_bytes()
-    damaged = bytearray(good)
-    at = damaged.index(b"IDAT") + 8
-    damaged[at:at + 4] = bytes(b ^ 0xFF for b in damaged[at:at + 4])  # its image data: the header reads, the
-    annotation.write_bytes(bytes(damaged))  # validation passes, its scoring fails
-    result = snakemake(base / "work", BASE_CONFIG, "--cores", "1", "--keep-going", check=False)
+    edit_png(annotation)  # twins' ground truth corrected: its scoring reruns, and fails in its job
+    python = stand_in_stseg(tmp_path / "venv")
+    result = snakemake(base / "work", BASE_CONFIG, "--cores", "1", "--keep-going", check=False, python=python,
+                       env={"STSEG_TEST_STEP": "score", "STSEG_TEST_MODE": "fail", "STSEG_TEST_VIDEO": "twins"})
     output = result.stdout + result.stderr
-    assert result.returncode != 0
+    assert result.returncode != 0, output[-3000:]
     report = pd.read_csv(results / "failed.csv").set_index("video")
-    assert report.loc["twins", "stage"] == "score" and "cannot decode this PNG" in report.loc["twins", "reason"]
+    assert report.loc["twins", "stage"] == "score" and "a failure the test made" in report.loc["twins", "reason"]
     assert "1 of 3 video(s) failed" in output
     # Snakemake removed twins' old scores before the failed job: the summary and zip no longer describe the
     # results on disk, so they are moved aside, byte for byte, not left in place as if current
@@ -725,7 +725,7 @@ def test_a_failing_rerun_after_a_complete_run_is_reported(finished, tmp_path):
     assert "moved 7 output(s) that described earlier masks to" in output
     for name in ("summary.csv", "submission.zip", "summary.txt"):
         assert not (results / name).exists() and (results / "stale" / name).read_bytes() == (base / "saved").joinpath(name).read_bytes()
-    annotation.write_bytes(good)  # fixed: a complete run writes them again and clears the stale folder
+    annotation.write_bytes(good)  # back as it was: a complete run writes them again and clears the stale folder
     snakemake(base / "work", BASE_CONFIG, "--cores", "2")
     assert not (results / "stale").exists() and not (results / "failed.csv").exists()
     after = results_digest(base / "work")
@@ -814,6 +814,15 @@ def full_disk(tmp_path):
     subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
+def fill(disk: Path) -> None:
+    """Fill the disk to its last byte (unbuffered writes, smaller and smaller: nothing left to flush at close)."""
+    with open(disk / "filler", "wb", buffering=0) as filler:
+        for size in (1 << 20, 1 << 16, 1 << 12, 1 << 8, 1):
+            with contextlib.suppress(OSError):
+                while filler.write(b"\0" * size):
+                    pass
+
+
 def test_a_disk_full_rerun_reports_and_keeps_what_it_can(small_demo, tmp_path, full_disk):
     """A model changed when the results' disk is full: the report says the disk is full (printed, since
     failed.csv cannot be written), the older summary and zip are moved aside, and the masks Snakemake removed for
@@ -825,11 +834,7 @@ def test_a_disk_full_rerun_reports_and_keeps_what_it_can(small_demo, tmp_path, f
     snakemake(tmp_path / "work", config, "--cores", "2")
     zip_before = (full_disk / "results" / "submission.zip").read_bytes()
     masks_before = tree_digest(full_disk / "results" / "masks")
-    with open(full_disk / "filler", "wb") as filler:  # fill the disk to the last byte
-        with contextlib.suppress(OSError):
-            while True:
-                filler.write(b"\0" * 65536)
-                filler.flush()
+    fill(full_disk)
     flow = {**MODELS["flow"], "options": {**MODELS["flow"]["options"], "preset": "medium"}}
     bigger = {**config, "models": {"flow": flow, "appearance": MODELS["appearance"]}}
     result = snakemake(tmp_path / "work", bigger, "--cores", "1", check=False)
@@ -857,20 +862,17 @@ def test_a_full_disk_at_the_prior_and_at_the_validation_cache_is_named(small_dem
     (tmp_path / "work").mkdir()
     config = {**BASE_CONFIG, "dataset": {"root": str(small_demo)}, "results": str(full_disk / "results")}
     snakemake(tmp_path / "work", config, "--cores", "2")
-    with open(full_disk / "filler", "wb") as filler:  # fill the disk to the last byte
-        with contextlib.suppress(OSError):
-            while True:
-                filler.write(b"\0" * 4096)
-                filler.flush()
+    fill(full_disk)
     other_prior = {**config, "pgmr": {**config.get("pgmr", {}), "prior_margin": 0.02}}  # only the prior and after
     result = snakemake(tmp_path / "work", other_prior, "--cores", "1", check=False)
     output = result.stdout + result.stderr
     assert result.returncode != 0
     assert "the prior job (of the whole dataset) failed: (empty log) the file system of" in output, output[-3000:]
-    assert "no video's own job failed; 4 of 4 wait for the dataset prior:" in output, output[-3000:]
+    assert "no video's own job failed; 3 of 3 wait for the dataset prior:" in output, output[-3000:]
     assert "the dataset prior's job failed (its row above)" in output
 
     shutil.rmtree(full_disk / "results" / ".stseg" / "validated")
+    fill(full_disk)  # the cache's own space taken too
     result = snakemake(tmp_path / "work", config, "--cores", "1", check=False)
     output = result.stdout + result.stderr
     assert result.returncode != 0 and "Traceback" not in output

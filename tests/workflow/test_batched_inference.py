@@ -7,7 +7,7 @@ import shutil
 
 import cv2
 import pytest
-from helpers import MODELS, job_counts, snakemake, tree_digest
+from helpers import MODELS, damage_png, job_counts, snakemake, tree_digest
 
 pytestmark = pytest.mark.slow
 
@@ -67,11 +67,12 @@ def test_what_reruns_when_a_video_changes_is_added_or_is_targeted(runs, tmp_path
 
 
 def test_a_failing_video_of_a_batch_is_reported_with_its_batch_jobs_error(small_demo, tmp_path):
-    """A precomputed model lacking fast-ball's masks: its batch (crossing, fast-ball) fails in the job; twins, in the
+    """A precomputed model with a damaged mask of fast-ball: its batch (crossing, fast-ball) fails in the job; twins, in the
     other batch, finishes; the report names the batch job's error for fast-ball; after the fix only fast-ball is read."""
     masks = tmp_path / "theirs"
-    for video in ("crossing", "twins"):
+    for video in ("crossing", "fast-ball", "twins"):
         shutil.copytree(small_demo / "Annotations" / video, masks / video)
+    good = damage_png(masks / "fast-ball" / "00003.png")  # read, it fails in the job
     models = {"flow": MODELS["flow"], "theirs": {"type": "precomputed", "options": {"path": str(masks)}}}
     cfg = {**config(small_demo, tmp_path / "results", 2), "models": models, "pgmr": {"prior_margin": None, "fuse_reliability": "uniform"}}
     result = snakemake(tmp_path, cfg, "--cores", "2", "--keep-going", check=False)
@@ -80,7 +81,7 @@ def test_a_failing_video_of_a_batch_is_reported_with_its_batch_jobs_error(small_
     row = next(line for line in failed.splitlines() if line.startswith("fast-ball,"))
     assert "infer_batch/theirs" in row and "video(s) of the batch failed" in row
     assert "twins" not in failed and (tmp_path / "results" / "final" / "twins").is_dir()
-    shutil.copytree(small_demo / "Annotations" / "fast-ball", masks / "fast-ball")
+    (masks / "fast-ball" / "00003.png").write_bytes(good)
     snakemake(tmp_path, cfg, "--cores", "2")
     log = (tmp_path / "results" / "logs" / "infer_batch" / "theirs" / "00000.log").read_text()
     assert "crossing already staged with this stamp: kept" in log and "1 of 2 video(s) computed" in log

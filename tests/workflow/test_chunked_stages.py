@@ -7,7 +7,7 @@ import shutil
 
 import cv2
 import pytest
-from helpers import MODELS, job_counts, results_digest, snakemake, tree_digest
+from helpers import MODELS, damage_png, job_counts, results_digest, snakemake, tree_digest
 
 from stseg.masks import read_label_map, write_label_map
 
@@ -77,11 +77,12 @@ def test_what_reruns_when_a_video_changes_an_output_is_deleted_or_a_mask_is_edit
 
 
 def test_a_failing_video_stops_its_chunk_only_and_is_reported(small_demo, tmp_path):
-    """A precomputed model lacking fast-ball's masks: its batch job fails for fast-ball, so chunk 00000 (crossing,
+    """A precomputed model with a damaged mask of fast-ball: its batch job fails for fast-ball, so chunk 00000 (crossing,
     fast-ball) waits; twins' chunk finishes; the report names the batch job's error for fast-ball."""
     masks = tmp_path / "theirs"
-    for video in ("crossing", "twins"):
+    for video in ("crossing", "fast-ball", "twins"):
         shutil.copytree(small_demo / "Annotations" / video, masks / video)
+    good = damage_png(masks / "fast-ball" / "00003.png")  # read, it fails in the job
     models = {"flow": MODELS["flow"], "theirs": {"type": "precomputed", "options": {"path": str(masks)}}}
     cfg = {**config(small_demo, tmp_path / "results", 2), "models": models, "pgmr": {"prior_margin": None, "fuse_reliability": "uniform"}}
     result = snakemake(tmp_path, cfg, "--cores", "2", "--keep-going", check=False)
@@ -90,6 +91,6 @@ def test_a_failing_video_stops_its_chunk_only_and_is_reported(small_demo, tmp_pa
     row = next(line for line in failed.splitlines() if line.startswith("fast-ball,"))
     assert "infer_batch/theirs" in row and "video(s) of the batch failed" in row
     assert (tmp_path / "results" / "final" / "twins").is_dir() and not (tmp_path / "results" / "final" / "crossing").exists()
-    shutil.copytree(small_demo / "Annotations" / "fast-ball", masks / "fast-ball")
+    (masks / "fast-ball" / "00003.png").write_bytes(good)
     snakemake(tmp_path, cfg, "--cores", "2")
     assert (tmp_path / "results" / "final" / "crossing").is_dir() and not (tmp_path / "results" / "failed.csv").exists()

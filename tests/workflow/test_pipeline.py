@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -245,6 +246,76 @@ def test_report_holds_the_overlays_and_tables(run, tmp_path):
     smalls = sum((results / "report" / "overlays" / f"{v}.jpg").stat().st_size for v in ("crossing", "fast-ball", "twins"))
     fulls = sum((results / "report" / "overlays" / f"{v}.png").stat().st_size for v in ("crossing", "fast-ball", "twins"))
     assert smalls * 4 / 3 < report.stat().st_size < fulls
+
+
+#: measures the first page once it is drawn (the workflow diagram is drawn by a script): the boxes of the headline,
+#: each table and figure of the summary and the diagram, in the window's coordinates, as JSON in the page
+MEASURE = """<script>
+var stsegTries = 0;
+function stsegMeasure() {
+  function box(el) { var r = el.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; }
+  var graph = document.querySelector("#rulegraph svg, #rulegraph canvas");
+  if ((!graph || !document.getElementById("stseg-summary")) && ++stsegTries < 150) { setTimeout(stsegMeasure, 200); return; }
+  var found = {window: [window.innerWidth, window.innerHeight], parts: {}};
+  var headline = document.getElementById("stseg-headline");
+  if (headline) found.headline = box(headline);
+  if (graph) found.graph = box(graph);
+  document.querySelectorAll("#stseg-summary .stseg-table, #stseg-summary img").forEach(function (el, i) {
+    found.parts[el.id || el.tagName + i] = box(el);
+  });
+  var out = document.createElement("pre"); out.id = "stseg-layout"; out.textContent = JSON.stringify(found);
+  document.body.appendChild(out);
+}
+window.addEventListener("load", function () { setTimeout(stsegMeasure, 500); });
+</script>"""
+
+
+def chromium() -> str:
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
+        if shutil.which(name):
+            return shutil.which(name)
+    pytest.skip("the report's layout is checked in headless Chromium: install chromium (apt install chromium) to run it")
+
+
+def first_page_layout(report: Path, width: int, height: int) -> dict:
+    """The first page's layout in headless Chromium at ``width`` x ``height``."""
+    import json
+    import subprocess
+
+    measured = report.with_name(f"measured-{width}x{height}.html")
+    page, end = report.read_text(errors="replace").rsplit("</body>", 1)
+    measured.write_text(page + MEASURE + "</body>" + end)
+    dom = subprocess.run([chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                          "--virtual-time-budget=60000", f"--window-size={width},{height}", "--dump-dom",
+                          measured.as_uri()], capture_output=True, text=True, timeout=120).stdout
+    found = re.search(r'<pre id="stseg-layout">(.*?)</pre>', dom)
+    assert found, dom[-2000:]
+    return json.loads(found.group(1).replace("&quot;", '"'))
+
+
+def overlap(a, b) -> float:
+    return max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+
+
+def test_the_reports_first_page_in_a_browser(run, tmp_path):
+    """`snakemake --report` as the user guide writes it, opened in headless Chromium: at 1400x900 the headline and
+    the pooled table are on the first screen (not cut at the top); at 1400x900 and 1400x1800 the workflow diagram
+    overlaps no table or figure of the summary."""
+    workdir, _, config, _, _ = run
+    report = tmp_path / "report.html"
+    snakemake(workdir, config, "--report", str(report))
+    for width, height in ((1400, 900), (1400, 1800)):
+        layout = first_page_layout(report, width, height)
+        fold = layout["window"][1]  # the window's inner height (its frame takes some of `height`)
+        assert layout["window"][0] == width and height - 150 < fold <= height, layout
+        graph = layout["graph"]
+        assert graph[2] - graph[0] > 50 and graph[3] - graph[1] > 200, layout  # the diagram was drawn
+        assert graph[1] >= 0, (width, height, graph)  # from the top of the page, not cut
+        assert len(layout["parts"]) >= 3, layout
+        for name, part in layout["parts"].items():
+            assert overlap(part, graph) == 0, (width, height, name, part, graph)
+        headline, pooled = layout["headline"], layout["parts"]["stseg-pooled"]
+        assert 0 <= headline[1] < headline[3] <= pooled[1] < pooled[3] <= fold, (width, height, layout)
 
 
 def test_calibration_is_computed_from_the_summary(run):

@@ -111,7 +111,7 @@ def test_a_killed_run_then_a_failing_one_keep_the_last_good_selection(small_demo
     command = [python, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory",
                str(work), "--configfile", str(config_file), "--cores", "1"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-                               env={**env, "STSEG_TEST_SELECT": "hang"})
+                               env={**env, "STSEG_TEST_MODE": "hang"})
     deadline = time.time() + 120
     while time.time() < deadline and not marker.exists():
         time.sleep(0.05)
@@ -122,7 +122,7 @@ def test_a_killed_run_then_a_failing_one_keep_the_last_good_selection(small_demo
     assert len(gone) == 1, "Snakemake removes the outputs of the job it starts"
     assert (results / ".stseg" / "last-good").is_dir()
 
-    failed = subprocess.run(command, env={**env, "STSEG_TEST_SELECT": "fail"}, capture_output=True, text=True)
+    failed = subprocess.run(command, env={**env, "STSEG_TEST_MODE": "fail"}, capture_output=True, text=True)
     assert failed.returncode != 0
     assert "a killed run left the last good outputs" in failed.stderr
     for video, (final, outcome, selection) in good.items():

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from helpers import MODELS, REPO, job_counts, snakemake, stand_in_stseg, tree_digest
+from helpers import MODELS, REPO, job_counts, results_digest, snakemake, stand_in_stseg, tree_digest
 
 from stseg.masks import read_label_map, write_label_map
 from stseg.probabilities import read_probabilities, write_probabilities
@@ -130,28 +130,42 @@ def test_a_precomputed_models_probabilities_edited_in_place_rerun_its_fusion(sma
     assert counts["infer"] == 1 and counts["select"] >= 1, counts  # its job for twins, and what follows
 
 
+def held_run(base, tmp_path, mode):
+    """A run of ``base``'s workflow whose selections rerun (strategy object) and whose select job, once started,
+    waits for the test's word (``mode`` "wait": the path to touch is returned) or hangs (``mode`` "hang"); it
+    returns when that job has started, so the run holds its lock whatever the machine's speed."""
+    cfg = base / "work" / "held.yaml"
+    cfg.write_text(yaml.safe_dump(config(base, strategy="object")))
+    python = stand_in_stseg(tmp_path / "venv")
+    marker, release = tmp_path / "select-started", tmp_path / "go-on"
+    env = {**os.environ, "STSEG_TEST_MODE": mode, "STSEG_TEST_MARKER": str(marker), "STSEG_TEST_RELEASE": str(release)}
+    run = subprocess.Popen(
+        [python, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(base / "work"),
+         "--configfile", str(cfg), "--cores", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True, env=env)
+    deadline = time.time() + 300
+    while time.time() < deadline and not marker.exists() and run.poll() is None:
+        time.sleep(0.05)
+    assert marker.exists(), f"the run's select job never started: {run.communicate()[0][-3000:]}"
+    return run, release
+
+
 def test_two_real_runs_on_one_results_folder_the_second_is_refused_and_changes_nothing(finished, tmp_path):
     base = copy_of(finished, tmp_path)
     results = base / "work" / "results"
-    first_config = base / "work" / "first.yaml"
-    first_config.write_text(yaml.safe_dump(config(base, strategy="object")))  # the selections rerun
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    first = subprocess.Popen(
-        [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(base / "work"),
-         "--configfile", str(first_config), "--cores", "1"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True, env=env)
+    first, release = held_run(base, tmp_path, "wait")
     lock = results / ".stseg" / "lock"
-    deadline = time.time() + 60
-    while time.time() < deadline and f"pid {first.pid}" not in (lock.read_text() if lock.exists() else ""):
-        time.sleep(0.05)
-    assert f"pid {first.pid}" in lock.read_text(), "the first run never took the lock"
+    assert f"pid {first.pid}" in lock.read_text()
+    before = results_digest(results)
     other = tmp_path / "elsewhere"
     other.mkdir()
     second = snakemake(other, config(base, strategy="vote"), "--cores", "1", check=False)
     output = second.stdout + second.stderr
-    assert second.returncode != 0
+    assert second.returncode != 0, output[-3000:]
     assert f"results: {results} is in use by another run (pid {first.pid}" in output
     assert "nothing was run." in output
+    assert results_digest(results) == before  # the second changed nothing
+    release.touch()
     assert first.wait(timeout=300) == 0, first.stdout.read()[-3000:]  # the first run was not disturbed
     assert "selection:object" in (results / "summary.txt").read_text().split("<- final answer")[0].splitlines()[-1]
     # its lock went with it; now the second runs
@@ -162,24 +176,13 @@ def test_the_lock_is_held_until_the_run_ends_even_by_sigterm(finished, tmp_path)
     import fcntl
 
     base = copy_of(finished, tmp_path)
-    results = base / "work" / "results"
-    cfg = base / "work" / "held.yaml"
-    cfg.write_text(yaml.safe_dump(config(base, strategy="object")))
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    run = subprocess.Popen(
-        [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(base / "work"),
-         "--configfile", str(cfg), "--cores", "1"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, env=env)
-    lock = results / ".stseg" / "lock"
-    deadline = time.time() + 60
-    while time.time() < deadline and f"pid {run.pid}" not in (lock.read_text() if lock.exists() else ""):
-        time.sleep(0.05)
-    time.sleep(1.0)  # well after the workflow was parsed and its jobs started
+    lock = base / "work" / "results" / ".stseg" / "lock"
+    run, _ = held_run(base, tmp_path, "hang")
     with open(lock, "a+") as probe:
         with pytest.raises(BlockingIOError):
             fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)  # still held while jobs run
     os.killpg(run.pid, signal.SIGTERM)  # as SLURM ends a job
-    run.wait(timeout=60)
+    run.communicate(timeout=120)
     with open(lock, "a+") as probe:
         fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released
 
@@ -200,7 +203,7 @@ def test_last_good_outputs_are_kept_through_a_symlinked_folder(finished, tmp_pat
     failed = subprocess.run(
         [python, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(base / "work"),
          "--configfile", str(cfg), "--cores", "1", "--keep-going"],
-        capture_output=True, text=True, env={**os.environ, "STSEG_TEST_SELECT": "fail", "STSEG_TEST_VIDEO": "twins"})
+        capture_output=True, text=True, env={**os.environ, "STSEG_TEST_MODE": "fail", "STSEG_TEST_VIDEO": "twins"})
     assert failed.returncode != 0
     assert "stseg: the last good outputs of" in failed.stderr and "are kept in" in failed.stderr, failed.stderr[-3000:]
     assert not (results / "final" / "twins").exists()  # removed by Snakemake before its failed job

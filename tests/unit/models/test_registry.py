@@ -49,3 +49,13 @@ def test_option_values_out_of_range_are_refused_when_checked_and_when_built():
     listed = subprocess.run([sys.executable, "-m", "stseg.cli", "models", "--options"], capture_output=True, text=True).stdout
     assert "    options.bins: default 24; 2 <= value <= 256" in listed
     assert "    options.transform: default 'homography'; one of homography, affine" in listed
+
+
+def test_every_model_types_limits_are_its_own_options():
+    """A limit on an option the type does not have (one inherited from the type it builds on) would fail every
+    build of the model with a KeyError: each type's limits name its own options only."""
+    from stseg.models import model_class
+
+    for kind in known_models():
+        cls = model_class(kind)
+        assert set(cls.limits) <= set(cls.defaults), (kind, sorted(set(cls.limits) - set(cls.defaults)))
