@@ -15,8 +15,9 @@ report: "report/workflow.rst"
 
 # A config given with --configfile replaces config.yaml instead of being merged into it
 # (a merge would keep config.yaml's models in a config that lists others); --config still overrides.
-# As a module of another workflow (README), the config is the one the module statement hands over.
-if workflow.overwrite_configfiles and not workflow.modifier.is_module:
+# As a module of another workflow (README), the config is the one the module statement hands over (Snakemake then
+# skips the module's configfile statement; `is_module` is true for the top-level workflow too, so it cannot tell).
+if workflow.overwrite_configfiles and not workflow.modifier.skip_configfile:
     config.clear()
     config.update(copy.deepcopy(workflow.config_settings.overwrite_config))
 

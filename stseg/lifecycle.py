@@ -406,10 +406,12 @@ def failure_report(results: str | os.PathLike[str], videos: Sequence[str],
     rows = []
     of_videos = {p.resolve() for video in videos for p in (results / "logs").rglob(f"{glob_escape(video)}.log")}
     of_videos |= {Path(p).resolve() for video in videos for p in (shared_logs(video) if shared_logs else [])}
+    ours = (results / "logs").resolve()
     for log in sorted(failed - of_videos):
+        if not log.is_relative_to(ours):
+            continue  # an executor's own log (a SLURM job's), named beside the job's: the job's log says why
         text = log.read_text(errors="replace") if log.is_file() else ""
-        stage = "/".join(log.relative_to((results / "logs").resolve()).with_suffix("").parts) \
-            if log.is_relative_to((results / "logs").resolve()) else log.stem
+        stage = "/".join(log.relative_to(ours).with_suffix("").parts)
         rows.append((DATASET, stage, str(log), _reason(text, results)))
     for rule, message in job_errors:
         if not any(_names_video(message, video) for video in videos):

@@ -229,3 +229,24 @@ def test_a_failed_prior_is_named_and_the_videos_wait_for_it(tmp_path):
     assert set(report.iloc[1:]["reason"]) == {WAITING_FOR_FAILED_PRIOR}
     text = format_failures(report, 2)
     assert "no video's own job failed; 2 of 2 wait for the dataset prior:" in text
+
+
+def test_a_slurm_jobs_own_log_beside_the_jobs_is_no_row_of_its_own(tmp_path):
+    """On SLURM a failed job's block names the job's log and the SLURM job's log (``.snakemake/slurm_logs/...``):
+    the video's row comes from the job's log; the executor's log is no job of the dataset."""
+    results = tmp_path / "results"
+    job_log = results / "logs" / "infer" / "mine" / "v1.log"
+    job_log.parent.mkdir(parents=True)
+    job_log.write_text("stseg infer: error: brought/v1/00005.png: cannot decode this PNG\n")
+    slurm_log = tmp_path / ".snakemake" / "slurm_logs" / "rule_infer" / "mine_v1" / "17.log"
+    slurm_log.parent.mkdir(parents=True)
+    slurm_log.write_text("Error in rule infer:\n")
+    log = tmp_path / "snakemake.log"
+    log.write_text("Error in rule infer:\n"
+                   "    message: SLURM-job '17' failed, SLURM status is: 'FAILED'.\n"
+                   "    jobid: 25\n"
+                   f"    log: {job_log}, {slurm_log} (check log file(s) for error details)\n"
+                   "    external_jobid: 17\n")
+    report = failure_report(results, ["v1", "v2"], failed_job_logs(log))
+    assert list(report["video"]) == ["v1", "v2"], report.to_dict()
+    assert report.iloc[0]["stage"] == "infer/mine" and report.iloc[0]["reason"].endswith("cannot decode this PNG")

@@ -43,6 +43,17 @@ def test_one_video_target_after_another_option(my_config):
     assert job_counts(alone.stdout)["infer"] == 2 and "prior" not in job_counts(alone.stdout)  # without the prior
 
 
+def test_a_config_given_from_the_checkout_replaces_the_demo_config(my_config):
+    """`snakemake --cores 16 --configfile my-config.yaml` from the checkout (README: Running on a real dataset),
+    where the Snakefile's own config.yaml (the demo's four built-in models) is found too: the user's config
+    replaces it, so only its two models run, not the demo's as well."""
+    result = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", "--configfile",
+                             str(my_config / "my-config.yaml"), "--dry-run"], capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert job_counts(result.stdout)["infer"] == 6, result.stdout[-3000:]  # flow and appearance, 3 videos
+    assert "model=copy" not in result.stdout and "model=global" not in result.stdout
+
+
 def test_slurm_rerun_example_dry_run(my_config):
     """`snakemake --configfile my-config.yaml --profile profiles/slurm <results>/final/<video>` (README: SLURM)."""
     pytest.importorskip("snakemake_executor_plugin_slurm")
