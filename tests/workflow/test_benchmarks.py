@@ -101,3 +101,15 @@ def test_bench_probabilities():
     root = shared_dataset("davis-multiobj-extra")  # skips with its message when the shared data is absent
     out = bench("bench_probabilities.py", "--frames", "2", "--shared", str(root.parent))
     assert "trained-model proxy" in out and "GiB per model" in out
+
+
+def test_bench_sizing():
+    """Each model's job as the workflow runs it, with its job record; a row per model, GPU figures marked projected."""
+    from helpers import shared_dataset
+
+    root = shared_dataset("davis-fullgt2")  # skips with its message when the shared data is absent
+    out = bench("bench_sizing.py", "--frames", "2", "--models", "copy", "appearance", "--shared", str(root.parent))
+    assert "a process with torch imported:" in out and "GPU MB (proj.)" in out
+    rows = {line.split()[0]: line.split() for line in out.splitlines()[2:]}
+    assert set(rows) == {"copy", "appearance"}, out
+    assert float(rows["appearance"][1]) > 0 and float(rows["appearance"][3]) > 50  # s/frame, peak host MB
