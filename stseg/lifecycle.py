@@ -322,15 +322,20 @@ NOT_FINISHED = "not finished: the run stopped at another job's failure (--keep-g
 DATASET = "(dataset)"
 
 
-def failed_job_logs(snakemake_logs: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None) -> list[Path]:
-    """The job logs named by the ``Error in rule ...`` blocks of a Snakemake run's own log file(s) (the ``log`` of
-    an ``onerror`` handler): this run's failures."""
+def _log_lines(snakemake_logs: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None) -> list[str]:
+    """The lines of a Snakemake run's own log file(s) (one path or several; None or absent files: none)."""
     if snakemake_logs is None:
         return []
     if isinstance(snakemake_logs, (str, os.PathLike)):
         snakemake_logs = [snakemake_logs]
-    lines = [line for path in snakemake_logs if Path(path).is_file()
-             for line in Path(path).read_text(errors="replace").splitlines()]
+    return [line for path in snakemake_logs if Path(path).is_file()
+            for line in Path(path).read_text(errors="replace").splitlines()]
+
+
+def failed_job_logs(snakemake_logs: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None) -> list[Path]:
+    """The job logs named by the ``Error in rule ...`` blocks of a Snakemake run's own log file(s) (the ``log`` of
+    an ``onerror`` handler): this run's failures."""
+    lines = _log_lines(snakemake_logs)
     logs: list[Path] = []
     in_error = False
     for line in lines:
@@ -350,12 +355,7 @@ def snakemake_job_errors(snakemake_logs: str | os.PathLike[str] | Sequence[str |
     ``<Kind>Error in rule <rule> in file ...:`` or ``<Kind>Exception in rule ...`` block (an output older than an
     input, "clock skew"; an output missing after ``latency-wait``), whose message names the job's files and is in
     no job's log."""
-    if snakemake_logs is None:
-        return []
-    if isinstance(snakemake_logs, (str, os.PathLike)):
-        snakemake_logs = [snakemake_logs]
-    lines = [line for path in snakemake_logs if Path(path).is_file()
-             for line in Path(path).read_text(errors="replace").splitlines()]
+    lines = _log_lines(snakemake_logs)
     found = []
     for at, line in enumerate(lines):
         match = re.match(r"(\w+(?:Error|Exception)) in rule (\S+) in file", line)
@@ -404,8 +404,9 @@ def failure_report(results: str | os.PathLike[str], videos: Sequence[str],
     results = Path(results)
     failed = {Path(p).resolve() for p in failed_logs}
     rows = []
-    of_videos = {p.resolve() for video in videos for p in (results / "logs").rglob(f"{glob_escape(video)}.log")}
-    of_videos |= {Path(p).resolve() for video in videos for p in (shared_logs(video) if shared_logs else [])}
+    video_logs = {video: [*(results / "logs").rglob(f"{glob_escape(video)}.log"),
+                          *(shared_logs(video) if shared_logs else [])] for video in videos}
+    of_videos = {Path(p).resolve() for paths in video_logs.values() for p in paths}
     ours = (results / "logs").resolve()
     for log in sorted(failed - of_videos):
         if not log.is_relative_to(ours):
@@ -418,9 +419,7 @@ def failure_report(results: str | os.PathLike[str], videos: Sequence[str],
             rows.append((DATASET, rule, "", message))
     prior_failed = any(row[1] == "prior" for row in rows)
     for video in videos:
-        own = list((results / "logs").rglob(f"{glob_escape(video)}.log"))
-        logs = {p: p.read_text(errors="replace") for p in [*own, *(shared_logs(video) if shared_logs else [])]
-                if p.is_file()}
+        logs = {p: p.read_text(errors="replace") for p in video_logs[video] if p.is_file()}
         failing = [p for p in logs if p.resolve() in failed]
         inputs = selection_inputs(video) if selection_inputs is not None else []
         undone = left_undone is not None and left_undone(video, False)
